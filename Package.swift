@@ -1,0 +1,47 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "tcpcheck",
+    products: [
+        .executable(name: "tcpcheck", targets: ["tcpcheck"]),
+        .library(name: "TCPCheckCore", targets: ["TCPCheckCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Lua 5.4 from the system (Debian: liblua5.4-dev).
+        .systemLibrary(
+            name: "CLua",
+            pkgConfig: "lua5.4",
+            providers: [.apt(["liblua5.4-dev"])]
+        ),
+        // The only code that calls lua_error, runs hooks and owns the allocator.
+        .target(name: "LuaShim", dependencies: ["CLua"]),
+        // Turns checks/*.lua into Swift source at build time, so the binary carries them.
+        .executableTarget(name: "EmbedChecksTool"),
+        .plugin(
+            name: "EmbedChecksPlugin",
+            capability: .buildTool(),
+            dependencies: ["EmbedChecksTool"],
+            path: "Sources/EmbedChecksPlugin"
+        ),
+        // The engine: Lua bridge, host modules, runner, result model, reports.
+        .target(
+            name: "TCPCheckCore",
+            dependencies: ["LuaShim"],
+            plugins: ["EmbedChecksPlugin"]
+        ),
+        .executableTarget(
+            name: "tcpcheck",
+            dependencies: [
+                "TCPCheckCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "TCPCheckCoreTests", dependencies: ["TCPCheckCore"]),
+        .testTarget(name: "CLITests", dependencies: ["tcpcheck", "TCPCheckCore"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

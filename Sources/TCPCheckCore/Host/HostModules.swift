@@ -1,0 +1,10 @@
+// Every host module a check can use. Add a module here to make it visible.
+extension HostModule {
+    public static var all: [HostModule] {
+        [
+            .net,
+            .tools,
+            // MODULES: one line per module, keep this comment last.
+        ]
+    }
+}

@@ -1,0 +1,49 @@
+// Lua module `net`: connect and resolve (documented in checks/README.md).
+extension HostModule {
+    static let net = HostModule(name: "net", functions: [
+        ("connect", { call in
+            let host = try call.string(1)
+            let port = try call.int(2)
+            guard (1...65535).contains(port) else { throw HostError("net.connect: port \(port) is not in 1-65535") }
+            guard let addr = SocketAddress(ip: host, port: port) else {
+                throw HostError("net.connect: '\(host)' is not an IP address (resolve names with net.resolve first)")
+            }
+            let opts = try call.optTable(3)
+            let timeout = min(max(opts["timeout"].doubleValue ?? call.env.options.timeout, 0.01), 120)
+            return [Connector.connect(to: addr, timeout: timeout).luaValue]
+        }),
+        ("resolve", { call in
+            let name = try call.string(1)
+            let opts = try call.optTable(2)
+            let timeout = min(max(opts["timeout"].doubleValue ?? call.env.options.timeout, 0.05), 60)
+            return [Resolver.resolve(name, timeout: timeout).luaValue]
+        }),
+    ])
+}
+
+extension ConnectOutcome {
+    var luaValue: LuaValue {
+        var t: [String: LuaValue] = [
+            "outcome": .str(outcome.rawValue),
+            "ok": .bool(outcome == .connected),
+            "errno": LuaValue(errnoName),
+            "ms": .double(seconds * 1000),
+            "address": .str(remote.ipWithScope),
+            "port": .int(Int64(remote.port)),
+            "family": .str(remote.family.rawValue),
+            "local_address": LuaValue(local?.ipWithScope),
+            "local_port": LuaValue(local?.port),
+            "rejected_by": LuaValue(rejectedBy),
+            "rtt_ms": LuaValue(rttMicros.map { Double($0) / 1000 }),
+            "retransmits": LuaValue(retransmits),
+            "message": .str(message),
+        ]
+        if let icmp {
+            t["icmp"] = [
+                "type": .int(Int64(icmp.type)), "code": .int(Int64(icmp.code)), "from": LuaValue(icmp.from),
+                "meaning": .str(icmp.meaning), "reject": .bool(icmp.looksLikeReject), "errno": .str(icmp.errnoName),
+            ]
+        }
+        return LuaValue(t)
+    }
+}

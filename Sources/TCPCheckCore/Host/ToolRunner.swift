@@ -1,0 +1,187 @@
+// The one way tcpcheck runs an external program: an argv array (never a
+// shell), a program from a fixed allowlist, a timeout and an output cap.
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct ToolResult {
+    public var program: String
+    public var path: String?
+    /// Set when the program could not be run at all (not installed, not allowed).
+    public var missing: String?
+    public var exitCode: Int32?
+    public var signal: Int32?
+    public var stdout: [UInt8] = []
+    public var stderr: [UInt8] = []
+    public var timedOut = false
+    public var truncated = false
+    public var seconds = 0.0
+
+    public var ok: Bool { missing == nil && exitCode == 0 && !timedOut }
+    public var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
+    public var stderrText: String { String(decoding: stderr, as: UTF8.self) }
+}
+
+public enum ToolRunner {
+    /// Programs checks may run. All of them only read state when given the
+    /// arguments the checks use; the allowlist keeps it that way by name.
+    public static let allowed: Set<String> = [
+        "nft", "iptables-save", "ip6tables-save", "iptables-legacy-save", "ip6tables-legacy-save",
+        "iptables-nft-save", "ip6tables-nft-save", "iptables", "ip6tables", "ufw", "firewall-cmd",
+        "journalctl", "dmesg", "systemctl", "tcpdump", "tshark", "ip", "ss", "conntrack", "sysctl",
+    ]
+
+    static let searchPath = ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/sbin", "/usr/local/bin"]
+
+    public static func locate(_ program: String) -> String? {
+        for dir in searchPath {
+            let p = dir + "/" + program
+            if access(p, X_OK) == 0 { return p }
+        }
+        return nil
+    }
+
+    /// Runs argv[0] with the rest as arguments. Never throws: a program that
+    /// cannot run comes back with `missing` saying why.
+    public static func run(_ argv: [String], timeout: Double = 5, maxOutput: Int = 16 << 20) -> ToolResult {
+        let program = argv.first ?? ""
+        var result = ToolResult(program: program)
+        guard !program.isEmpty, !program.contains("/"), allowed.contains(program) else {
+            result.missing = "'\(program)' is not an allowed tool (allowed: \(allowed.sorted().joined(separator: ", ")))"
+            return result
+        }
+        guard let path = locate(program) else {
+            result.missing = "\(program) is not installed (looked in \(searchPath.joined(separator: ":")))"
+            return result
+        }
+        result.path = path
+        guard argv.allSatisfy({ !$0.utf8.contains(0) }) else {
+            result.missing = "an argument to \(program) contains a NUL byte"
+            return result
+        }
+
+        var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
+        guard cloexecPipe(&outPipe) else { result.missing = "pipe: \(String(cString: strerror(errno)))"; return result }
+        guard cloexecPipe(&errPipe) else {
+            close(outPipe[0]); close(outPipe[1])
+            result.missing = "pipe: \(String(cString: strerror(errno)))"; return result
+        }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        // Own process group, so a timeout can stop the program and its children.
+        posix_spawnattr_setpgroup(&attr, 0)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP))
+
+        // A fixed environment: the C locale keeps output parseable.
+        let env = ["PATH=" + searchPath.joined(separator: ":"), "LC_ALL=C", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"]
+        let start = Date()
+        var pid: pid_t = 0
+        let spawnResult = withCStrings(argv) { cargv in
+            withCStrings(env) { cenv in posix_spawn(&pid, path, &actions, &attr, cargv, cenv) }
+        }
+        close(outPipe[1]); close(errPipe[1])
+        guard spawnResult == 0 else {
+            close(outPipe[0]); close(errPipe[0])
+            result.missing = "cannot start \(path): \(String(cString: strerror(spawnResult)))"
+            return result
+        }
+
+        var fds = [pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)]
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let deadline = start.addingTimeInterval(timeout)
+        while fds.contains(where: { $0.fd >= 0 }) {
+            let left = deadline.timeIntervalSinceNow
+            if left <= 0 { result.timedOut = true; break }
+            let n = poll(&fds, nfds_t(fds.count), Int32(min(left * 1000, 1000)) + 1)
+            if n < 0 && errno != EINTR { break }
+            for i in fds.indices where fds[i].fd >= 0 && fds[i].revents != 0 {
+                let got = read(fds[i].fd, &buffer, buffer.count)
+                if got <= 0 {
+                    close(fds[i].fd); fds[i].fd = -1
+                    continue
+                }
+                if i == 0 { result.stdout.append(contentsOf: buffer[0..<got]) } else { result.stderr.append(contentsOf: buffer[0..<got]) }
+                if result.stdout.count + result.stderr.count > maxOutput { result.truncated = true }
+            }
+            if result.truncated { break }
+        }
+        for f in fds where f.fd >= 0 { close(f.fd) }
+        if result.timedOut || result.truncated { kill(-pid, SIGKILL) }
+
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        if status & 0x7f == 0 { result.exitCode = (status >> 8) & 0xff } else { result.signal = status & 0x7f }
+        if result.stdout.count > maxOutput { result.stdout.removeSubrange(maxOutput...) }
+        result.seconds = Date().timeIntervalSince(start)
+        return result
+    }
+}
+
+private func cloexecPipe(_ fds: inout [Int32]) -> Bool {
+    guard pipe(&fds) == 0 else { return false }
+    for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+    return true
+}
+
+/// Calls body with a NULL-terminated C array of the strings.
+func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
+    let pointers = strings.map { strdup($0) } + [nil]
+    defer { pointers.forEach { free($0) } }
+    return body(pointers)
+}
+
+extension HostModule {
+    /// tools.run(argv [, {timeout=, max_output=}]) -> result table.
+    static let tools = HostModule(name: "tools", functions: [
+        ("run", { call in
+            let argv = try call.table(1).array.map { v -> String in
+                guard let s = v.stringValue else { throw HostError("tools.run: argv must be an array of strings") }
+                return s
+            }
+            guard !argv.isEmpty else { throw HostError("tools.run: argv is empty") }
+            let opts = try call.optTable(2)
+            let timeout = min(max(opts["timeout"].doubleValue ?? 5, 0.05), 120)
+            let cap = min(max(Int(opts["max_output"].intValue ?? (16 << 20)), 1024), 64 << 20)
+            let r = ToolRunner.run(argv, timeout: timeout, maxOutput: cap)
+            return [r.luaValue(argv: argv)]
+        }),
+        ("which", { call in
+            let name = try call.string(1)
+            return [LuaValue(ToolRunner.allowed.contains(name) ? ToolRunner.locate(name) : nil)]
+        }),
+    ])
+}
+
+extension ToolResult {
+    func luaValue(argv: [String]) -> LuaValue {
+        [
+            "ok": .bool(ok),
+            "missing": LuaValue(missing),
+            "path": LuaValue(path),
+            "command": .str(argv.map(shellQuote).joined(separator: " ")),
+            "exit": exitCode.map { .int(Int64($0)) } ?? .nil,
+            "signal": signal.map { .int(Int64($0)) } ?? .nil,
+            "stdout": .string(stdout),
+            "stderr": .string(stderr),
+            "timed_out": .bool(timedOut),
+            "truncated": .bool(truncated),
+            "seconds": .double(seconds),
+        ]
+    }
+}
+
+/// Quotes a word for display as a command a person can paste into a shell.
+public func shellQuote(_ s: String) -> String {
+    if !s.isEmpty, s.allSatisfy({ $0.isLetter || $0.isNumber || "-_./:=,+@%".contains($0) }) { return s }
+    return "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
+}

@@ -1,0 +1,41 @@
+// What a host function may know about the check it serves.
+import Foundation
+
+public struct RunOptions: Sendable {
+    /// Connect and probe timeout in seconds (`--timeout`).
+    public var timeout: Double = 3
+    /// `--set KEY=VALUE` pairs in the order given; a key may repeat.
+    public var settings: [(key: String, value: String)] = []
+
+    public init(timeout: Double = 3, settings: [(key: String, value: String)] = []) {
+        self.timeout = timeout
+        self.settings = settings
+    }
+
+    /// The last value given for a key.
+    public func setting(_ key: String) -> String? { settings.last { $0.key == key }?.value }
+    public func settingList(_ key: String) -> [String] { settings.filter { $0.key == key }.map(\.value) }
+}
+
+public final class CheckEnvironment: @unchecked Sendable {
+    public let checkID: String
+    public let options: RunOptions
+    private let lock = NSLock()
+    private var cancelled = false
+    private var lines: [String] = []
+
+    public init(checkID: String, options: RunOptions) {
+        self.checkID = checkID
+        self.options = options
+    }
+
+    /// Set once the runner has given up on the check: host calls then stop early.
+    public var isCancelled: Bool { lock.withLock { cancelled } }
+    func cancel() { lock.withLock { cancelled = true } }
+
+    /// What the check printed, capped so a chatty check cannot grow the report.
+    public var output: [String] { lock.withLock { lines } }
+    func print(_ line: String) {
+        lock.withLock { if lines.count < 200 { lines.append(line) } }
+    }
+}
