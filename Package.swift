@@ -19,6 +19,8 @@ let package = Package(
         ),
         // The only code that calls lua_error, runs hooks and owns the allocator.
         .target(name: "LuaShim", dependencies: ["CLua"]),
+        // System calls Swift's Glibc module does not expose (setns).
+        .target(name: "CSys"),
         // Turns checks/*.lua into Swift source at build time, so the binary carries them.
         .executableTarget(name: "EmbedChecksTool"),
         .plugin(
@@ -30,7 +32,7 @@ let package = Package(
         // The engine: Lua bridge, host modules, runner, result model, reports.
         .target(
             name: "TCPCheckCore",
-            dependencies: ["LuaShim"],
+            dependencies: ["LuaShim", "CSys"],
             plugins: ["EmbedChecksPlugin"]
         ),
         .executableTarget(
