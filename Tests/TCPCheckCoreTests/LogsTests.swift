@@ -243,3 +243,225 @@ func asNobody<T>(_ body: @escaping () throws -> T) throws -> T {
         #expect(r.count > 1 && r[1].stringValue?.contains("no process 999999999") == true)
     }
 }
+
+/// Runs checks/logs.lua in a sandbox whose --set options name `logs`.
+func runLogsCheck(logs: [String], set: [String: String] = [:], port: Int? = nil,
+                  results: LuaValue = [:]) throws -> LuaValue {
+    let settings = logs.map { (key: "log", value: $0) } + set.map { (key: $0.key, value: $0.value) }
+    let sb = try sandbox(RunOptions(settings: settings))
+    sb.setDeadline(seconds: 60)
+    let src = try String(contentsOfFile: "checks/logs.lua", encoding: .utf8)
+    _ = try sb.load(source: src, chunkName: "@checks/logs.lua", key: "check").get()
+    var setTable: [String: LuaValue] = [:]
+    for (k, v) in set { setTable[k] = .str(v) }
+    let target: LuaValue = port.map { ["given": true, "host": "127.0.0.1", "port": .int(Int64($0)),
+                                       "addresses": [["address": "127.0.0.1", "family": "ipv4"]]] } ?? ["given": false]
+    let ctx: LuaValue = ["target": target,
+                         "options": ["timeout": 3.0, "set": LuaValue(setTable), "list": ["log": LuaValue(logs)]],
+                         "results": results]
+    return try sb.call(key: "tcpcheck.prelude", field: "run", first: "check", args: [ctx]).get().first ?? .nil
+}
+
+/// Every signature once, in the log formats the check knows, with hostile bytes around.
+let plantedLog: [(line: String, signature: String, time: String?)] = [
+    ("Nov 24 21:30:01 web kernel: [ 1234.567890] TCP: request_sock_TCP: Possible SYN flooding on port [::]:8080. Sending cookies.  Check SNMP counters.",
+     "syn_flood", "Nov 24 21:30:01"),
+    ("2025-11-24T21:30:02.123456+00:00 web kernel: nf_conntrack: nf_conntrack: table full, dropping packet",
+     "conntrack_full", "2025-11-24T21:30:02.123456+00:00"),
+    ("Nov 24 21:30:03 web kernel: VFS: file-max limit 65536 reached", "file_max", "Nov 24 21:30:03"),
+    ("2025/11/24 21:30:04 [crit] 812#812: *1 accept4() failed (24: Too many open files)", "too_many_open_files", "2025/11/24 21:30:04"),
+    ("Nov 24 21:30:05 web kernel: TCP: out of memory -- consider tuning tcp_mem", "tcp_oom", "Nov 24 21:30:05"),
+    ("Nov 24 21:30:06 web kernel: TCP: too many orphaned sockets", "orphans", "Nov 24 21:30:06"),
+    ("Nov 24 21:30:07 web kernel: TCP: time wait bucket table overflow", "tw_overflow", "Nov 24 21:30:07"),
+    ("2025-11-24T21:30:08+0000 web kernel: Out of memory: Killed process 4242 (nginx) total-vm:1000kB", "oom_kill", "2025-11-24T21:30:08+0000"),
+    ("Nov 24 21:30:09 web app[77]: connect() to 10.0.0.5:5432 failed: Cannot assign requested address", "addr_not_avail", "Nov 24 21:30:09"),
+    ("Nov 24 21:30:10 web nginx[812]: bind() to 0.0.0.0:8080 failed (98: Address already in use)", "addr_in_use", "Nov 24 21:30:10"),
+    ("2025/11/24 21:30:11 [alert] 812#812: 1024 worker_connections are not enough", "worker_connections", "2025/11/24 21:30:11"),
+    ("2025-11-24 21:30:12.000 UTC [99] FATAL:  sorry, too many clients already", "app_connection_limit", nil),
+    ("2025/11/24 21:30:13 [alert] 812#812: accept4() failed (12: Cannot allocate memory)", "accept_failed", "2025/11/24 21:30:13"),
+    ("Nov 24 21:30:14 web kernel: [UFW BLOCK] IN=eth0 OUT= SRC=203.0.113.9 DST=10.0.0.2 PROTO=TCP SPT=5555 DPT=8080", "ufw_block", "Nov 24 21:30:14"),
+    ("[Mon Nov 24 21:30:15.123 2025] [proxy:error] [pid 9] (111)Connection refused: AH00957: backend", "conn_refused", "Mon Nov 24 21:30:15.123 2025"),
+    ("[ 1300.000001] neighbour: arp_cache: neighbor table overflow!", "neighbour_overflow", "[ 1300.000001]"),
+    ("Nov 24 21:30:17 web app[77]: send: No buffer space available", "no_buffer_space", "Nov 24 21:30:17"),
+    ("Nov 24 21:30:18 web kernel: IPv4: martian source 10.0.0.2 from 127.0.0.1, on dev eth0", "martian", "Nov 24 21:30:18"),
+    ("Nov 24 21:30:19 web kernel: ip_local_port_range: prefer different parity for start/end values.", "port_range", "Nov 24 21:30:19"),
+]
+
+@Suite struct LogsCheckTests {
+    @Test func findsEverySignatureWithSourceLineAndTime() throws {
+        let dir = try TempDir()
+        // Noise lines around the signatures, CRLF on some, escapes in one.
+        var text = "Nov 24 21:29:00 web systemd[1]: Started nginx.service.\n"
+        for (i, p) in plantedLog.enumerated() { text += p.line + (i % 2 == 0 ? "\r\n" : "\n") + "Nov 24 21:29:59 web cron[5]: ok\n" }
+        let path = try dir.file("app.log", text)
+        let r = try runLogsCheck(logs: [path], port: 8080)
+        let matches = (r["data"]["matches"].tableValue?.array ?? []).filter { $0["source"].stringValue == path }
+        for (i, p) in plantedLog.enumerated() {
+            let m = matches.first { $0["signature"].stringValue == p.signature }
+            #expect(m != nil, "signature \(p.signature) found")
+            #expect(m?["line"] == .int(Int64(2 + 2 * i)), "absolute line number of \(p.signature)")
+            #expect(m?["time"] == LuaValue(p.time), "time of \(p.signature)")
+            #expect(m?["text"].stringValue == p.line, "text of \(p.signature)")
+        }
+        #expect(matches.count == plantedLog.count, "one match per planted line, no noise line")
+        #expect(r["status"] == "fail")
+
+        // Findings name the source and line, and give the fix.
+        let findings = r["findings"].tableValue?.array ?? []
+        let emfile = findings.first { $0["message"].stringValue?.contains("Too many open files") == true }
+        #expect(emfile?["level"] == "fail")
+        #expect(emfile?["evidence"]["output"].stringValue?.contains("\(path), line 8: 2025/11/24 21:30:04 [crit]") == true)
+        #expect(emfile?["evidence"]["command"].stringValue?.contains("tail -n 2000 \(path) | grep -i -F") == true)
+        #expect(emfile?["fix"].stringValue?.contains("LimitNOFILE=") == true)
+        let syn = findings.first { $0["message"].stringValue?.contains("SYN flooding") == true }
+        #expect(syn?["fix"].stringValue?.contains("net.ipv4.tcp_max_syn_backlog") == true)
+        #expect(syn?["fix"].stringValue?.contains("listen 8080 backlog") == true)
+
+        // Causes, with honest confidence: the SYN flood names the target port.
+        let causes = Dictionary((r["causes"].tableValue?.array ?? []).map { ($0["id"].stringValue ?? "", $0) }) { a, _ in a }
+        #expect(causes["backlog_overflow"]?["confidence"] == "medium")
+        #expect(causes["fd_exhaustion"]?["confidence"] == "low", "not tied to the listener")
+        #expect(causes["conntrack_full"] != nil)
+        #expect(causes["ephemeral_ports_exhausted"] != nil)
+        #expect(causes["firewall_drop"]?["confidence"] == "medium", "ufw DPT=8080 is the target port")
+        #expect(causes["app_closed"] == nil, "an OOM kill of an unknown process is no evidence about the listener")
+    }
+
+    @Test func listenerFromTheListeningCheckRaisesConfidence() throws {
+        let dir = try TempDir()
+        let path = try dir.file("app.log", "2025-11-24T21:30:08+0000 web kernel: Out of memory: Killed process 4242 (nginx) total-vm:1000kB\n"
+                                           + "Nov 24 21:30:09 web nginx[4243]: accept4() failed (24: Too many open files)\n")
+        // Any shape of listening data that carries pid (and process) fields.
+        let results: LuaValue = ["listening": ["status": "pass", "data": ["listeners": [["port": 8080, "processes": [["pid": 4243, "process": "nginx"]]]]]]]
+        let r = try runLogsCheck(logs: [path], port: 8080, results: results)
+        let causes = Dictionary((r["causes"].tableValue?.array ?? []).map { ($0["id"].stringValue ?? "", $0) }) { a, _ in a }
+        #expect(causes["fd_exhaustion"]?["confidence"] == "medium", "the line names the listener's pid")
+        #expect(causes["app_closed"]?["confidence"] == "medium", "the OOM kill names the listener's process")
+        let fix = (r["findings"].tableValue?.array ?? []).first { $0["message"].stringValue?.contains("Too many open files") == true }?["fix"]
+        #expect(fix?.stringValue?.contains("/proc/4243/limits") == true)
+    }
+
+    @Test func escapesAreStrippedFromReportedMatches() throws {
+        let dir = try TempDir()
+        let hostile = "Nov 24 21:30:01 web app[1]: \u{1b}[31mToo many open files\u{1b}[0m \u{1b}]0;pwned\u{07}\u{1b}[2J done\0\u{7f}"
+        let path = try dir.file("hostile.log", hostile + "\n")
+        let r = try runLogsCheck(logs: [path])
+        let m = (r["data"]["matches"].tableValue?.array ?? []).first { $0["source"].stringValue == path }
+        #expect(m?["text"].stringValue == "Nov 24 21:30:01 web app[1]: Too many open files  done")
+        for f in r["findings"].tableValue?.array ?? [] {
+            for s in [f["message"].stringValue, f["evidence"]["output"].stringValue] {
+                #expect(s?.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" || $0.value == 0x7F } != true, "no control characters in \(s ?? "")")
+            }
+        }
+    }
+
+    @Test func cleanLogPassesAndMissingLogIsNotAFailure() throws {
+        let dir = try TempDir()
+        let path = try dir.file("clean.log", "Nov 24 21:30:01 web app[1]: all good\n")
+        let missing = dir.path + "/rotated-away.log"
+        let r = try runLogsCheck(logs: [path, missing])
+        let matches = r["data"]["matches"].tableValue?.array ?? []
+        #expect(!matches.contains { $0["source"].stringValue == path })
+        if matches.isEmpty { #expect(r["status"] == "pass") }
+        let sources = r["data"]["sources"].tableValue?.array ?? []
+        #expect(sources.first { $0["name"].stringValue == path }?["status"] == "read")
+        #expect(sources.first { $0["name"].stringValue == missing }?["status"] == "not_present")
+        let notPresent = (r["findings"].tableValue?.array ?? []).first { $0["message"].stringValue?.hasPrefix("not present here") == true }
+        #expect(notPresent?["level"] == "info")
+        #expect(notPresent?["message"].stringValue?.contains(missing) == true)
+    }
+
+    @Test func logLinesSettingLimitsTheSearch() throws {
+        let dir = try TempDir()
+        let path = try dir.file("old.log", "Nov 24 21:30:01 web app[1]: Too many open files\n" + String(repeating: "fine\n", count: 10))
+        let near = try runLogsCheck(logs: [path], set: ["log_lines": "5"])
+        #expect(!(near["data"]["matches"].tableValue?.array ?? []).contains { $0["source"].stringValue == path })
+        let far = try runLogsCheck(logs: [path], set: ["log_lines": "11"])
+        #expect((far["data"]["matches"].tableValue?.array ?? []).contains { $0["source"].stringValue == path })
+        let bad = try runLogsCheck(logs: [path], set: ["log_lines": "lots"])
+        #expect((bad["findings"].tableValue?.array ?? []).contains { $0["message"].stringValue?.contains("log_lines=lots") == true })
+    }
+
+    /// Root reads anything, so the file is read on a thread whose fsuid is nobody.
+    @Test(.enabled(if: geteuid() == 0, "setfsuid to nobody needs root"))
+    func unreadableLogIsSkippedWithItsReason() throws {
+        let dir = try TempDir()
+        let path = try dir.file("secret.log", "Too many open files\n")
+        #expect(chmod(path, 0) == 0)
+        let r = try asNobody { try runLogsCheck(logs: [path]) }
+        let source = (r["data"]["sources"].tableValue?.array ?? []).first { $0["name"].stringValue == path }
+        #expect(source?["status"] == "unreadable")
+        #expect(source?["error"] == "permission_denied")
+        let f = (r["findings"].tableValue?.array ?? []).first { $0["message"].stringValue?.hasPrefix("not searched: \(path)") == true }
+        #expect(f?["message"].stringValue?.contains("permission denied — run as root or add the user to group adm") == true)
+        #expect(f?["fix"].stringValue?.contains("group adm") == true)
+    }
+}
+
+@Suite struct LogsModuleTests {
+    @Test func tailReadsOnlyLogs() throws {
+        let sb = try sandbox()
+        let denied = sb.load(source: #"return logs.tail("/etc/passwd")"#, chunkName: "@t", key: "t")
+        guard case .failure(let f) = denied else { Issue.record("read /etc/passwd"); return }
+        #expect(f.message.contains("is not a log"))
+        let escape = sb.load(source: #"return logs.tail("/var/log/../../etc/passwd")"#, chunkName: "@t", key: "t2")
+        #expect((try? escape.get()) == nil)
+        let missing = try sb.load(source: #"return logs.tail("/var/log/tcpcheck-no-such.log")"#, chunkName: "@t", key: "t3").get()
+        #expect(missing.first?["error"] == "not_found")
+        #expect(missing.first?["ok"] == false)
+    }
+
+    @Test func tailShapesLinesAndMatches() throws {
+        let dir = try TempDir()
+        let path = try dir.file("x.log", "a\n\u{1b}[1mb\u{1b}[0m\nSYN flooding on port 80\nd")
+        let sb = try sandbox(RunOptions(settings: [("log", path)]))
+        let all = try sb.load(source: "return logs.tail(...)".replacingOccurrences(of: "...", with: "'\(path)'"), chunkName: "@t", key: "t").get()
+        #expect(all.first?["lines"] == ["a", "b", "SYN flooding on port 80", "d"])
+        #expect(all.first?["first_number"] == 1)
+        #expect(all.first?["size"] == .int(Int64(try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int)))
+        let m = try sb.load(source: "return logs.tail('\(path)', {lines = 3, match = {'nothing', 'syn flooding'}})", chunkName: "@t", key: "t2").get()
+        let matches = m.first?["matches"].tableValue?.array ?? []
+        #expect(matches.count == 1)
+        #expect(matches.first?["needle"] == 2)
+        #expect(matches.first?["number"] == 3)
+        #expect(matches.first?["from_end"] == 2)
+        let bad = sb.load(source: "return logs.tail('\(path)', {lines = 0})", chunkName: "@t", key: "t3")
+        #expect((try? bad.get()) == nil, "lines = 0 is a programming error")
+    }
+
+    /// A harmless marker written to the kernel log comes back from logs.kernel.
+    @Test(.enabled(if: geteuid() == 0 && access("/dev/kmsg", W_OK) == 0, "writing a marker to /dev/kmsg needs root"))
+    func kernelRingBufferIsRead() throws {
+        let marker = "tcpcheck-test-marker-\(UUID().uuidString)"
+        let fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC)
+        #expect(fd >= 0)
+        let line = "<6>tcpcheck test (harmless): \(marker)\n"
+        #expect(write(fd, line, line.utf8.count) == line.utf8.count)
+        close(fd)
+        let sb = try sandbox()
+        let r = try sb.load(source: "return logs.kernel({lines = 100000, match = {'\(marker)'}})", chunkName: "@t", key: "t").get()
+        let matches = r.first?["matches"].tableValue?.array ?? []
+        #expect(matches.count == 1)
+        #expect(matches.first?["text"].stringValue?.hasSuffix(marker) == true)
+        let seconds = matches.first?["seconds"].doubleValue ?? -1
+        let uptime = r.first?["uptime"].doubleValue ?? 0
+        #expect(seconds > 0 && seconds <= uptime + 1)
+        #expect(matches.first?["from_end"].intValue ?? 0 >= 1)
+    }
+
+    @Test(.enabled(if: ToolRunner.locate("journalctl") != nil, "needs journalctl"))
+    func journalAnswersWithLinesOrSaysWhyNot() throws {
+        let sb = try sandbox()
+        let r = try sb.load(source: "return logs.journal({unit = 'tcpcheck-no-such.service', lines = 10})", chunkName: "@t", key: "t").get()
+        let t = r.first ?? .nil
+        #expect(t["command"] == "journalctl --no-pager -o short-iso -n 10 -u tcpcheck-no-such.service")
+        if t["ok"] == true {
+            #expect(t["lines"].tableValue?.array.isEmpty == true, "a unit that does not exist has no lines")
+        } else {
+            #expect(["no_journal", "failed", "timeout"].contains(t["error"].stringValue ?? ""))
+            #expect(t["message"].stringValue?.isEmpty == false)
+        }
+        let bad = sb.load(source: "return logs.journal({unit = '--since=yesterday'})", chunkName: "@t", key: "t2")
+        #expect((try? bad.get()) == nil, "a unit name that is an option is refused")
+    }
+}
