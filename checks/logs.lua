@@ -277,13 +277,12 @@ confidence on their own.]],
     end
     facts.unit = unit
 
-    -- Where to look. Each source: name, how to read it, the command a person runs.
+    -- Where to look. Each source: name, how to read it, the command a person runs
+    -- (journal results carry their own command).
     local sources = {}
     if unit then
       sources[#sources + 1] = { name = "journal of " .. unit, kind = "journal", unit = unit,
-        read = function() return logs.journal({ unit = unit, user = unit_is_user, lines = lines, match = NEEDLES }) end,
-        command = (unit_is_user and "journalctl _SYSTEMD_USER_UNIT=" .. quote(unit) or "journalctl -u " .. quote(unit))
-                  .. " -n " .. lines .. " --no-pager -o short-iso" }
+        read = function() return logs.journal({ unit = unit, user = unit_is_user, lines = lines, match = NEEDLES }) end }
     end
     sources[#sources + 1] = { name = "kernel ring buffer", kind = "kernel",
       read = function() return logs.kernel(opts) end, command = "dmesg" }
@@ -307,6 +306,7 @@ confidence on their own.]],
     local syslog_present = false
     local function search(src)
       local r = src.read()
+      src.command = r.command or src.command -- the journal says exactly what it ran
       local entry = { name = src.name, kind = src.kind, command = src.command }
       report_sources[#report_sources + 1] = entry
       if not r.ok then
@@ -352,15 +352,13 @@ confidence on their own.]],
       -- The journal keeps the kernel's messages too: read it when /dev/kmsg is closed to us.
       if src.kind == "kernel" and not r.ok and not ABSENT[r.error] then
         search({ name = "kernel messages in the journal", kind = "journal",
-                 read = function() return logs.journal({ kernel = true, lines = lines, match = NEEDLES }) end,
-                 command = "journalctl -k -n " .. lines .. " --no-pager -o short-iso" })
+                 read = function() return logs.journal({ kernel = true, lines = lines, match = NEEDLES }) end })
       end
     end
     -- Journal-only systems have no syslog file: the whole journal stands in for it.
     if not syslog_present then
       search({ name = "system journal", kind = "journal",
-               read = function() return logs.journal({ lines = lines, match = NEEDLES }) end,
-               command = "journalctl -n " .. lines .. " --no-pager -o short-iso" })
+               read = function() return logs.journal({ lines = lines, match = NEEDLES }) end })
     end
 
     -- One finding per signature, most serious first.

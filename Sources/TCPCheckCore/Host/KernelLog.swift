@@ -12,8 +12,9 @@ public struct KernelRecord: Equatable {
     public var seconds: Double
     /// Syslog level, 0 (emerg) to 7 (debug).
     public var level: Int
-    /// The message as the kernel gives it (non-printable bytes already \xNN).
+    /// The message as the kernel gives it (non-printable bytes already \xNN), at most maxLine bytes.
     public var text: [UInt8]
+    public var truncated = false
 }
 
 public struct KernelLogResult {
@@ -62,7 +63,10 @@ public enum KernelLog {
             guard var record = parse(buffer[0..<n]) else { continue }
             result.total += 1
             if want <= 0 { continue }
-            if record.text.count > maxLine { record.text.removeLast(record.text.count - maxLine) }
+            if record.text.count > maxLine {
+                record.text.removeLast(record.text.count - maxLine)
+                record.truncated = true
+            }
             if ring.count < want { ring.append(record) } else { ring[next] = record; next = (next + 1) % want }
         }
         result.records = Array(ring[next...] + ring[..<next])

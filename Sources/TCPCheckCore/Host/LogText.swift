@@ -6,6 +6,8 @@ public enum LogText {
     /// control characters or bidi overrides; invalid UTF-8 becomes U+FFFD and
     /// a tab becomes a space.
     public static func clean(_ bytes: [UInt8]) -> String {
+        // Most log lines are printable ASCII: nothing to remove, no scalar walk.
+        if bytes.allSatisfy({ (0x20...0x7E).contains($0) }) { return String(decoding: bytes, as: UTF8.self) }
         var out = String.UnicodeScalarView()
         var scalars = String(decoding: bytes, as: UTF8.self).unicodeScalars.makeIterator()
         while let c = scalars.next() {

@@ -54,14 +54,11 @@ extension HostModule {
         }),
         ("kernel", { call in
             let opts = try LogOptions(call, table: 1)
-            switch KernelLog.read(last: opts.lines, maxLine: opts.maxLine + 1) {
+            switch KernelLog.read(last: opts.lines, maxLine: opts.maxLine) {
             case .failure(let e):
                 return [["ok": false, "source": .str(KernelLog.path), "error": .str(e.kind.rawValue), "message": .str(e.message)]]
             case .success(let r):
-                let lines = r.records.map { rec -> (TailLine, Double?) in
-                    let cut = rec.text.count > opts.maxLine
-                    return (TailLine(bytes: Array(rec.text.prefix(opts.maxLine)), truncated: cut), rec.seconds)
-                }
+                let lines = r.records.map { (TailLine(bytes: $0.text, truncated: $0.truncated), Optional($0.seconds)) }
                 var t = opts.shape(lines, firstNumber: nil)
                 t["source"] = .str(KernelLog.path)
                 t["uptime"] = LuaValue(KernelLog.uptime())
@@ -101,10 +98,10 @@ struct LogOptions {
         maxLine = try bounded("max_line", 16...(1 << 20)) ?? maxLine
         maxBytes = try bounded("max_bytes", 4096...(1 << 30)) ?? maxBytes
         if !t["match"].isNil {
-            guard let list = t["match"].tableValue?.array, list.count <= 1000,
-                  let strings = Optional(list.compactMap(\.stringValue)), strings.count == list.count,
-                  strings.allSatisfy({ !$0.isEmpty }) else {
-                throw HostError("\(name): match must be a list of at most 1000 non-empty strings")
+            let list = t["match"].tableValue?.array ?? []
+            let strings = list.compactMap(\.stringValue).filter { !$0.isEmpty }
+            guard !list.isEmpty, list.count <= 1000, strings.count == list.count else {
+                throw HostError("\(name): match must be a list of 1 to 1000 non-empty strings")
             }
             needles = LogText.Needles(strings)
         }
