@@ -448,16 +448,21 @@ confidence on their own.]],
     end
 
     -- Sources that could not be searched, and those absent here.
+    local PERMISSION_FIX = {
+      kernel = "run tcpcheck as root (sudo): reading the kernel log needs CAP_SYSLOG when kernel.dmesg_restrict=1",
+      journal = "run tcpcheck as root (sudo), or add the user to group systemd-journal (or adm)",
+      file = "run tcpcheck as root (sudo), or add the user to group adm",
+    }
+    -- "NAME: why", without repeating NAME when the message starts with it.
+    local function why_not(s)
+      local msg = s.message or s.error or "unreadable"
+      if msg:sub(1, #s.name) == s.name then return msg end
+      return s.name .. ": " .. msg
+    end
     for _, s in ipairs(unreadable) do
       local fix = s.message
-      if s.error == "permission_denied" then
-        fix = "run tcpcheck as root (sudo), or add the user to group adm (and systemd-journal for the journal)"
-      elseif s.error == "tool_missing" then
-        fix = "install systemd's journalctl, or point tcpcheck at the log files with --set log=PATH"
-      end
-      findings[#findings + 1] = { level = "info",
-        message = "not searched: " .. s.name .. ": " .. (s.message or s.error or "unreadable"),
-        evidence = s.command, fix = fix }
+      if s.error == "permission_denied" then fix = PERMISSION_FIX[s.kind] end
+      findings[#findings + 1] = { level = "info", message = "not searched: " .. why_not(s), evidence = s.command, fix = fix }
     end
     if #not_present > 0 then
       findings[#findings + 1] = { level = "info",
@@ -476,7 +481,7 @@ confidence on their own.]],
     local searched = read_ok .. " source(s), last " .. lines .. " lines each"
     if read_ok == 0 then
       local why = {}
-      for _, s in ipairs(unreadable) do why[#why + 1] = s.name .. ": " .. (s.message or s.error) end
+      for _, s in ipairs(unreadable) do why[#why + 1] = why_not(s) end
       return { status = "skip",
         summary = "no log could be read" .. (#why > 0 and (" (" .. table.concat(why, "; ") .. ")") or ""),
         findings = findings, data = data }

@@ -201,8 +201,8 @@ func asNobody<T>(_ body: @escaping () throws -> T) throws -> T {
 @Suite struct LogTextTests {
     @Test func terminalEscapesAndControlsAreRemoved() {
         let hostile = "\u{1b}[31mred\u{1b}[0m \u{1b}]0;title\u{07}osc \u{1b}[2Jclear \u{1b}]8;;http://x\u{1b}\\link\u{1b}]8;;\u{1b}\\ "
-            + "\u{9b}1mC1 \u{1b}(Bcharset bell\u{07} nul\0 back\u{08}space cr\r tab\there \u{202e}rtl\u{202c}"
-        #expect(LogText.clean(Array(hostile.utf8)) == "red osc clear link C1 charset bell nul backspace cr tab here rtl")
+            + "\u{9b}1mC1 \u{1b}7saved bell\u{07} nul\0 back\u{08}space cr\rx tab\there \u{202e}rtl\u{202c}"
+        #expect(LogText.clean(Array(hostile.utf8)) == "red osc clear link C1 saved bell nul backspace cr x tab here rtl")
         #expect(LogText.clean([0xFF, 0x61, 0xC3]) == "\u{FFFD}a\u{FFFD}")
         #expect(LogText.clean(Array("\u{1b}]0;unterminated title".utf8)) == "")
         #expect(LogText.clean(Array("ends with ESC\u{1b}".utf8)) == "ends with ESC")
@@ -463,5 +463,62 @@ let plantedLog: [(line: String, signature: String, time: String?)] = [
         }
         let bad = sb.load(source: "return logs.journal({unit = '--since=yesterday'})", chunkName: "@t", key: "t2")
         #expect((try? bad.get()) == nil, "a unit name that is an option is refused")
+    }
+}
+
+/// The tcpcheck binary built beside the tests, if there is one.
+let tcpcheckBinary: String? = [".build/debug/tcpcheck", ".build/release/tcpcheck"].first { access($0, X_OK) == 0 }
+
+/// Runs the real binary; stdout and the exit status.
+func tcpcheck(_ args: [String], asNobody: Bool = false) -> CommandResult {
+    let argv = [FileManager.default.currentDirectoryPath + "/" + tcpcheckBinary!] + args
+    return runCommand(asNobody ? ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"] + argv : argv, timeout: 60)
+}
+
+@Suite(.enabled(if: tcpcheckBinary != nil, "needs the tcpcheck binary (swift build)"))
+struct LogsCLITests {
+    @Test func runLogsOnAPlantedHostileLog() throws {
+        let dir = try TempDir()
+        let path = try dir.file("app.log", "Nov 24 21:30:01 web kernel: TCP: request_sock_TCP: Possible SYN flooding on port [::]:8080. Sending cookies.\n"
+                                          + "Nov 24 21:30:02 web app[1]: \u{1b}[31mToo many open files\u{1b}[0m\u{1b}]0;owned\u{07}\u{1b}[2J\n")
+        let json = tcpcheck(["run", "logs", "--target", "127.0.0.1:8080", "--set", "log=\(path)", "--format", "json"])
+        #expect(!json.stdout.contains("\u{1b}"), "no escape reaches the report")
+        let doc = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        let check = (doc?["checks"] as? [[String: Any]])?.first { $0["id"] as? String == "logs" }
+        #expect(check?["status"] as? String == "fail")
+        let matches = ((check?["data"] as? [String: Any])?["matches"] as? [[String: Any]] ?? [])
+            .filter { $0["source"] as? String == path }
+            .sorted { ($0["line"] as? Int ?? 0) < ($1["line"] as? Int ?? 0) }
+        #expect(matches.map { $0["signature"] as? String } == ["syn_flood", "too_many_open_files"])
+        #expect(matches.last?["text"] as? String == "Nov 24 21:30:02 web app[1]: Too many open files")
+        #expect(matches.first?["line"] as? Int == 1)
+        let causes = (check?["causes"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+        #expect(causes.contains("backlog_overflow") && causes.contains("fd_exhaustion"))
+
+        let text = tcpcheck(["run", "logs", "--target", "127.0.0.1:8080", "--set", "log=\(path)", "--no-color"])
+        #expect(!text.stdout.contains("\u{1b}"))
+        #expect(text.stdout.contains("\(path), line 2: Nov 24 21:30:02 web app[1]: Too many open files"))
+        #expect(text.stdout.contains("tail -n 2000 \(path) | grep -i -F"))
+        #expect(text.status != 0, "a failing check fails the run")
+    }
+
+    /// As a real unprivileged process (setpriv to nobody) a mode 000 log is
+    /// skipped with its reason; with kernel.dmesg_restrict=1 /dev/kmsg is
+    /// closed too, and then nothing at all can be read: status skip.
+    @Test(.enabled(if: geteuid() == 0 && access("/usr/bin/setpriv", X_OK) == 0, "needs root and setpriv to become nobody"))
+    func unreadableAsNobody() throws {
+        let dir = try TempDir()
+        let path = try dir.file("secret.log", "Too many open files\n")
+        #expect(chmod(path, 0) == 0)
+        let r = tcpcheck(["run", "logs", "--set", "log=\(path)", "--format", "json"], asNobody: true)
+        let doc = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let check = (doc?["checks"] as? [[String: Any]])?.first { $0["id"] as? String == "logs" }
+        let messages = (check?["findings"] as? [[String: Any]] ?? []).compactMap { $0["message"] as? String }
+        #expect(messages.contains("not searched: \(path): permission denied — run as root or add the user to group adm"))
+        let restricted = (try? String(contentsOfFile: "/proc/sys/kernel/dmesg_restrict", encoding: .utf8))?.hasPrefix("1") == true
+        if restricted {
+            #expect(check?["status"] as? String == "skip")
+            #expect((check?["summary"] as? String)?.hasPrefix("no log could be read") == true)
+        }
     }
 }

@@ -2,53 +2,13 @@
 // terminal escapes in it. Lines leave the host only through `clean`, and
 // signatures are looked for with a plain case-insensitive substring search.
 public enum LogText {
-    /// Valid UTF-8 text without terminal escape sequences (CSI, OSC, DCS...),
-    /// control characters or bidi overrides; invalid UTF-8 becomes U+FFFD and
-    /// a tab becomes a space.
+    /// Valid UTF-8 on one line, without terminal escapes or control
+    /// characters: the report's own Sanitize.line, after decoding (invalid
+    /// UTF-8 becomes U+FFFD).
     public static func clean(_ bytes: [UInt8]) -> String {
         // Most log lines are printable ASCII: nothing to remove, no scalar walk.
         if bytes.allSatisfy({ (0x20...0x7E).contains($0) }) { return String(decoding: bytes, as: UTF8.self) }
-        var out = String.UnicodeScalarView()
-        var scalars = String(decoding: bytes, as: UTF8.self).unicodeScalars.makeIterator()
-        while let c = scalars.next() {
-            switch c.value {
-            case 0x1B: // ESC: skip the whole sequence
-                guard let next = scalars.next() else { break }
-                switch next {
-                case "[": skipCSI(&scalars)
-                case "]", "P", "X", "^", "_": skipString(&scalars)
-                default:
-                    // ESC, intermediates (0x20-0x2F), one final byte: "ESC ( B".
-                    var n: Unicode.Scalar? = next
-                    while let s = n, (0x20...0x2F).contains(s.value) { n = scalars.next() }
-                }
-            case 0x9B: skipCSI(&scalars)
-            case 0x90, 0x98, 0x9D, 0x9E, 0x9F: skipString(&scalars)
-            case 0x09: out.append(" ")
-            case 0x00...0x1F, 0x7F...0x9F: break
-            case 0x202A...0x202E, 0x2066...0x2069, 0x200E, 0x200F: break // bidi controls
-            default: out.append(c)
-            }
-        }
-        return String(out)
-    }
-
-    /// CSI: parameters and intermediates up to a final byte in 0x40-0x7E.
-    private static func skipCSI(_ s: inout String.UnicodeScalarView.Iterator) {
-        while let c = s.next() {
-            if (0x40...0x7E).contains(c.value) || c.value < 0x20 || c.value > 0x7E { return }
-        }
-    }
-
-    /// OSC, DCS, SOS, PM, APC: a string up to BEL, ESC \ or ST (0x9C).
-    private static func skipString(_ s: inout String.UnicodeScalarView.Iterator) {
-        while let c = s.next() {
-            switch c.value {
-            case 0x07, 0x9C: return
-            case 0x1B: _ = s.next(); return
-            default: continue
-            }
-        }
+        return Sanitize.line(String(decoding: bytes, as: UTF8.self))
     }
 
     /// Signatures to look for, lowercased once.
