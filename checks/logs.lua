@@ -70,7 +70,8 @@ local SIGNATURES = {
     meaning = "nginx refused connections because every worker slot was in use",
     fix = "raise worker_connections in the events {} block of nginx.conf (and worker_rlimit_nofile to match), then nginx -s reload" },
   { id = "app_connection_limit", level = "warn",
-    match = { "too many connections", "too many clients already", "maxclients", "max_connections" },
+    match = { "too many connections", "too many clients already", "max number of clients reached",
+              "remaining connection slots are reserved", "reached maxrequestworkers" },
     title = "server connection limit reached",
     meaning = "the server application refused a connection because it reached its own connection limit",
     fix = "raise the server's limit (MySQL max_connections, PostgreSQL max_connections, Apache MaxRequestWorkers) "
@@ -114,7 +115,7 @@ local SIGNATURES = {
 
 local LEVELS = { info = 0, pass = 0, warn = 1, fail = 2 }
 local DEFAULT_LINES = 2000
-local MAX_EXAMPLES = 3
+local MAX_EXAMPLES = 6 -- example lines per finding, at most two per source
 -- Errors that mean "this source does not exist here", not "could not read it".
 local ABSENT = { not_found = true, no_journal = true, tool_missing = true }
 
@@ -396,30 +397,46 @@ confidence on their own.]],
       end
       if id == "oom_kill" and relevant then level = "fail" end
 
-      -- The latest examples, newest first.
+      -- Examples: the last two lines of each source, newest first. Sources
+      -- keep their own clocks, so lines are not compared across them.
       local examples = {}
-      for i = #h.matches, math.max(1, #h.matches - MAX_EXAMPLES + 1), -1 do
-        local hit = h.matches[i]
+      local function example(hit)
         -- Kernel records carry their time beside the text; other lines start with it.
         local when = hit.m.seconds and (", " .. hit.time) or ""
-        examples[#examples + 1] = hit.source.name .. ", " .. line_label(hit.m) .. when .. ": " .. shorten(hit.m.text, 400)
+        return hit.source.name .. ", " .. line_label(hit.m) .. when .. ": " .. shorten(hit.m.text, 400)
       end
-      local src_list = {}
-      for _, src in ipairs(h.source_order) do src_list[#src_list + 1] = src.name .. " (" .. h.per_source[src.name] .. ")" end
-      local latest = h.matches[#h.matches]
-      local commands = {}
-      for _, src in ipairs(h.source_order) do commands[#commands + 1] = src.command .. " | " .. grep_for(sig) end
+      local src_list, commands = {}, {}
+      for _, src in ipairs(h.source_order) do
+        src_list[#src_list + 1] = src.name .. " (" .. h.per_source[src.name] .. ")"
+        commands[#commands + 1] = src.command .. " | " .. grep_for(sig)
+        local shown = 0
+        for i = #h.matches, 1, -1 do
+          if shown == 2 or #examples >= MAX_EXAMPLES then break end
+          if h.matches[i].source == src then
+            examples[#examples + 1] = example(h.matches[i])
+            shown = shown + 1
+          end
+        end
+      end
+      local first_src = h.source_order[1]
+      local last = nil
+      for i = #h.matches, 1, -1 do
+        if h.matches[i].source == first_src then last = h.matches[i]; break end
+      end
 
       local message = sig.title .. ": " .. #h.matches .. " line(s) in " .. table.concat(src_list, ", ")
-                      .. "; latest" .. (latest.m.seconds and (" (" .. latest.time .. ")") or "") .. ": «" .. shorten(latest.m.text, 200) .. "»"
+                      .. "; last in " .. first_src.name .. (last.m.seconds and (" (" .. last.time .. ")") or "")
+                      .. ": «" .. shorten(last.m.text, 200) .. "»"
       if other_port and not relevant then
         message = message .. " (about port " .. other_port .. ", not the target's port " .. port .. ")"
       end
+      -- A line about another port gets a fix for that port.
+      local fix = format_fix(sig.fix, (other_port and not relevant) and { port = tostring(other_port), unit = facts.unit, pid = facts.pid } or facts)
       findings[#findings + 1] = {
         level = level,
         message = message .. ". Meaning: " .. sig.meaning .. ".",
         evidence = { command = table.concat(commands, "; "), output = table.concat(examples, "\n") },
-        fix = format_fix(sig.fix, facts),
+        fix = fix,
       }
       worst = math.max(worst, LEVELS[level])
 
@@ -437,7 +454,7 @@ confidence on their own.]],
             c.confidence = "medium"
           end
           c.evidence[#c.evidence + 1] = examples[1]
-          c.fix[#c.fix + 1] = format_fix(sig.fix, facts)
+          c.fix[#c.fix + 1] = fix
         end
       end
       for i = math.max(1, #h.matches - 49), #h.matches do

@@ -341,6 +341,17 @@ let plantedLog: [(line: String, signature: String, time: String?)] = [
         #expect(fix?.stringValue?.contains("/proc/4243/limits") == true)
     }
 
+    @Test func aSynFloodOnAnotherPortIsNoCauseForThisTarget() throws {
+        let dir = try TempDir()
+        let path = try dir.file("kern.log", "Nov 24 21:30:01 web kernel: TCP: request_sock_TCP: Possible SYN flooding on port 0.0.0.0:9090. Sending cookies.\n")
+        let r = try runLogsCheck(logs: [path], port: 8080)
+        #expect(!(r["causes"].tableValue?.array ?? []).contains { $0["id"] == "backlog_overflow" })
+        let f = (r["findings"].tableValue?.array ?? []).first { $0["message"].stringValue?.contains("SYN flooding") == true }
+        #expect(f?["message"].stringValue?.contains("about port 9090, not the target's port 8080") == true)
+        #expect(f?["fix"].stringValue?.contains("listen 9090 backlog") == true)
+        #expect(f?["level"] == "warn")
+    }
+
     @Test func escapesAreStrippedFromReportedMatches() throws {
         let dir = try TempDir()
         let hostile = "Nov 24 21:30:01 web app[1]: \u{1b}[31mToo many open files\u{1b}[0m \u{1b}]0;pwned\u{07}\u{1b}[2J done\0\u{7f}"
