@@ -324,6 +324,10 @@ confidence on their own.]],
       read_ok = read_ok + 1
       entry.status, entry.lines, entry.matches = "read", r.count, #r.matches
       entry.truncated_lines, entry.warning = r.truncated_lines, r.warning or r.message
+      if r.match_count > #r.matches then
+        entry.matches = r.match_count
+        entry.warning = r.match_count .. " matching lines: the last " .. #r.matches .. " are reported"
+      end
       if src.kind == "file" and (src.path == "/var/log/syslog" or src.path == "/var/log/messages") then syslog_present = true end
       for _, m in ipairs(r.matches) do
         local sig = NEEDLE_SIGNATURE[m.needle]
@@ -480,6 +484,11 @@ confidence on their own.]],
       local fix = s.message
       if s.error == "permission_denied" then fix = PERMISSION_FIX[s.kind] end
       findings[#findings + 1] = { level = "info", message = "not searched: " .. why_not(s), evidence = s.command, fix = fix }
+    end
+    for _, s in ipairs(report_sources) do
+      if s.status == "read" and s.warning then
+        findings[#findings + 1] = { level = "info", message = "partly searched: " .. s.name .. ": " .. s.warning, evidence = s.command }
+      end
     end
     if #not_present > 0 then
       findings[#findings + 1] = { level = "info",

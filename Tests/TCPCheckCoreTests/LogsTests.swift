@@ -352,6 +352,19 @@ let plantedLog: [(line: String, signature: String, time: String?)] = [
         #expect(f?["level"] == "warn")
     }
 
+    /// 100,000 matching lines: the check stays within its memory and says what it kept.
+    @Test func aLogFullOfOneSignatureStaysBounded() throws {
+        let dir = try TempDir()
+        let path = try dir.file("noisy.log", String(repeating: "upstream: Connection refused\n", count: 100_000))
+        let r = try runLogsCheck(logs: [path], set: ["log_lines": "100000"])
+        let source = (r["data"]["sources"].tableValue?.array ?? []).first { $0["name"].stringValue == path }
+        #expect(source?["matches"] == 100_000)
+        #expect(source?["warning"].stringValue == "100000 matching lines: the last 500 are reported")
+        #expect((r["findings"].tableValue?.array ?? []).contains {
+            $0["message"].stringValue == "partly searched: \(path): 100000 matching lines: the last 500 are reported" })
+        #expect(r["status"] == "warn")
+    }
+
     @Test func escapesAreStrippedFromReportedMatches() throws {
         let dir = try TempDir()
         let hostile = "Nov 24 21:30:01 web app[1]: \u{1b}[31mToo many open files\u{1b}[0m \u{1b}]0;pwned\u{07}\u{1b}[2J done\0\u{7f}"

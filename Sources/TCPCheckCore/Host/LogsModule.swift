@@ -83,6 +83,9 @@ struct LogOptions {
     var maxLine = LogTail.defaultMaxLine
     var maxBytes = LogTail.defaultMaxScan
     var needles = LogText.Needles([])
+    /// Matches returned at most (the last ones): a log full of one signature
+    /// must not fill the check's memory.
+    var maxMatches = 500
 
     init(_ call: HostCall, table index: Int) throws {
         let t = try call.optTable(index)
@@ -97,6 +100,7 @@ struct LogOptions {
         lines = try bounded("lines", 1...1_000_000) ?? lines
         maxLine = try bounded("max_line", 16...(1 << 20)) ?? maxLine
         maxBytes = try bounded("max_bytes", 4096...(1 << 30)) ?? maxBytes
+        maxMatches = try bounded("max_matches", 1...100_000) ?? maxMatches
         if !t["match"].isNil {
             let list = t["match"].tableValue?.array ?? []
             let strings = list.compactMap(\.stringValue).filter { !$0.isEmpty }
@@ -126,7 +130,12 @@ struct LogOptions {
                 "seconds": LuaValue(seconds),
             ])))
         }
-        if needles.isEmpty { t["lines"] = LuaValue(texts) } else { t["matches"] = LuaValue(matches) }
+        if needles.isEmpty {
+            t["lines"] = LuaValue(texts)
+        } else {
+            t["match_count"] = .int(Int64(matches.count))
+            t["matches"] = LuaValue(Array(matches.suffix(maxMatches)))
+        }
         return t
     }
 }
