@@ -4,6 +4,10 @@ extension HostModule {
         [
             .net,
             .tools,
+            .route,
+            .dns,
+            .proxy,
+            .sys,
             // MODULES: one line per module, keep this comment last.
         ]
     }
