@@ -226,7 +226,7 @@ elsewhere. Without a target it reports this host's interfaces, default routes an
     data.addresses = addresses
 
     resolver_findings()
-    local short = "resolve " .. host
+    local short = host
     if literal then
       add("info", host .. " is an IP address: no name resolution is involved")
     else
@@ -356,6 +356,7 @@ elsewhere. Without a target it reports this host's interfaces, default routes an
       expect_subnet = nil
     end
     local defaults = route.defaults() or { ipv4 = {}, ipv6 = {} }
+    local reported_iface = {}
     for n, a in ipairs(addresses) do
       if n > 8 then
         add("info", string.format("%d more addresses not checked", #addresses - 8))
@@ -373,13 +374,17 @@ elsewhere. Without a target it reports this host's interfaces, default routes an
           add("info", string.format("Route to %s: %s%s", a.address, r.gateway and ("via gateway " .. r.gateway .. " ") or "directly connected ",
             "out " .. tostring(r.interface) .. (r.source and (" from source address " .. r.source) or "")), ev)
         end
-        if i then
+        local first_time = i and not reported_iface[i.index]
+        if i then reported_iface[i.index] = true end
+        if first_time then
           add("info", "Interface " .. iface_text(i), { command = "ip addr show dev " .. i.name })
-          if not i.up then
+        end
+        if i then
+          if first_time and not i.up then
             add("fail", string.format("Interface %s, the route to %s, is administratively down", i.name, a.address),
               { command = "ip link show " .. i.name, output = iface_text(i) }, "ip link set " .. i.name .. " up")
             cause("no_route", "high", i.name .. " is down", { "ip link show " .. i.name .. ": DOWN" }, { "ip link set " .. i.name .. " up" })
-          elseif not i.lower_up and not i.loopback then
+          elseif first_time and i.up and not i.lower_up and not i.loopback then
             add("fail", string.format("Interface %s, the route to %s, has no carrier (NO-CARRIER, operstate %s): packets cannot leave",
               i.name, a.address, i.operstate),
               { command = "ip link show " .. i.name, output = iface_text(i) },
@@ -388,7 +393,7 @@ elsewhere. Without a target it reports this host's interfaces, default routes an
               { "Bring the link (or its peer) up: ip link show " .. i.name })
           end
           local min_mtu = a.family == "ipv6" and 1280 or 576
-          if i.mtu and i.mtu < min_mtu then
+          if first_time and i.mtu and i.mtu < min_mtu then
             add("warn", string.format("Interface %s has MTU %d, below the %s minimum of %d", i.name, i.mtu, a.family, min_mtu),
               { command = "ip link show " .. i.name, output = iface_text(i) }, "ip link set " .. i.name .. " mtu 1500")
           end
@@ -402,7 +407,8 @@ elsewhere. Without a target it reports this host's interfaces, default routes an
               if route.in_prefix(r.source, ia.prefix) then on_iface = true end
               if ia.address == r.source then src_flags = ia.flags end
             end
-            if expect_subnet then
+            local same_family = expect_subnet and ((expect_subnet:find(":") ~= nil) == (r.source:find(":") ~= nil))
+            if same_family then
               if not route.in_prefix(r.source, expect_subnet) then
                 add("warn", string.format("The source address for %s is %s, outside the expected subnet %s", a.address, r.source, expect_subnet), ev,
                   string.format("Pick the source explicitly: ip route change <prefix of %s> dev %s src <your address in %s> (see ip addr show dev %s)",

@@ -324,7 +324,8 @@ comes from the listening check or --set pid=N. Counters are those of tcpcheck's 
     local la = sys.loadavg()
     if la then
       data.load = la
-      local lvl = la.load1 > la.cores and "warn" or "info"
+      -- Sustained (1 and 5 minutes) load above the core count: runnable work queues for CPU.
+      local lvl = (la.load1 > la.cores and la.load5 > la.cores) and "warn" or "info"
       add(lvl, string.format("Load average %.2f %.2f %.2f on %d cores%s", la.load1, la.load5, la.load15, la.cores,
         lvl == "warn" and ": processes wait for CPU, so a server may accept and answer slowly" or ""),
         { command = "cat /proc/loadavg; nproc", output = string.format("%.2f %.2f %.2f\n%d", la.load1, la.load5, la.load15, la.cores) },

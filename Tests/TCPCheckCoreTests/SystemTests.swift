@@ -276,6 +276,92 @@ func ipRouteGet(_ ns: NetNS, _ addr: String) -> (fields: [String: Any], stderr: 
         #expect(r.hasFinding("info", containing: "127.0.0.1 is an address of this host"), "\(r.findingsText)")
     }
 
+    // MARK: resolution through the real binary, inside a namespace
+
+    /// The built tcpcheck next to the test bundle, or nil (the test then skips).
+    static let binary: String? = {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
+        let candidates = [(exe as NSString).deletingLastPathComponent + "/tcpcheck",
+                          FileManager.default.currentDirectoryPath + "/.build/debug/tcpcheck"]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }()
+
+    /// Runs `tcpcheck run CHECK --format json` inside ns and returns that check's result.
+    static func runBinary(_ ns: NetNS, _ args: [String], env: [String] = []) throws -> [String: Any] {
+        let bin = try #require(binary)
+        let r = ns.exec(["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"] + env + [bin, "run"] + args + ["--format", "json", "--timeout", "1"], timeout: 30)
+        let json = try #require((try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [String: Any], "tcpcheck said: \(r.stdout) \(r.stderr)")
+        let checks = try #require(json["checks"] as? [[String: Any]])
+        return try #require(checks.first)
+    }
+
+    static func messages(_ check: [String: Any]) -> [String] {
+        ((check["findings"] as? [[String: Any]]) ?? []).map { "\($0["level"] ?? ""): \($0["message"] ?? "")" }
+    }
+
+    /// A DNS server for the namespace's 127.0.0.1:53 that answers every A query
+    /// with one address (and AAAA with no answer), for at most 30 seconds.
+    static let tinyDNS = """
+        import socket, struct, sys, time
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 53)); s.settimeout(1)
+        addr = socket.inet_aton(sys.argv[1]); end = time.time() + 30
+        print("ready", flush=True)
+        while time.time() < end:
+            try: q, peer = s.recvfrom(512)
+            except socket.timeout: continue
+            i = 12
+            while i < len(q) and q[i] != 0: i += q[i] + 1
+            qtype = struct.unpack("!H", q[i+1:i+3])[0]; question = q[12:i+5]
+            answer = b"\\xc0\\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + addr if qtype == 1 else b""
+            s.sendto(q[:2] + struct.pack("!HHHHH", 0x8180, 1, 1 if answer else 0, 0, 0) + question + answer, peer)
+        """
+
+    @Test(.enabled(if: NetNS.unavailableReason == nil && SystemTests.binary != nil))
+    func resolutionSourceThroughTheBinary() throws {
+        let a = try NetNS("bina", hosts: ["web.tcpcheck.test": "198.18.4.2"]), b = try NetNS("binb")
+        try NetNS.link(a, "198.18.4.1", b, "198.18.4.2")
+
+        // From /etc/hosts (the namespace's, bind-mounted by ip netns exec).
+        var r = try Self.runBinary(a, ["client_config", "--target", "web.tcpcheck.test:80"])
+        #expect(r["status"] as? String == "pass", "\(Self.messages(r))")
+        #expect((r["data"] as? [String: Any])?["source"] as? String == "/etc/hosts")
+        #expect(Self.messages(r).contains { $0.contains("resolves to 198.18.4.2 (from /etc/hosts)") }, "\(Self.messages(r))")
+
+        // In no hosts file, and nothing answers on 127.0.0.1:53: a fast dns_failure.
+        let start = Date()
+        r = try Self.runBinary(a, ["client_config", "--target", "nohost.tcpcheck.test:80"])
+        #expect(Date().timeIntervalSince(start) < 20)
+        #expect(r["status"] as? String == "fail")
+        let causes = (r["causes"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+        #expect(causes == ["dns_failure"], "\(Self.messages(r))")
+        #expect(Self.messages(r).contains { $0.contains("Nameservers tried: 127.0.0.1") }, "\(Self.messages(r))")
+
+        // Answered by a DNS server: the source is DNS.
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else { return }
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: ToolRunner.locate("ip")!)
+        server.arguments = ["netns", "exec", a.name, "/usr/bin/python3", "-c", Self.tinyDNS, "198.18.4.2"]
+        let out = Pipe()
+        server.standardOutput = out
+        server.standardInput = FileHandle.nullDevice
+        try server.run()
+        defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
+        #expect(out.fileHandleForReading.availableDataLine(timeout: 10) == "ready")
+        r = try Self.runBinary(a, ["client_config", "--target", "api.tcpcheck.test:80"])
+        #expect((r["data"] as? [String: Any])?["source"] as? String == "DNS", "\(Self.messages(r))")
+        #expect(Self.messages(r).contains { $0.contains("api.tcpcheck.test resolves to 198.18.4.2 (from DNS)") }, "\(Self.messages(r))")
+
+        // A proxy in the environment that would catch the target, and no_proxy exempting it.
+        r = try Self.runBinary(a, ["client_config", "--target", "web.tcpcheck.test:80"], env: ["https_proxy=http://user:pw@proxy.tcpcheck.test:3128"])
+        #expect(r["status"] as? String == "warn")
+        #expect(Self.messages(r).contains { $0.contains("A proxy applies to web.tcpcheck.test") && $0.contains("user:***@") }, "\(Self.messages(r))")
+        r = try Self.runBinary(a, ["client_config", "--target", "web.tcpcheck.test:80"],
+                               env: ["https_proxy=http://proxy.tcpcheck.test:3128", "NO_PROXY=.tcpcheck.test"])
+        #expect(r["status"] as? String == "pass", "\(Self.messages(r))")
+        #expect(Self.messages(r).contains { $0.contains("no_proxy entry '.tcpcheck.test'") })
+    }
+
     // MARK: proxies
 
     @Test func noProxyMatching() {
@@ -373,6 +459,9 @@ func ipRouteGet(_ ns: NetNS, _ addr: String) -> (fields: [String: Any], stderr: 
         #expect(r[1] == .nil)
         #expect(r[3] == "not_found")
         #expect(throws: LuaFailure.self) { try eval("return sys.process_fds(-1)").get() }
+        // A pid that cannot exist (above pid_max's ceiling of 2^22).
+        let gone = try eval("return sys.process_fds(999999999)").get()
+        #expect(gone[0]["error"] == "no_such_process")
     }
 
     @Test(.enabled(if: NetNS.unavailableReason == nil)) func sysctlFollowsTheNamespace() throws {

@@ -47,6 +47,8 @@ public enum KernelResources {
         let dir = "/proc/\(pid)"
         var info = ProcessFDs(pid: pid, open: 0)
         switch HostFile.read(dir + "/limits", limit: 16384) {
+        case .failure(let e) where e.id == "not_found":
+            return .failure(HostFileError(id: "no_such_process", message: "no process with pid \(pid) (\(dir) does not exist: it has exited, or lives in another pid namespace)"))
         case .failure(let e): return .failure(e)
         case .success(let text):
             for line in text.split(separator: "\n") where line.hasPrefix("Max open files") {
