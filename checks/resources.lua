@@ -240,19 +240,32 @@ comes from the listening check or --set pid=N. Counters are those of tcpcheck's 
       }
       add("info", string.format("Ephemeral ports: %d-%d (%d usable, %d reserved)", pr.low, pr.high, pr.usable, pr.reserved_in_range), range_ev)
       local counted = false
-      if sockets and sockets.connections and target and target.given and target.port then
+      -- Sockets toward the target by state, from the sockets module when this build has it.
+      local function toward(address, port)
+        local filter = { remote_address = address, remote_port = port }
+        if sockets.count then
+          local c = sockets.count(filter)
+          if type(c) == "table" and c.total then return c.total, c.states or {} end
+        elseif sockets.connections then
+          local conns = sockets.connections(filter)
+          if type(conns) == "table" then
+            local states, total = {}, 0
+            for _, c in ipairs(conns.connections or conns) do
+              total = total + 1
+              local s = type(c) == "table" and c.state or "?"
+              states[s] = (states[s] or 0) + 1
+            end
+            return total, states
+          end
+        end
+        return nil
+      end
+      if sockets and target and target.given and target.port then
         data.connections = {}
         for n, a in ipairs(target.addresses or {}) do
           if n > 4 then break end
-          local conns = sockets.connections({ remote_address = a.address, remote_port = target.port })
-          if type(conns) == "table" then
-            local list = conns.connections or conns.sockets or conns
-            local states, total = {}, 0
-            for _, c in ipairs(list) do
-              total = total + 1
-              local s = type(c) == "table" and (c.state or c.st) or "?"
-              states[s] = (states[s] or 0) + 1
-            end
+          local total, states = toward(a.address, target.port)
+          if total then
             counted = true
             local parts = {}
             for s, c in pairs(states) do parts[#parts + 1] = s .. " " .. c end
@@ -270,6 +283,26 @@ comes from the listening check or --set pid=N. Counters are those of tcpcheck's 
             end
           end
         end
+      end
+      -- A connect that failed with EADDRNOTAVAIL (our probe, or port_open's) means no local port was free.
+      local function saw_no_port(t, depth)
+        if type(t) ~= "table" or depth > 6 then return false end
+        for k, v in pairs(t) do
+          if k == "address_not_available" or v == "address_not_available" then return true end
+          if type(v) == "table" and saw_no_port(v, depth + 1) then return true end
+        end
+        return false
+      end
+      local port_open = ctx.results and ctx.results.port_open
+      local probe_no_port = probe and probe.outcome == "address_not_available"
+      if probe_no_port or (port_open and saw_no_port(port_open.data, 0)) then
+        local ev = { command = "ss -tan state established '( dport = :" .. tostring(target and target.port or "PORT") .. " )' | wc -l; sysctl net.ipv4.ip_local_port_range",
+          output = (probe_no_port and probe.message or "port_open: a connect failed with EADDRNOTAVAIL") ..
+            string.format("\nnet.ipv4.ip_local_port_range = %d %d (%d usable)", pr.low, pr.high, pr.usable) }
+        add("fail", string.format("No local port was free for a connection to the target (EADDRNOTAVAIL): the %d usable ephemeral ports toward it are taken", pr.usable),
+          ev, table.concat(port_fixes, "\n"))
+        cause("ephemeral_ports_exhausted", "high", "connect failed with EADDRNOTAVAIL: no free local port", { ev.command .. ": " .. ev.output }, port_fixes)
+        counted = true
       end
       if ss and ss.TCP then
         local tw = ss.TCP.tw or 0

@@ -5,7 +5,7 @@ import Testing
 @testable import TCPCheckCore
 
 /// Runs checks/<id>.lua in a fresh sandbox with the given context fields.
-func runCheckFile(_ id: String, target: LuaValue = ["given": false], set: [String: String] = [:],
+fileprivate func runCheckFile(_ id: String, target: LuaValue = ["given": false], set: [String: String] = [:],
                   results: LuaValue = [:], timeout: Double = 1) throws -> LuaValue {
     let options = RunOptions(timeout: timeout, settings: set.sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value) })
     let sb = try sandbox(options)
@@ -20,13 +20,13 @@ func runCheckFile(_ id: String, target: LuaValue = ["given": false], set: [Strin
     return r.first ?? .nil
 }
 
-func target(_ host: String, _ port: Int, _ addresses: [String], resolve: LuaValue = .nil) -> LuaValue {
+fileprivate func targetContext(_ host: String, _ port: Int, _ addresses: [String], resolve: LuaValue = .nil) -> LuaValue {
     ["given": true, "host": .str(host), "port": .int(Int64(port)),
      "addresses": LuaValue(addresses.map { a -> LuaValue in ["address": .str(a), "family": a.contains(":") ? "ipv6" : "ipv4"] }),
      "resolve": resolve]
 }
 
-extension LuaValue {
+fileprivate extension LuaValue {
     /// Element i of a sequence (1-based, as in Lua).
     subscript(index: Int) -> LuaValue { tableValue?[index] ?? .nil }
     var findings: [LuaValue] { self["findings"].tableValue?.array ?? [] }
@@ -40,7 +40,7 @@ extension LuaValue {
 }
 
 /// `ip -j route get ADDR` in the namespace, as a dictionary (empty when it fails).
-func ipRouteGet(_ ns: NetNS, _ addr: String) -> (fields: [String: Any], stderr: String) {
+fileprivate func ipRouteGet(_ ns: NetNS, _ addr: String) -> (fields: [String: Any], stderr: String) {
     let r = ns.exec(["ip", "-j", "route", "get", addr])
     let json = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [[String: Any]]
     return (json?.first ?? [:], r.stderr)
@@ -135,7 +135,7 @@ func ipRouteGet(_ ns: NetNS, _ addr: String) -> (fields: [String: Any], stderr: 
         let noCarrier = try #require(ifs.first { $0.name == va })
         // (operstate follows a moment later, from the kernel's linkwatch work: not asserted.)
         #expect(noCarrier.up && !noCarrier.lowerUp)
-        var result = try a.inside { try runCheckFile("client_config", target: target("198.18.1.2", 80, ["198.18.1.2"])) }
+        var result = try a.inside { try runCheckFile("client_config", target: targetContext("198.18.1.2", 80, ["198.18.1.2"])) }
         #expect(result["status"] == "fail", "\(result.findingsText)")
         #expect(result.hasFinding("fail", containing: "no carrier"), "\(result.findingsText)")
         #expect(result.causeIDs.contains("host_unreachable"))
@@ -144,7 +144,7 @@ func ipRouteGet(_ ns: NetNS, _ addr: String) -> (fields: [String: Any], stderr: 
         #expect(a.exec(["ip", "link", "set", "dev", va, "down"]).status == 0)
         ifs = try a.inside { try Interfaces.all().get() }
         #expect(ifs.first { $0.name == va }?.up == false)
-        result = try a.inside { try runCheckFile("client_config", target: target("198.18.1.2", 80, ["198.18.1.2"])) }
+        result = try a.inside { try runCheckFile("client_config", target: targetContext("198.18.1.2", 80, ["198.18.1.2"])) }
         #expect(result["status"] == "fail")
         #expect(result.causeIDs.contains("no_route"), "\(result.findingsText)")
         let fix = result.findings.first { $0["level"] == "fail" }?["fix"].stringValue ?? ""
@@ -154,13 +154,13 @@ func ipRouteGet(_ ns: NetNS, _ addr: String) -> (fields: [String: Any], stderr: 
     @Test(.enabled(if: NetNS.unavailableReason == nil)) func clientConfigHealthyRouteAndSubnet() throws {
         let a = try NetNS("cca"), b = try NetNS("ccb")
         try NetNS.link(a, "198.18.2.1", b, "198.18.2.2")
-        var r = try a.inside { try runCheckFile("client_config", target: target("198.18.2.2", 80, ["198.18.2.2"])) }
+        var r = try a.inside { try runCheckFile("client_config", target: targetContext("198.18.2.2", 80, ["198.18.2.2"])) }
         #expect(r["status"] == "pass", "\(r.findingsText)")
         #expect(r.hasFinding("info", containing: "Route to 198.18.2.2: directly connected out va"))
         #expect(r["data"]["routes"][1]["source"] == "198.18.2.1")
         #expect(r["data"]["tcp_counters"]["ListenOverflows"].intValue != nil)
 
-        r = try a.inside { try runCheckFile("client_config", target: target("198.18.2.2", 80, ["198.18.2.2"]), set: ["expect_subnet": "198.19.0.0/16"]) }
+        r = try a.inside { try runCheckFile("client_config", target: targetContext("198.18.2.2", 80, ["198.18.2.2"]), set: ["expect_subnet": "198.19.0.0/16"]) }
         #expect(r["status"] == "warn")
         #expect(r.hasFinding("warn", containing: "outside the expected subnet 198.19.0.0/16"), "\(r.findingsText)")
 
@@ -256,7 +256,7 @@ func ipRouteGet(_ ns: NetNS, _ addr: String) -> (fields: [String: Any], stderr: 
 
     /// The check's view of a failed resolution, as the runner passes it in ctx.target.
     @Test func clientConfigReportsDNSFailure() throws {
-        let r = try runCheckFile("client_config", target: target("nohost.tcpcheck.invalid", 443, [],
+        let r = try runCheckFile("client_config", target: targetContext("nohost.tcpcheck.invalid", 443, [],
             resolve: ["error": "not_found", "message": "Name or service not known"]))
         #expect(r["status"] == "fail")
         #expect(r.causeIDs.contains("dns_failure"))
@@ -267,11 +267,11 @@ func ipRouteGet(_ ns: NetNS, _ addr: String) -> (fields: [String: Any], stderr: 
     }
 
     @Test func clientConfigFlagsLoopbackAndIPv6Only() throws {
-        var r = try runCheckFile("client_config", target: target("db.tcpcheck.invalid", 5432, ["127.0.1.1"], resolve: [:]))
+        var r = try runCheckFile("client_config", target: targetContext("db.tcpcheck.invalid", 5432, ["127.0.1.1"], resolve: [:]))
         #expect(r.hasFinding("warn", containing: "resolves to the loopback address 127.0.1.1"), "\(r.findingsText)")
-        r = try runCheckFile("client_config", target: target("v6.tcpcheck.invalid", 80, ["::1"], resolve: [:]))
+        r = try runCheckFile("client_config", target: targetContext("v6.tcpcheck.invalid", 80, ["::1"], resolve: [:]))
         #expect(r.hasFinding("warn", containing: "resolves only to IPv6 addresses"), "\(r.findingsText)")
-        r = try runCheckFile("client_config", target: target("localhost", 80, ["127.0.0.1"], resolve: [:]))
+        r = try runCheckFile("client_config", target: targetContext("localhost", 80, ["127.0.0.1"], resolve: [:]))
         #expect(!r.hasFinding("warn", containing: "loopback"))
         #expect(r.hasFinding("info", containing: "127.0.0.1 is an address of this host"), "\(r.findingsText)")
     }
@@ -520,31 +520,65 @@ func ipRouteGet(_ ns: NetNS, _ addr: String) -> (fields: [String: Any], stderr: 
         #expect(lenient.hasFinding("warn", containing: "of its 32 file descriptors"))
     }
 
+    /// Four local ports, four connections held to one listener: the probe
+    /// connect gets EADDRNOTAVAIL and the check names the exhausted range.
+    @Test(.enabled(if: NetNS.unavailableReason == nil)) func ephemeralPortsExhausted() throws {
+        let ns = try NetNS("eph")
+        let r = try ns.inside { () throws -> LuaValue in
+            let (listener, port) = try Self.loopbackListener(backlog: 16)
+            defer { close(listener) }
+            // Narrowed after the listener took its port, so all four are left for clients.
+            #expect(ns.exec(["sysctl", "-w", "net.ipv4.ip_local_port_range=40000 40003"]).status == 0)
+            var clients: [Int32] = []
+            defer { clients.forEach { close($0) } }
+            for _ in 0..<4 { clients.append(try Self.loopbackClient(port: port)) }
+            return try runCheckFile("resources", target: targetContext("127.0.0.1", port, ["127.0.0.1"]), timeout: 1)
+        }
+        #expect(r["data"]["probe"]["outcome"] == "address_not_available", "\(r.findingsText)")
+        #expect(r.causeIDs.contains("ephemeral_ports_exhausted"), "\(r.findingsText)")
+        #expect(r.hasFinding("fail", containing: "the 4 usable ephemeral ports"), "\(r.findingsText)")
+    }
+
+    /// A TCP listener on 127.0.0.1 (any port) in the calling thread's namespace.
+    static func loopbackListener(backlog: Int32) throws -> (Int32, Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw HostError("socket: \(errnoText(errno))") }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && listen(fd, backlog) == 0 && getsockname(fd, $0, &len) == 0 }
+        }
+        guard ok else { close(fd); throw HostError("listen: \(errnoText(errno))") }
+        return (fd, Int(UInt16(bigEndian: addr.sin_port)))
+    }
+
+    /// A blocking connect to 127.0.0.1:port; the socket stays open.
+    static func loopbackClient(port: Int, nonblocking: Bool = false) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | (nonblocking ? Int32(SOCK_NONBLOCK.rawValue) : 0), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = UInt16(port).bigEndian
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        if rc != 0 && !(nonblocking && errno == EINPROGRESS) { let e = errno; close(fd); throw HostError("connect: \(errnoText(e))") }
+        return fd
+    }
+
     /// A listener that never accepts, with a backlog of 1: the probe connect
     /// overflows its accept queue, and the check sees the counters rise.
     @Test(.enabled(if: NetNS.unavailableReason == nil)) func backlogOverflowIsSeenRising() throws {
         let ns = try NetNS("blog")
         let r = try ns.inside { () throws -> LuaValue in
-            let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            let (listener, port) = try Self.loopbackListener(backlog: 1)
             defer { close(listener) }
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            listen(listener, 1)
-            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-            _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &len) } }
-            let port = Int(UInt16(bigEndian: addr.sin_port))
             // Fill the accept queue (backlog 1 holds 2) without accepting.
             var clients: [Int32] = []
             defer { clients.forEach { close($0) } }
-            for _ in 0..<3 {
-                let c = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-                _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(c, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-                clients.append(c)
-            }
+            for _ in 0..<3 { clients.append(try Self.loopbackClient(port: port, nonblocking: true)) }
             usleep(200_000)
-            return try runCheckFile("resources", target: target("127.0.0.1", port, ["127.0.0.1"]), timeout: 1)
+            return try runCheckFile("resources", target: targetContext("127.0.0.1", port, ["127.0.0.1"]), timeout: 1)
         }
         #expect(r.causeIDs.contains("backlog_overflow"), "\(r.findingsText)")
         #expect(r.hasFinding("fail", containing: "Listen queues are overflowing"), "\(r.findingsText)")
@@ -552,7 +586,7 @@ func ipRouteGet(_ ns: NetNS, _ addr: String) -> (fields: [String: Any], stderr: 
     }
 }
 
-extension FileHandle {
+fileprivate extension FileHandle {
     /// The first line the other end writes, waiting at most `timeout` seconds.
     func availableDataLine(timeout: Double) -> String {
         let box = ResultBox<String>()
