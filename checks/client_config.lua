@@ -461,11 +461,9 @@ elsewhere. Without a target it reports this host's interfaces, default routes an
           { r.command .. ": " .. tostring(r.output) }, { fix })
       elseif r.error == "unreachable" or r.error == "prohibit" or r.error == "blackhole" then
         local matched
-        local all = route.list({ table = "all" }) or {}
-        for _, e in ipairs(all) do
-          if e.type == r.error and e.family == a.family and (e.destination == "default" or route.in_prefix(a.address, e.destination)) then
-            if not matched or e.prefix_length > matched.prefix_length then matched = e end
-          end
+        -- The most specific route of that type covering the address, in any table.
+        for _, e in ipairs(route.list({ table = "all", type = r.error, contains = a.address }) or {}) do
+          if not matched or e.prefix_length > matched.prefix_length then matched = e end
         end
         local flag = a.family == "ipv6" and " -6" or ""
         local fix = matched

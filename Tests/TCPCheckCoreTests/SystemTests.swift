@@ -102,8 +102,30 @@ fileprivate func ipRouteGet(_ ns: NetNS, _ addr: String) -> (fields: [String: An
             #expect(r.error == type, "\(type): \(r.message ?? "")")
             let listed = try a.inside { try Routes.list(family: .ipv4).get() }
             #expect(listed.contains { $0.type == type && $0.destination == "198.19.9.0/24" })
+            // The check names the route and how to remove it.
+            let check = try a.inside { try runCheckFile("client_config", target: targetContext("198.19.9.9", 80, ["198.19.9.9"])) }
+            #expect(check["status"] == "fail")
+            #expect(check.causeIDs == ["no_route"], "\(check.findingsText)")
+            #expect(check.hasFinding("fail", containing: "is a \(type) route (198.19.9.0/24 in table 254)"), "\(check.findingsText)")
+            #expect(check.findings.contains { $0["fix"].stringValue?.hasPrefix("ip route del \(type) 198.19.9.0/24 table 254") == true })
             a.exec(["ip", "route", "del", type, "198.19.9.0/24"])
         }
+
+        // route.list filters in Swift: by type, by an address the route covers, with a limit.
+        a.exec(["ip", "route", "add", "prohibit", "198.19.0.0/16", "table", "100"])
+        let filtered = try a.inside {
+            try eval("""
+                local all, _, total = route.list({table = "all"})
+                local hits = route.list({table = "all", type = "prohibit", contains = "198.19.200.1"})
+                local none = route.list({table = "all", type = "prohibit", contains = "198.20.0.1"})
+                local one, _, n = route.list({table = "all", limit = 1})
+                return #all, total, hits[1].destination, hits[1].table, #none, #one, n
+                """).get()
+        }
+        #expect(filtered[0].intValue == filtered[1].intValue)
+        #expect(filtered[2] == "198.19.0.0/16" && filtered[3] == 100)
+        #expect(filtered[4] == 0)
+        #expect(filtered[5] == 1 && filtered[6] == filtered[1])
 
         // An address of this host: a local route over lo.
         let local = try a.inside { Routes.lookup("198.18.0.1") }

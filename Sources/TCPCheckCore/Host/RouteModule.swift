@@ -30,15 +30,27 @@ extension HostModule {
             }
             var table: Int? = Routes.RT_TABLE_MAIN
             if opts["table"].stringValue == "all" { table = nil } else if let t = opts["table"].intValue { table = Int(t) }
+            let type = opts["type"].stringValue
+            var covering: [UInt8]?
+            if let c = opts["contains"].stringValue {
+                guard let bytes = IPBytes.parse(c) else { throw HostError("route.list: contains = '\(c)' is not an IP address") }
+                covering = bytes
+            }
+            let limit = Int(opts["limit"].intValue ?? 10_000)
+            guard limit >= 0 else { throw HostError("route.list: limit must be >= 0") }
             switch Routes.list(family: family, table: table) {
-            case .success(let routes): return [LuaValue(routes.map(\.luaValue))]
+            case .success(let all):
+                // Filtered here rather than in Lua: a router's table can hold a million routes.
+                let routes = all.filter { r in
+                    (type == nil || r.type == type) && (covering.map { r.covers($0) } ?? true)
+                }
+                return [LuaValue(routes.prefix(limit).map(\.luaValue)), .nil, .int(Int64(routes.count))]
             case .failure(let f): return LuaValue.failure(f.message("route.list"))
             }
         }),
         ("defaults", { _ in
-            switch Routes.list() {
-            case .success(let routes):
-                let defaults = routes.filter { $0.prefixLength == 0 }
+            switch Routes.list(defaultsOnly: true) {
+            case .success(let defaults):
                 return [[
                     "ipv4": LuaValue(defaults.filter { $0.family == .ipv4 }.map(\.luaValue)),
                     "ipv6": LuaValue(defaults.filter { $0.family == .ipv6 }.map(\.luaValue)),
@@ -100,7 +112,7 @@ extension RouteEntry {
             "metric": LuaValue(metric),
             "mtu": LuaValue(mtu),
             "linkdown": .bool(linkDown),
-            "nexthops": LuaValue(nexthops.map { h -> LuaValue in
+            "nexthops": nexthops.isEmpty ? .nil : LuaValue(nexthops.map { h -> LuaValue in
                 ["gateway": LuaValue(h.gateway), "interface": LuaValue(h.interfaceName), "ifindex": .int(Int64(h.interfaceIndex))]
             }),
             "text": .str(text),

@@ -27,6 +27,14 @@ public struct RouteEntry: Sendable {
     /// Extra next hops of a multipath route (gateway, interface).
     public var nexthops: [(gateway: String?, interfaceIndex: Int, interfaceName: String?)] = []
 
+    /// True when the route's destination prefix contains addr ("default" contains everything of its family).
+    public func covers(_ addr: [UInt8]) -> Bool {
+        guard IPBytes.family(addr) == family else { return false }
+        if prefixLength == 0 { return true }
+        let network = destination.split(separator: "/").first.map(String.init) ?? destination
+        return IPBytes.parse(network).flatMap { IPPrefix(address: $0, length: prefixLength) }?.contains(addr) ?? false
+    }
+
     /// The route the way `ip route` prints it.
     public var text: String {
         var words = [type == "unicast" ? destination : "\(type) \(destination)"]
@@ -120,14 +128,19 @@ public enum Routes {
 
     /// Routes of one table (main by default; nil = every table), both families
     /// unless one is given. Cached copies (RTM_F_CLONED) are left out.
-    public static func list(family: SocketAddress.Family? = nil, table: Int? = RT_TABLE_MAIN) -> Result<[RouteEntry], Rtnetlink.Failure> {
+    public static func list(family: SocketAddress.Family? = nil, table: Int? = RT_TABLE_MAIN,
+                            defaultsOnly: Bool = false) -> Result<[RouteEntry], Rtnetlink.Failure> {
         var payload = rtmsg(family: family, dstLength: 0)
         payload[4] = 0 // every table in the request; filtered below
         return Rtnetlink.request(type: Rtnetlink.RTM_GETROUTE, dump: true, payload: payload).map { messages in
-            messages.compactMap { m -> RouteEntry? in
+            let names = interfaceNames()
+            return messages.compactMap { m -> RouteEntry? in
                 guard m.type == Rtnetlink.RTM_NEWROUTE, m.payload.count >= 12 else { return nil }
+                // Cheap header tests first: a table can hold a million routes.
                 let flags = Rtnetlink.load(m.payload, 8, UInt32.self)
-                guard flags & 0x200 == 0 /* RTM_F_CLONED */, let r = parse(m.payload) else { return nil }
+                guard flags & 0x200 == 0 /* RTM_F_CLONED */, !defaultsOnly || m.payload[1] == 0 else { return nil }
+                if let table, table < 256, Int(m.payload[4]) != table, m.payload[4] != 252 /* RT_TABLE_COMPAT: id in RTA_TABLE */ { return nil }
+                guard let r = parse(m.payload, names: names) else { return nil }
                 if let table, r.table != table { return nil }
                 return r
             }
@@ -140,7 +153,7 @@ public enum Routes {
         return [af, UInt8(dstLength), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
     }
 
-    static func parse(_ p: [UInt8]) -> RouteEntry? {
+    static func parse(_ p: [UInt8], names: [Int: String]? = nil) -> RouteEntry? {
         guard p.count >= 12 else { return nil }
         let af = Int32(p[0])
         guard af == AF_INET || af == AF_INET6 else { return nil }
@@ -166,8 +179,9 @@ public enum Routes {
             }
         }
         if r.prefixLength == 0 { r.destination = "default" }
-        r.interfaceName = r.interfaceIndex.flatMap(interfaceName)
-        for i in r.nexthops.indices { r.nexthops[i].interfaceName = interfaceName(r.nexthops[i].interfaceIndex) }
+        let name = { (index: Int) in names.map { $0[index] } ?? interfaceName(index) }
+        r.interfaceName = r.interfaceIndex.flatMap(name)
+        for i in r.nexthops.indices { r.nexthops[i].interfaceName = name(r.nexthops[i].interfaceIndex) }
         return r
     }
 
@@ -187,6 +201,19 @@ public enum Routes {
             at += Rtnetlink.align(len)
         }
         return hops
+    }
+
+    /// Every interface name by index, in one call (for lists of routes).
+    static func interfaceNames() -> [Int: String] {
+        var names: [Int: String] = [:]
+        guard let list = if_nameindex() else { return names }
+        defer { if_freenameindex(list) }
+        var p = list
+        while p.pointee.if_index != 0, let name = p.pointee.if_name {
+            names[Int(p.pointee.if_index)] = String(cString: name)
+            p += 1
+        }
+        return names
     }
 
     /// if_indextoname asks the kernel through a socket, so it follows the thread's namespace.
