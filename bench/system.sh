@@ -4,6 +4,7 @@
 #   client_config (resolver files, route lookup, interfaces, defaults, proxies)  vs  ip route get; ip addr; ip route show default ...; cat resolv.conf ...
 #   resources (fds, sysctls, netstat counters, conntrack, ports, sockstat, memory, load, one probe)  vs  cat/sysctl/nstat of the same files
 #   route.list over N routes in every table                                     vs  ip -j route show table all
+#   an empty check (tcpcheck's own start-up: process, Lua state, report)         vs  true
 #
 # Everything runs in a network namespace made for the run (veth 198.18.0.1/24 <-> 198.18.0.2/24 in a second
 # namespace, N host routes 198.19.x.y/32 via 198.18.0.2), removed at the end. The only traffic is one
@@ -75,3 +76,4 @@ echo "mean wall time over $RUNS runs (hyperfine), inside namespace $A:"
 compare client_config "$(in_ns "$TCPCHECK" run client_config --target 198.18.0.2:9 --format json)" "$(in_ns "$STD_CLIENT")"
 compare resources     "$(in_ns "$TCPCHECK" run resources --target 198.18.0.2:9 --format json)"     "$(in_ns "$STD_RES")"
 compare route_dump    "$(in_ns "$TCPCHECK" run bench_routes --checks-dir "$ROOT/bench/checks" --format json)" "$(in_ns ip -j route show table all)"
+compare startup       "$(in_ns "$TCPCHECK" run bench_noop --checks-dir "$ROOT/bench/checks" --format json)" "$(in_ns true)"
