@@ -85,16 +85,19 @@ comes from the listening check or --set pid=N. Counters are those of tcpcheck's 
     for _, v in ipairs((ctx.options.list and ctx.options.list.pid) or {}) do add_pid(v) end
     if set.pid and #pids == 0 then add_pid(set.pid) end
     if set.pid and #pids == 0 then add("warn", "--set pid=" .. tostring(set.pid) .. " is not a process id; ignored") end
+    -- Any pid field in the listening check's data, skipping "near" (listeners on other ports).
     local function walk(t, depth)
       if depth > 6 then return end
       for k, v in pairs(t) do
         if (k == "pid" or k == "owner_pid") and type(v) == "number" then add_pid(v)
         elseif k == "pids" and type(v) == "table" then for _, x in ipairs(v) do add_pid(x) end
-        elseif type(v) == "table" then walk(v, depth + 1) end
+        elseif type(v) == "table" and k ~= "near" then walk(v, depth + 1) end
       end
     end
     local listening = ctx.results and ctx.results.listening
-    if #pids == 0 and listening and type(listening.data) == "table" then walk(listening.data, 0) end
+    if #pids == 0 and listening and type(listening.data) == "table" then
+      walk(type(listening.data.listeners) == "table" and listening.data.listeners or listening.data, 0)
+    end
     data.processes = {}
     if #pids == 0 then
       add("info", "No listener process known on this host: the per-process fd limit was not checked (give --set pid=N to check one)")

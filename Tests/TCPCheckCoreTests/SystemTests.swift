@@ -534,9 +534,14 @@ fileprivate func ipRouteGet(_ ns: NetNS, _ addr: String) -> (fields: [String: An
         let fix = r.findings.first { $0["level"] == "fail" }?["fix"].stringValue ?? ""
         #expect(fix.contains("prlimit --pid \(pid) --nofile="), "\(fix)")
 
-        // The same pid handed over by the listening check's data.
-        let viaListening = try runCheckFile("resources", results: ["listening": ["status": "pass", "data": ["listeners": [["pid": .int(Int64(pid))]]]]])
+        // The same pid handed over by the listening check's data (listeners[i].owners[j].pid);
+        // "near" lists listeners on other ports and is not followed.
+        let listeningData: LuaValue = ["local_target": true,
+                                       "listeners": [["port": 8080, "owners": [["pid": .int(Int64(pid)), "command": "python3"]]]],
+                                       "near": [["port": 8081, "owners": [["pid": .int(Int64(getpid()))]]]]]
+        let viaListening = try runCheckFile("resources", results: ["listening": ["status": "pass", "data": listeningData]])
         #expect(viaListening.causeIDs.contains("fd_exhaustion"))
+        #expect(viaListening["data"]["processes"].tableValue?.array.count == 1)
         // Thresholds are adjustable: at fail_pct above 100 the same process only warns.
         let lenient = try runCheckFile("resources", set: ["pid": String(pid), "warn_pct": "90", "fail_pct": "200"])
         #expect(lenient.hasFinding("warn", containing: "of its 32 file descriptors"))
