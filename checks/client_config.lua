@@ -178,7 +178,7 @@ elsewhere. Without a target it reports this host's interfaces, default routes an
           local routes = defaults[fam]
           local cmd = fam == "ipv4" and "ip route show default" or "ip -6 route show default"
           if #routes == 0 then
-            add("info", "No " .. fam .. " default route: only directly connected " .. fam .. " networks are reachable", { command = cmd, output = "" })
+            add("info", "No " .. fam .. " default route: only directly connected " .. fam .. " networks are reachable", { command = cmd, output = "(no default route)" })
           else
             any = true
             local texts = {}
@@ -197,7 +197,7 @@ elsewhere. Without a target it reports this host's interfaces, default routes an
         end
         if not any then
           add("warn", "No default route at all (IPv4 or IPv6): anything outside the directly connected networks is unreachable",
-            { command = "ip route show default; ip -6 route show default", output = "" },
+            { command = "ip route show default; ip -6 route show default", output = "(no default route)" },
             "Add one: ip route add default via <GATEWAY-IP> dev <IF> (the gateway of your network)")
         end
       end
@@ -205,8 +205,10 @@ elsewhere. Without a target it reports this host's interfaces, default routes an
       add("info", "Resolver: " .. resolver_text(), resolver_evidence)
       proxy_findings(nil)
       local st = status()
-      local summary = st == "pass" and "Interfaces, default route and resolver look usable"
-        or "This host's network configuration has problems (see findings)"
+      local summary = "Interfaces, default route and resolver look usable"
+      for _, f in ipairs(findings) do
+        if f.level == st then summary = f.message; break end
+      end
       return { status = st, summary = summary, findings = findings, data = data, causes = causes }
     end
 
@@ -256,8 +258,7 @@ elsewhere. Without a target it reports this host's interfaces, default routes an
           for _, d in ipairs(resolv.search) do names[#names + 1] = host .. "." .. d end
           tried = host .. " and, through the search list, " .. join(names)
         end
-        local msg = string.format("%s does not resolve: %s%s. Nameservers tried: %s; names tried: %s", host, why,
-          resolve.message and (" (" .. resolve.message .. ")") or "", servers, tried)
+        local msg = string.format("%s does not resolve: %s. Nameservers tried: %s; names tried: %s", host, why, servers, tried)
         local fixes = {
           "getent hosts " .. host .. "    # what applications see",
         }
@@ -316,7 +317,7 @@ elsewhere. Without a target it reports this host's interfaces, default routes an
           if is_loopback(a.address) and not loopback_name then
             add("warn", string.format("%s resolves to the loopback address %s%s: connections stay on this machine", host, a.address, where),
               { command = "getent ahosts " .. host, output = ev_out },
-              "If the server runs on another machine, correct the " .. (where ~= "" and ("/etc/hosts line" .. where) or "DNS record") ..
+              "If the server runs on another machine, correct " .. (in_hosts[a.address] and string.format("%s line %d", hosts.path, in_hosts[a.address].line) or "the DNS record") ..
               " to its real address; if it runs here, it must listen on " .. a.address .. " (check with ss -tln 'sport = :" .. tostring(port) .. "')")
           elseif a.address == "0.0.0.0" or a.address == "::" then
             add("warn", string.format("%s resolves to the unspecified address %s%s, often a blocklist entry: connections go to this machine", host, a.address, where),
