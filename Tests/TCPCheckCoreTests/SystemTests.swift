@@ -465,6 +465,17 @@ fileprivate func ipRouteGet(_ ns: NetNS, _ addr: String) -> (fields: [String: An
         #expect(KernelResources.reservedCount("", low: 1, high: 10) == 0)
     }
 
+    @Test func fileReadsStayInKernelAndResolverFiles() {
+        for ok in ["/proc/loadavg", "/sys/class/net/lo/mtu", "/etc/hosts", "/etc/netns/x/resolv.conf", "/run/systemd/resolve/stub-resolv.conf"] {
+            #expect(HostFile.allowed(ok), "\(ok)")
+        }
+        for bad in ["/etc/shadow", "/proc/../etc/shadow", "/run/secrets/key", "/home/u/hosts", "/etc/hosts/..", "relative/hosts", "/proc/x\0"] {
+            #expect(!HostFile.allowed(bad), "\(bad)")
+        }
+        if case .failure(let e) = HostFile.read("/etc/shadow") { #expect(e.id == "not_allowed") } else { Issue.record("read /etc/shadow") }
+        if case .failure(let e) = HostFile.read("/proc/no-such-file") { #expect(e.id == "not_found") } else { Issue.record("no error") }
+    }
+
     @Test func conntrackAbsenceIsReported() {
         let c = KernelResources.conntrack(dir: "/proc/sys/net/netfilter-not-loaded")
         #expect(c.count == nil && c.max == nil)

@@ -14,8 +14,18 @@ public struct HostFileError: Error, Sendable, CustomStringConvertible {
 }
 
 public enum HostFile {
-    /// Directories whose files may be read at all.
-    static let allowedRoots = ["/proc/", "/sys/", "/etc/", "/run/"]
+    /// Kernel state may be read anywhere under /proc and /sys; under /etc and
+    /// /run only the resolver's files (including copies in /etc/netns/NAME/).
+    static let kernelRoots = ["/proc/", "/sys/"]
+    static let resolverRoots = ["/etc/", "/run/"]
+    static let resolverFiles: Set<String> = ["resolv.conf", "stub-resolv.conf", "hosts", "nsswitch.conf"]
+
+    static func allowed(_ path: String) -> Bool {
+        guard !path.contains("/../"), !path.hasSuffix("/.."), !path.utf8.contains(0) else { return false }
+        if kernelRoots.contains(where: { path.hasPrefix($0) }) { return true }
+        let base = path.split(separator: "/").last.map(String.init) ?? ""
+        return resolverRoots.contains(where: { path.hasPrefix($0) }) && resolverFiles.contains(base)
+    }
 
     /// Reads at most `limit` bytes of `path`. Kernel files are read with
     /// plain read(2) in a loop because their stat size is 0.
@@ -24,8 +34,8 @@ public enum HostFile {
     }
 
     public static func readBytes(_ path: String, limit: Int = 1 << 20) -> Result<[UInt8], HostFileError> {
-        guard allowedRoots.contains(where: { path.hasPrefix($0) }), !path.contains("/../"), !path.utf8.contains(0) else {
-            return .failure(HostFileError(id: "not_allowed", message: "\(path): only files under /proc, /sys, /etc and /run are read"))
+        guard allowed(path) else {
+            return .failure(HostFileError(id: "not_allowed", message: "\(path): only kernel files (/proc, /sys) and resolver files (resolv.conf, hosts, nsswitch.conf) are read"))
         }
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
         guard fd >= 0 else { return .failure(error(errno, path)) }
