@@ -1,6 +1,8 @@
 -- client_config: how this host would reach the target: name resolution, route, interface, proxies.
 -- Inspects: /etc/resolv.conf, /etc/nsswitch.conf, /etc/hosts, routes and interfaces (rtnetlink, like
 -- `ip route get` / `ip addr`), the proxy variables of tcpcheck's environment.
+-- Options:  --set expect_subnet=CIDR   warn when the source address for the target is outside CIDR
+--           --set expect_address=IP    warn when the name resolves to none of these (repeatable)
 return {
   id = "client_config",
   title = "Client configuration: name, route, interface, proxy",
@@ -8,7 +10,9 @@ return {
 from DNS, with the nameservers, search domains and options of /etc/resolv.conf and the hosts: line of
 /etc/nsswitch.conf), the route the kernel would take to each address (interface, gateway, source address),
 the state, addresses and MTU of that interface, and the proxy variables that would send HTTP clients
-elsewhere. Without a target it reports this host's interfaces, default routes and resolver.]],
+elsewhere. Without a target it reports this host's interfaces, default routes and resolver.
+Options: --set expect_subnet=CIDR (the source address must be inside it), --set expect_address=IP
+(repeatable: the name must resolve to one of them).]],
   order = 10,
   tags = {"client", "local", "dns", "routing"},
   inspects = {

@@ -2,6 +2,8 @@
 -- Inspects: /proc/sys/fs/file-nr, /proc/PID/fd and /proc/PID/limits of the listener, /proc/sys/net/*,
 -- /proc/net/netstat and snmp (ListenOverflows, ListenDrops, SYN cookies), conntrack count/max,
 -- ip_local_port_range, /proc/net/sockstat, tcp_mem, /proc/meminfo, /proc/loadavg.
+-- Options:  --set pid=N        check this process's fds against its RLIMIT_NOFILE (repeatable)
+--           --set warn_pct=N   warn at N% of a limit (default 80); --set fail_pct=N fail at N% (default 95)
 return {
   id = "resources",
   title = "Resource limits: fds, backlog, conntrack, ports, memory",
