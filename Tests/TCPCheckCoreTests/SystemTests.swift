@@ -186,6 +186,13 @@ fileprivate func ipRouteGet(_ ns: NetNS, _ addr: String) -> (fields: [String: An
         #expect(r["status"] == "warn")
         #expect(r.hasFinding("warn", containing: "outside the expected subnet 198.19.0.0/16"), "\(r.findingsText)")
 
+        // A route whose src is an address of another interface (lo).
+        #expect(a.exec(["ip", "addr", "add", "198.18.9.1/32", "dev", "lo"]).status == 0)
+        #expect(a.exec(["ip", "route", "add", "198.19.3.0/24", "via", "198.18.2.2", "src", "198.18.9.1"]).status == 0)
+        r = try a.inside { try runCheckFile("client_config", target: targetContext("198.19.3.3", 80, ["198.19.3.3"])) }
+        #expect(r["status"] == "warn")
+        #expect(r.hasFinding("warn", containing: "The source address for 198.19.3.3 is 198.18.9.1, which is not within any prefix of va"), "\(r.findingsText)")
+
         // Without a target: interfaces, no default route, the resolver.
         r = try a.inside { try runCheckFile("client_config") }
         #expect(r.hasFinding("warn", containing: "No default route at all"), "\(r.findingsText)")
@@ -293,6 +300,8 @@ fileprivate func ipRouteGet(_ ns: NetNS, _ addr: String) -> (fields: [String: An
         #expect(r.hasFinding("warn", containing: "resolves to the loopback address 127.0.1.1"), "\(r.findingsText)")
         r = try runCheckFile("client_config", target: targetContext("v6.tcpcheck.invalid", 80, ["::1"], resolve: [:]))
         #expect(r.hasFinding("warn", containing: "resolves only to IPv6 addresses"), "\(r.findingsText)")
+        r = try runCheckFile("client_config", target: targetContext("db.tcpcheck.invalid", 5432, ["198.18.0.2"], resolve: [:]), set: ["expect_address": "198.18.0.9"])
+        #expect(r.hasFinding("warn", containing: "resolves to 198.18.0.2, not to the expected 198.18.0.9"), "\(r.findingsText)")
         r = try runCheckFile("client_config", target: targetContext("localhost", 80, ["127.0.0.1"], resolve: [:]))
         #expect(!r.hasFinding("warn", containing: "loopback"))
         #expect(r.hasFinding("info", containing: "127.0.0.1 is an address of this host"), "\(r.findingsText)")
