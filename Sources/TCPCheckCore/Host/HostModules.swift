@@ -5,6 +5,10 @@ extension HostModule {
             .net,
             .tools,
             .logs,
+            .route,
+            .dns,
+            .proxy,
+            .sys,
             // MODULES: one line per module, keep this comment last.
         ]
     }
