@@ -1,4 +1,4 @@
-// Embeds checks/*.lua into TCPCheckCore at build time (see EmbedChecksTool).
+// Embeds checks/*.lua and checks/rules/*.lua into TCPCheckCore at build time (see EmbedChecksTool).
 import Foundation
 import PackagePlugin
 
@@ -6,15 +6,19 @@ import PackagePlugin
 struct EmbedChecksPlugin: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
         let checksDir = context.package.directoryURL.appending(path: "checks")
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: checksDir.path)) ?? []
-        let inputs = names.filter { $0.hasSuffix(".lua") }.sorted().map { checksDir.appending(path: $0) }
+        let rulesDir = checksDir.appending(path: "rules")
+        func luaFiles(_ dir: URL) -> [URL] {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+            return names.filter { $0.hasSuffix(".lua") }.sorted().map { dir.appending(path: $0) }
+        }
+        let inputs = luaFiles(checksDir) + luaFiles(rulesDir)
         let output = context.pluginWorkDirectoryURL.appending(path: "EmbeddedChecks.swift")
         return [
             .buildCommand(
                 displayName: "Embedding built-in checks from checks/",
                 executable: try context.tool(named: "EmbedChecksTool").url,
                 arguments: [output.path, checksDir.path],
-                inputFiles: inputs + [checksDir],
+                inputFiles: inputs + [checksDir, rulesDir],
                 outputFiles: [output]
             ),
         ]

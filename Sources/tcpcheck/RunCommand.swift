@@ -22,6 +22,9 @@ struct Run: ParsableCommand {
 
     @OptionGroup var sources: CheckSourceOptions
 
+    @Option(name: .customLong("rules-dir"), help: ArgumentHelp("Also load verdict rules from DIR (repeatable; see docs/verdict.md).", valueName: "DIR"))
+    var ruleDirs: [String] = []
+
     @Option(name: .customLong("set"), help: ArgumentHelp("A check option (repeatable), e.g. attempts=5, log=/var/log/app.log, check_timeout=60, check_memory=128.", valueName: "KEY=VALUE"))
     var settings: [String] = []
 
@@ -39,6 +42,7 @@ struct Run: ParsableCommand {
         var config = RunConfig()
         config.checks = checks
         config.checkDirs = sources.checkDirs
+        config.ruleDirs = ruleDirs
         config.options.timeout = timeout
         if let target {
             do { config.target = try TargetSpec.parse(target) } catch let e as TargetSpec.Invalid { throw UsageError(e.description) }

@@ -67,6 +67,10 @@ public struct ConnectOutcome: Sendable {
     public var rttMicros: Int?
     /// Retransmissions during the handshake (a lost SYN shows here).
     public var retransmits: Int?
+    /// With a grace period: what became of a handshake that missed the timeout.
+    public var late: LateHandshake?
+    /// With a watch period: what the server did right after accepting.
+    public var peer: PeerBehaviour?
 
     public var errnoName: String? { errno.map(TCPCheckCore.errnoName) }
 
@@ -101,8 +105,56 @@ public struct ConnectOutcome: Sendable {
     private var icmpSuffix: String { icmp.map { "; \($0.meaning)\($0.from.map { " from \($0)" } ?? "")" } ?? "" }
 }
 
+/// A handshake that did not complete within the timeout, followed for a
+/// grace period: on the same socket (the kernel retransmits a lost SYN
+/// after 1 s), and with one fresh SYN sent at the timeout. Tells a slow or
+/// lossy path (it would connect with a longer timeout) from a filtered one.
+public struct LateHandshake: Sendable {
+    /// How long tcpcheck waited past the timeout.
+    public var grace: Double
+    /// The first socket's fate within the grace: nil while it was still waiting.
+    public var outcome: ConnectOutcome.Outcome?
+    /// When it completed, counted from the first SYN.
+    public var seconds: Double?
+    /// SYN retransmissions of the first socket, when it connected late.
+    public var retransmits: Int?
+    /// The fresh SYN sent at the timeout: nil while it was still waiting.
+    public var retryOutcome: ConnectOutcome.Outcome?
+    /// Its handshake time, counted from the moment it was sent.
+    public var retrySeconds: Double?
+}
+
+/// What the server did in the first moments after the handshake, with
+/// tcpcheck sending nothing: an application that accepts and closes at
+/// once (an allowlist, a connection limit, a crash) shows here.
+public struct PeerBehaviour: Sendable {
+    public enum Action: String, Sendable {
+        /// Nothing happened within the watch period: the connection stayed open.
+        case open
+        /// The server closed the connection (FIN).
+        case closed
+        /// The server reset the connection (RST).
+        case reset
+        /// The server sent data first (a banner) and kept the connection open.
+        case data
+    }
+    public var action: Action
+    /// When the close, reset or first data came, counted from the connect.
+    public var seconds: Double?
+    /// How long tcpcheck watched.
+    public var watched: Double
+    /// Bytes the server sent before the close (or within the watch period).
+    public var bytes: Int
+    /// The first bytes it sent, printable ASCII only (a banner or an error line).
+    public var text: String?
+}
+
 public enum Connector {
-    public static func connect(to remote: SocketAddress, timeout: Double) -> ConnectOutcome {
+    /// One TCP handshake to `remote` within `timeout` seconds. With `grace`,
+    /// a handshake that misses the timeout is followed a little longer (see
+    /// LateHandshake); with `watch`, a connection that succeeds is watched
+    /// that long for the server closing or resetting it (see PeerBehaviour).
+    public static func connect(to remote: SocketAddress, timeout: Double, grace: Double = 0, watch: Double = 0) -> ConnectOutcome {
         let start = DispatchTime.now()
         func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9 }
         var result = ConnectOutcome(outcome: .other, errno: nil, seconds: 0, remote: remote)
@@ -138,6 +190,7 @@ public enum Connector {
                 result.errno = ETIMEDOUT
                 result.local = localAddress(fd)
                 result.icmp = readErrorQueue(fd)
+                if grace > 0 { result.late = followLate(fd, remote: remote, start: start, grace: grace) }
                 return result
             }
             var soErr: Int32 = 0
@@ -163,7 +216,111 @@ public enum Connector {
         }
         result.outcome = .connected
         (result.rttMicros, result.retransmits) = tcpInfo(fd)
+        if watch > 0 { result.peer = watchPeer(fd, seconds: watch) }
         return result
+    }
+
+    /// Starts a non-blocking connect. Returns the socket (or -1) and the
+    /// errno of connect() (0 when it completed at once, EINPROGRESS when pending).
+    static func begin(_ remote: SocketAddress) -> (fd: Int32, err: Int32) {
+        let fd = socket(remote.domain, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return (-1, errno) }
+        let rc = remote.withSockaddr { sa, len in Glibc.connect(fd, sa, len) }
+        return (fd, rc == 0 ? 0 : errno)
+    }
+
+    /// SO_ERROR of a socket whose connect finished (0: connected).
+    static func socketError(_ fd: Int32) -> Int32 {
+        var soErr: Int32 = 0
+        var len = socklen_t(MemoryLayout<Int32>.size)
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &soErr, &len)
+        return soErr
+    }
+
+    /// After the timeout: waits up to `grace` more seconds for the first
+    /// socket, while one fresh SYN (a second socket) tries too. Stops as
+    /// soon as either connects, or when both have an answer.
+    static func followLate(_ first: Int32, remote: SocketAddress, start: DispatchTime, grace: Double) -> LateHandshake {
+        var late = LateHandshake(grace: grace)
+        let retryStart = DispatchTime.now()
+        func since(_ t: DispatchTime) -> Double { Double(DispatchTime.now().uptimeNanoseconds - t.uptimeNanoseconds) / 1e9 }
+        let started = begin(remote)
+        var second = started.fd
+        defer { if second >= 0 { close(second) } }
+        if second >= 0 && started.err != EINPROGRESS {
+            late.retryOutcome = started.err == 0 ? .connected : classify(started.err)
+            late.retrySeconds = since(retryStart)
+            close(second)
+            second = -1
+        } else if second < 0 {
+            late.retryOutcome = classify(started.err)
+        }
+        let end = retryStart + grace
+        while late.outcome == nil || (second >= 0 && late.retryOutcome == nil) {
+            if late.outcome == .connected || late.retryOutcome == .connected { break }
+            let now = DispatchTime.now()
+            if now >= end { break }
+            var fds = [pollfd(fd: late.outcome == nil ? first : -1, events: Int16(POLLOUT), revents: 0),
+                       pollfd(fd: late.retryOutcome == nil ? second : -1, events: Int16(POLLOUT), revents: 0)]
+            let ms = Int32(min(Double(end.uptimeNanoseconds - now.uptimeNanoseconds) / 1e6 + 0.5, 60_000))
+            let n = poll(&fds, 2, max(ms, 1))
+            if n < 0 && errno != EINTR { break }
+            if fds[0].revents != 0 {
+                let e = socketError(first)
+                late.outcome = e == 0 ? .connected : classify(e)
+                late.seconds = since(start)
+                if e == 0 { late.retransmits = tcpInfo(first).1 }
+            }
+            if fds[1].revents != 0 {
+                let e = socketError(second)
+                late.retryOutcome = e == 0 ? .connected : classify(e)
+                late.retrySeconds = since(retryStart)
+            }
+        }
+        return late
+    }
+
+    /// Watches a connected socket for `seconds`, sending nothing: did the
+    /// server close it, reset it, or speak first?
+    static func watchPeer(_ fd: Int32, seconds: Double) -> PeerBehaviour {
+        let start = DispatchTime.now()
+        var peer = PeerBehaviour(action: .open, watched: seconds, bytes: 0)
+        var kept: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        let end = start + seconds
+        // Bounded: at most 64 reads, then it is a server that talks a lot.
+        for _ in 0..<64 {
+            let now = DispatchTime.now()
+            if now >= end { break }
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0) // a FIN or RST makes it readable too
+            let ms = Int32(Double(end.uptimeNanoseconds - now.uptimeNanoseconds) / 1e6 + 0.5)
+            let n = poll(&pfd, 1, max(ms, 1))
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            let got = recv(fd, &buf, buf.count, Int32(MSG_DONTWAIT))
+            let at = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+            if got > 0 {
+                if peer.bytes == 0 { peer.seconds = at }
+                peer.bytes += got
+                peer.action = .data
+                if kept.count < 160 { kept += buf[0..<min(got, 160 - kept.count)] }
+                continue
+            }
+            if got == 0 {
+                peer.action = .closed
+            } else if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR {
+                continue
+            } else {
+                peer.action = errno == ECONNRESET ? .reset : .closed
+            }
+            peer.seconds = at
+            break
+        }
+        if !kept.isEmpty {
+            let printable = kept.map { (0x20...0x7e).contains($0) ? Character(UnicodeScalar($0)) : ($0 == 0x0a || $0 == 0x0d || $0 == 0x09 ? " " : ".") }
+            peer.text = String(printable).trimmingCharacters(in: .whitespaces)
+        }
+        return peer
     }
 
     static func classify(_ e: Int32) -> ConnectOutcome.Outcome {

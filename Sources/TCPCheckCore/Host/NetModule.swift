@@ -10,7 +10,10 @@ extension HostModule {
             }
             let opts = try call.optTable(3)
             let timeout = min(max(opts["timeout"].doubleValue ?? call.env.options.timeout, 0.01), 120)
-            return [Connector.connect(to: addr, timeout: timeout).luaValue]
+            // Both bounded to 10 s: they lengthen a probe, and a run has a time budget.
+            let grace = min(max(opts["grace"].doubleValue ?? 0, 0), 10)
+            let watch = min(max(opts["watch"].doubleValue ?? 0, 0), 10)
+            return [Connector.connect(to: addr, timeout: timeout, grace: grace, watch: watch).luaValue]
         }),
         ("resolve", { call in
             let name = try call.string(1)
@@ -38,6 +41,25 @@ extension ConnectOutcome {
             "retransmits": LuaValue(retransmits),
             "message": .str(message),
         ]
+        if let late {
+            t["late"] = [
+                "grace_ms": .double(late.grace * 1000),
+                "outcome": LuaValue(late.outcome?.rawValue),
+                "ms": LuaValue(late.seconds.map { $0 * 1000 }),
+                "retransmits": LuaValue(late.retransmits),
+                "retry_outcome": LuaValue(late.retryOutcome?.rawValue),
+                "retry_ms": LuaValue(late.retrySeconds.map { $0 * 1000 }),
+            ]
+        }
+        if let peer {
+            t["peer"] = [
+                "action": .str(peer.action.rawValue),
+                "ms": LuaValue(peer.seconds.map { $0 * 1000 }),
+                "watched_ms": .double(peer.watched * 1000),
+                "bytes": .int(Int64(peer.bytes)),
+                "text": LuaValue(peer.text),
+            ]
+        }
         if let icmp {
             t["icmp"] = [
                 "type": .int(Int64(icmp.type)), "code": .int(Int64(icmp.code)), "from": LuaValue(icmp.from),

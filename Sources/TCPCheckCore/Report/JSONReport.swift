@@ -33,6 +33,10 @@ public enum JSONReport {
     struct VerdictDoc: Encodable {
         let status: String
         let causes: [CauseDoc]
+        /// "rules", or "plain_merge" when the correlation rules failed (notes say why).
+        let method: String
+        let notes: [String]
+        let server_command: String?
     }
     struct CauseDoc: Encodable {
         let id: String
@@ -59,7 +63,7 @@ public enum JSONReport {
             },
             verdict: VerdictDoc(status: report.verdict.status.rawValue, causes: report.verdict.causes.map {
                 CauseDoc(id: $0.id, confidence: $0.confidence.rawValue, summary: $0.summary, evidence: $0.evidence, fix: $0.fix, checks: $0.checks)
-            })
+            }, method: report.verdict.method.rawValue, notes: report.verdict.notes, server_command: report.verdict.serverCommand)
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

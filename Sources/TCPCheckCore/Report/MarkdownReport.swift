@@ -47,6 +47,10 @@ public enum MarkdownReport {
 
     static func diagnosis(_ v: Verdict) -> [String] {
         var md = ["## Diagnosis", ""]
+        if v.method == .plainMerge && !v.notes.isEmpty {
+            for n in v.notes { md.append("> Note: \(inline(n))") }
+            md.append("")
+        }
         guard let top = v.causes.first else {
             md.append("No cause could be named: no check reported one. Read the steps below.")
             md.append("")
@@ -65,6 +69,10 @@ public enum MarkdownReport {
             md.append("Fix:")
             md.append("")
             for f in top.fix { md.append("- \(inline(f))") }
+            md.append("")
+        }
+        if let cmd = v.serverCommand {
+            md.append("To finish the diagnosis, run on the server: `\(code(cmd))`")
             md.append("")
         }
         let others = v.causes.dropFirst()

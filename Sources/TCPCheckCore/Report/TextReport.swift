@@ -37,10 +37,13 @@ public enum TextReport {
     }
 
     static func verdict(_ v: Verdict, paint: Painter) -> [String] {
-        guard let top = v.causes.first else {
-            return [paint.bold("Verdict: ") + "no cause could be named (no check reported one); read the steps above."]
-        }
         var out: [String] = []
+        if v.method == .plainMerge {
+            for n in v.notes { out.append(paint.status(.warn, "note: ") + n) }
+        }
+        guard let top = v.causes.first else {
+            return out + [paint.bold("Verdict: ") + "no cause could be named (no check reported one); read the steps above."]
+        }
         let label = v.status == .ok ? paint.status(.pass, "OK") : paint.status(.fail, "PROBLEM")
         out.append(paint.bold("Verdict: ") + "\(label) \(top.id) (\(top.confidence.rawValue) confidence): \(top.summary)")
         for e in top.evidence {
@@ -48,6 +51,9 @@ public enum TextReport {
             for line in e.split(separator: "\n", omittingEmptySubsequences: false) { out.append("    " + line) }
         }
         for f in top.fix { out.append("  " + paint.bold("fix:") + " " + f) }
+        if let cmd = v.serverCommand {
+            out.append("  " + paint.bold("on the server, run:") + " " + cmd)
+        }
         for c in v.causes.dropFirst() {
             out.append("  also considered: \(c.id) (\(c.confidence.rawValue)): \(c.summary)")
         }

@@ -51,7 +51,7 @@ enum ResultParser {
                        fix: t["fix"].stringValue.map { Sanitize.text($0) })
     }
 
-    private static func cause(_ v: LuaValue, index: Int, check: String) throws -> Cause {
+    static func cause(_ v: LuaValue, index: Int, check: String) throws -> Cause {
         guard let t = v.tableValue else { throw Invalid(message: "cause #\(index) is a \(v.typeName), not a table") }
         guard let id = t["id"].stringValue, !id.isEmpty else { throw Invalid(message: "cause #\(index) has no id") }
         let confText = t["confidence"].stringValue ?? "medium"

@@ -11,6 +11,8 @@ public struct RunConfig {
     public var target: TargetSpec?
     public var options = RunOptions()
     public var checkDirs: [String] = []
+    /// Folders of extra verdict rules (`--rules-dir`), after TCPCHECK_RULES_PATH.
+    public var ruleDirs: [String] = []
     public var limits = CheckLimits()
     /// Called while a check runs (about every 100 ms) with its id and elapsed seconds.
     public var progress: ((String, Double) -> Void)?
@@ -48,6 +50,7 @@ public enum Runner {
         let catalog = CheckCatalog.load(sources: try CheckCatalog.sources(checkDirs: config.checkDirs),
                                         limits: config.limits, options: config.options)
         let selected = try select(config.checks, from: catalog)
+        let rules = try VerdictRules.sources(ruleDirs: config.ruleDirs)
 
         var target: TargetReport?
         if let spec = config.target {
@@ -61,9 +64,9 @@ public enum Runner {
             config.finished?(result)
             results.append(result)
         }
+        let verdict = Verdict.decide(results: results, target: target, options: config.options, rules: rules)
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - clock.uptimeNanoseconds) / 1e6
-        return RunReport(target: target, startedAt: started, durationMs: elapsed, results: results,
-                         verdict: Verdict.decide(results: results, target: target))
+        return RunReport(target: target, startedAt: started, durationMs: elapsed, results: results, verdict: verdict)
     }
 
     static func select(_ names: [String], from catalog: CheckCatalog) throws -> [CatalogEntry] {

@@ -1,10 +1,55 @@
-// The verdict: the causes the checks suspected, merged by id and ranked.
+// The verdict: the causes the checks suspected, correlated by the rules in
+// checks/rules/verdict.lua (see VerdictRules) and ranked. When the rules
+// cannot run, the plain merge below stands in, and the verdict says so.
 public struct Verdict: Sendable {
     public enum Status: String, Sendable { case ok, problem, unknown }
+    /// How the causes were put together.
+    public enum Method: String, Sendable {
+        /// By the correlation rules (the normal case).
+        case rules
+        /// Merged by id only, because the rules failed (the notes say why).
+        case plainMerge = "plain_merge"
+    }
+
     public var status: Status
     public var causes: [Cause]
+    public var method: Method = .plainMerge
+    /// What the rules changed and why, or why they could not run.
+    public var notes: [String] = []
+    /// For a target on another host: the tcpcheck command that finishes the diagnosis there.
+    public var serverCommand: String?
 
-    static func decide(results: [CheckResult], target: TargetReport?) -> Verdict {
+    public init(status: Status, causes: [Cause], method: Method = .plainMerge, notes: [String] = [], serverCommand: String? = nil) {
+        self.status = status
+        self.causes = causes
+        self.method = method
+        self.notes = notes
+        self.serverCommand = serverCommand
+    }
+
+    /// Runs the rules over the results; falls back to the plain merge when they fail.
+    static func decide(results: [CheckResult], target: TargetReport?, options: RunOptions, rules: [CheckSource]) -> Verdict {
+        let input = VerdictRules.input(results: results, target: target, options: options)
+        switch VerdictRules.run(sources: rules, input: input, options: options) {
+        case .success(let out):
+            return Verdict(status: status(of: out.causes), causes: out.causes, method: .rules, notes: out.notes,
+                           serverCommand: out.serverCommand)
+        case .failure(let failure):
+            var v = plainMerge(results)
+            v.notes = failure.notes + ["the verdict rules failed (\(failure.reason)): the causes below are the checks' own, merged by id and ranked by confidence, without cross-step correlation"]
+            return v
+        }
+    }
+
+    /// ok when the top cause is ok, problem when it is anything else, unknown when there is none.
+    static func status(of causes: [Cause]) -> Status {
+        guard let top = causes.first else { return .unknown }
+        return top.id == "ok" ? .ok : .problem
+    }
+
+    /// Merged by id (highest confidence wins, evidence and fixes joined),
+    /// ranked by confidence, then by the order the sequence met them; ok last.
+    static func plainMerge(_ results: [CheckResult]) -> Verdict {
         var merged: [String: Cause] = [:]
         var firstSeen: [String] = []
         for r in results {
@@ -21,7 +66,6 @@ public struct Verdict: Sendable {
                 }
             }
         }
-        // Highest confidence first; among equals, the cause the sequence met first.
         let ranked = firstSeen.compactMap { merged[$0] }.enumerated().sorted {
             $0.element.confidence != $1.element.confidence ? $0.element.confidence > $1.element.confidence : $0.offset < $1.offset
         }.map(\.element)
