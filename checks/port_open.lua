@@ -94,15 +94,25 @@ latency (min/median/max) show an intermittent failure as such.]],
       return (sorted[n // 2] + sorted[n // 2 + 1]) / 2
     end
 
+    -- True when addr is an address of this host (the kernel routes it as local).
+    local function on_this_host(addr)
+      if not route or not route.get then return false end
+      local ok, r = pcall(route.get, addr)
+      return ok and type(r) == "table" and r.type == "local"
+    end
+
     -- What each failure means, and what to do about it, for one address.
     local function explain(r, where)
       local cmd = nc_command(r.address, r.family)
       local ev = { command = cmd, output = string.format("%s: %s", where, r.message) }
       local server_cmd = string.format("sudo tcpcheck run all --target %s", hostport(r.address, r.family))
+      -- When the target is this host, this run is already the server-side one.
+      local here = on_this_host(r.address)
+      local function server(remote_text, local_text) return here and local_text or remote_text end
       if r.outcome == "refused" and r.rejected_by == "icmp" then
         return {
           finding = { level = "fail", message = where .. " is rejected: " .. r.message, evidence = ev,
-            fix = "a firewall REJECT rule answers for port " .. port .. ": on the server, list it with `sudo iptables -S; sudo nft list ruleset` (or run " .. server_cmd .. ") and allow the port" },
+            fix = "a firewall REJECT rule answers for port " .. port .. ": on the server, list it with `sudo iptables -S; sudo nft list ruleset`" .. server(" (or run " .. server_cmd .. ")", "") .. " and allow the port" },
           cause = { id = "firewall_reject", confidence = r.icmp and r.icmp.reject and "high" or "medium",
             summary = string.format("%s answers the SYN with %s%s", where, r.icmp and r.icmp.meaning or "an ICMP error", r.icmp and r.icmp.from and (" from " .. r.icmp.from) or ""),
             evidence = { cmd .. " → " .. r.message },
@@ -111,7 +121,7 @@ latency (min/median/max) show an intermittent failure as such.]],
       elseif r.outcome == "refused" or r.outcome == "self_connect" then
         return {
           finding = { level = "fail", message = where .. " is closed: " .. r.message, evidence = ev,
-            fix = "nothing accepts connections on port " .. port .. ": start the service or point the client at the port it listens on; on the server run `ss -tlnp 'sport = :" .. port .. "'` or " .. server_cmd },
+            fix = "nothing accepts connections on port " .. port .. ": start the service or point the client at the port it listens on; on the server run `ss -tlnp 'sport = :" .. port .. "'`" .. server(" or " .. server_cmd, " (the listening step shows it)") },
           cause = { id = "not_listening", confidence = "medium",
             summary = string.format("%s refuses connections (TCP reset): nothing listens on port %d, or a reject rule sends resets", where, port),
             evidence = { cmd .. " → " .. r.message },
@@ -152,22 +162,24 @@ latency (min/median/max) show an intermittent failure as such.]],
         local how = string.format("connected, then the server %s %.1f ms later%s", what, p.ms or 0, said)
         return {
           finding = { level = "fail", message = where .. ": " .. how, evidence = { command = cmd, output = where .. ": " .. r.message .. "; " .. how },
-            fix = "the application accepts the connection and drops it at once: read its log for the reason (a client allowlist such as tcp_wrappers or pg_hba, a connection limit, a TLS or protocol mismatch, a crash); on the server run " .. server_cmd },
+            fix = "the application accepts the connection and drops it at once: read its log for the reason (a client allowlist such as tcp_wrappers or pg_hba, a connection limit, a TLS or protocol mismatch, a crash)" .. server("; on the server run " .. server_cmd, "") },
           cause = { id = "app_closed", confidence = "high",
             summary = string.format("%s accepts the connection, then the application %s %.1f ms later%s", where, what, p.ms or 0, said),
             evidence = { cmd .. " → " .. r.message .. "; " .. how },
-            fix = { "on the server, read the application's log for why it drops connections (allowlist, connection limit, TLS/protocol mismatch, crash) and run " .. server_cmd } },
+            fix = { "on the server, read the application's log for why it drops connections (allowlist, connection limit, TLS/protocol mismatch, crash)"
+              .. server(" and run " .. server_cmd, "") } },
         }
       elseif r.outcome == "timeout" then
         local grace_note = r.late and string.format(" (followed %.0f ms longer, with a second SYN: no answer either)", r.late.grace_ms) or ""
         return {
           finding = { level = "fail", message = where .. " does not answer: " .. r.message .. grace_note, evidence = ev,
-            fix = "the SYN gets no reply: a firewall drops it (on the server, in a cloud security group, or on the path), or the host is down. On the server run " .. server_cmd .. "; from here try a longer --timeout once to rule out a slow path" },
+            fix = "the SYN gets no reply: a firewall drops it (on the server, in a cloud security group, or on the path), or the host is down." .. server(" On the server run " .. server_cmd .. ";", " This host is the target: the firewall and resources steps show its side;") .. " try a longer --timeout once to rule out a slow path" },
           cause = { id = "filtered", confidence = "medium",
             summary = string.format("no answer from %s within %g s%s: the SYN is dropped on the path or by a firewall, or the host is down", where, timeout,
               r.late and string.format(" (nor in %.0f ms more, nor to a second SYN)", r.late.grace_ms) or ""),
             evidence = { cmd .. " → " .. r.message .. grace_note },
-            fix = { "on the server run: " .. server_cmd, "check cloud security groups / network ACLs for tcp port " .. port } },
+            fix = { server("on the server run: " .. server_cmd, "this host is the target: see the firewall step (rules and their counters) and the resources step (accept queue, conntrack)"),
+              "check cloud security groups / network ACLs for tcp port " .. port } },
         }
       elseif r.outcome == "network_unreachable" then
         return {

@@ -340,7 +340,7 @@ rule("timeout_queue_full",
   function(v)
     local s = v.seen
     local r = s.timeouts[1]
-    if not r or not v:get("backlog_overflow") or not s.listening_local then return end
+    if not r or not v:get("backlog_overflow") or not s.local_target then return end
     local full
     for _, l in ipairs(s.listeners) do
       if type(l.accept_queue) == "number" and type(l.backlog) == "number" and l.accept_queue > l.backlog then full = l end
@@ -387,7 +387,10 @@ rule("closed_by_application",
     local s = v.seen
     local r = s.closed_by_peer[1]
     if not r then return end
-    v:add({ id = "app_closed", confidence = "high", summary = "the server accepts the connection and closes it at once", evidence = { try_line(r) } })
+    if not v:get("app_closed") then
+      v:add({ id = "app_closed", confidence = "high", summary = "the server accepts the connection and closes it at once", evidence = { try_line(r) } })
+    end
+    v:raise("app_closed", "high", "the server closed the connection right after the handshake")
     v:drop("ok", "the connection was closed by the server right after the handshake")
     if not s.listening_local then return end
     for _, l in ipairs(s.listeners) do
