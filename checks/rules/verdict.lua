@@ -443,9 +443,12 @@ rule("remote_target",
     local server_side = { "not_listening", "filtered", "firewall_reject", "app_closed", "backlog_overflow", "intermittent", "bind_mismatch" }
     local any = false
     for _, id in ipairs(server_side) do
-      if v:get(id) then
+      local c = v:get(id)
+      if c then
         any = true
-        v:fix(id, "on the server (" .. addr .. "), finish the diagnosis: " .. cmd, true)
+        local named = false
+        for _, f in ipairs(c.fix) do if f:find(cmd, 1, true) then named = true end end
+        if not named then v:fix(id, "on the server (" .. addr .. "), finish the diagnosis: " .. cmd, true) end
       end
     end
     local nl = v:get("not_listening")

@@ -28,9 +28,10 @@ public struct Verdict: Sendable {
     }
 
     /// Runs the rules over the results; falls back to the plain merge when they fail.
-    static func decide(results: [CheckResult], target: TargetReport?, options: RunOptions, rules: [CheckSource]) -> Verdict {
+    static func decide(results: [CheckResult], target: TargetReport?, options: RunOptions, rules: [CheckSource],
+                       timeout: Double = VerdictRules.timeout) -> Verdict {
         let input = VerdictRules.input(results: results, target: target, options: options)
-        switch VerdictRules.run(sources: rules, input: input, options: options) {
+        switch VerdictRules.run(sources: rules, input: input, options: options, timeout: timeout) {
         case .success(let out):
             return Verdict(status: status(of: out.causes), causes: out.causes, method: .rules, notes: out.notes,
                            serverCommand: out.serverCommand)

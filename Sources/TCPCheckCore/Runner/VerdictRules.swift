@@ -59,7 +59,7 @@ enum VerdictRules {
         return ctx
     }
 
-    static func run(sources: [CheckSource], input: LuaValue, options: RunOptions) -> Result<Output, Failure> {
+    static func run(sources: [CheckSource], input: LuaValue, options: RunOptions, timeout: Double = timeout) -> Result<Output, Failure> {
         guard let builtin = sources.first(where: { $0.origin == .builtin }), let builtinText = builtin.text else {
             return .failure(Failure(reason: "\(builtinPath) is not in this build"))
         }
