@@ -39,8 +39,7 @@ public final class LuaSandbox {
         for module in modules {
             for f in module.functions { register(module: module.name, name: f.name, f.function) }
         }
-        let names = modules.map { "\"\($0.name)\"" }.joined(separator: ", ")
-        let prelude = Prelude.source.replacingOccurrences(of: "__MODULES__", with: names)
+        let prelude = Prelude.text(for: modules.map(\.name))
         if case .failure(let f) = load(source: prelude, chunkName: "=prelude", key: "tcpcheck.prelude") {
             throw f
         }
