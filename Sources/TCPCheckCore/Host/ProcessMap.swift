@@ -1,0 +1,175 @@
+// Which processes own which sockets: one pass over /proc/*/fd, where each
+// socket descriptor is a symlink to "socket:[INODE]". Only the inodes asked
+// for are kept, and process details are read once per matching process.
+// Processes come and go during the scan; whatever vanished is skipped.
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct ProcessDetails: Sendable {
+    public var pid: Int32
+    /// /proc/PID/comm (at most 15 characters, as the kernel keeps it).
+    public var command: String
+    /// /proc/PID/cmdline with NULs as spaces, bounded.
+    public var cmdline: String
+    public var uid: UInt32?
+    public var user: String?
+    /// The systemd unit from /proc/PID/cgroup ("nginx.service"), when there is one.
+    public var unit: String?
+}
+
+public struct SocketOwner: Sendable {
+    public var process: ProcessDetails
+    public var fd: Int
+}
+
+public struct OwnerScan: Sendable {
+    public var owners: [UInt32: [SocketOwner]] = [:]
+    /// Processes whose fd directory could not be read (not root, another user).
+    public var deniedProcesses = 0
+    public var scannedProcesses = 0
+}
+
+public enum ProcessMap {
+    static let cmdlineLimit = 4096
+
+    /// Maps the given socket inodes to the processes holding them.
+    public static func owners(of inodes: Set<UInt32>, deadline: Date = .distantFuture) -> OwnerScan {
+        var scan = OwnerScan()
+        guard !inodes.isEmpty else { return scan }
+        var found: [(pid: Int32, fd: Int, inode: UInt32)] = []
+        var link = [UInt8](repeating: 0, count: 64)
+        for pid in allPIDs() {
+            if Date() > deadline { break }
+            let fdDirFD = open("/proc/\(pid)/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard fdDirFD >= 0 else {
+                if errno == EACCES || errno == EPERM { scan.deniedProcesses += 1 }
+                continue
+            }
+            guard let dir = fdopendir(fdDirFD) else { close(fdDirFD); continue }
+            scan.scannedProcesses += 1
+            while let entry = readdir(dir) {
+                guard let fd = nameNumber(entry) else { continue }
+                let n = link.withUnsafeMutableBytes { buf in
+                    withUnsafeBytes(of: entry.pointee.d_name) { name in
+                        readlinkat(fdDirFD, name.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                   buf.baseAddress!.assumingMemoryBound(to: CChar.self), buf.count)
+                    }
+                }
+                guard n > 0, let inode = socketInode(link, n), inodes.contains(inode) else { continue }
+                found.append((pid, fd, inode))
+            }
+            closedir(dir)
+        }
+        var details: [Int32: ProcessDetails] = [:]
+        var users = UserNames()
+        for f in found {
+            if details[f.pid] == nil { details[f.pid] = process(f.pid, users: &users) }
+            guard let p = details[f.pid] else { continue }
+            scan.owners[f.inode, default: []].append(SocketOwner(process: p, fd: f.fd))
+        }
+        return scan
+    }
+
+    /// Running processes whose command (comm) or program name (argv[0]'s
+    /// last path component) equals `name`; all processes when name is nil.
+    public static func processes(named name: String?, limit: Int) -> [ProcessDetails] {
+        var out: [ProcessDetails] = []
+        var users = UserNames()
+        for pid in allPIDs() where out.count < limit {
+            if let name {
+                let comm = ProcFile.text("/proc/\(pid)/comm", limit: 64)?.trimmingCharacters(in: .newlines)
+                var matches = comm == name || (name.count > 15 && comm == String(name.prefix(15)))
+                if !matches, let argv0 = ProcFile.read("/proc/\(pid)/cmdline", limit: 1024)?.split(separator: 0).first {
+                    let program = String(decoding: argv0, as: UTF8.self).split(separator: "/").last.map(String.init)
+                    matches = program == name
+                }
+                if !matches { continue }
+            }
+            if let p = process(pid, users: &users) { out.append(p) }
+        }
+        return out
+    }
+
+    /// Details of one process, or nil when it has gone.
+    static func process(_ pid: Int32, users: inout UserNames) -> ProcessDetails? {
+        guard let comm = ProcFile.text("/proc/\(pid)/comm", limit: 64) else { return nil }
+        var cmdline = ProcFile.read("/proc/\(pid)/cmdline", limit: cmdlineLimit) ?? []
+        while cmdline.last == 0 { cmdline.removeLast() }
+        let args = String(decoding: cmdline.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+        var uid: UInt32?
+        if let status = ProcFile.text("/proc/\(pid)/status", limit: 8192),
+           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }) {
+            // "Uid:\treal\teffective\tsaved\tfs": the real uid, as ps shows it.
+            uid = line.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().first.flatMap { UInt32($0) }
+        }
+        return ProcessDetails(pid: pid, command: comm.trimmingCharacters(in: .newlines), cmdline: args,
+                           uid: uid, user: uid.map { users.name($0) }, unit: unit(pid))
+    }
+
+    /// The systemd unit in the process's cgroup path, e.g. "0::/system.slice/nginx.service".
+    static func unit(_ pid: Int32) -> String? {
+        guard let cgroup = ProcFile.text("/proc/\(pid)/cgroup", limit: 4096) else { return nil }
+        for line in cgroup.split(separator: "\n") {
+            let path = line.split(separator: ":", maxSplits: 2).last ?? ""
+            if let u = path.split(separator: "/").last(where: { $0.hasSuffix(".service") || $0.hasSuffix(".scope") }) {
+                return String(u)
+            }
+        }
+        return nil
+    }
+
+    static func allPIDs() -> [Int32] {
+        guard let dir = opendir("/proc") else { return [] }
+        defer { closedir(dir) }
+        var pids: [Int32] = []
+        while let entry = readdir(dir) {
+            if let n = nameNumber(entry), let pid = Int32(exactly: n) { pids.append(pid) }
+        }
+        return pids
+    }
+
+    /// The directory entry's name as a number, nil for "." and other names.
+    private static func nameNumber(_ entry: UnsafeMutablePointer<dirent>) -> Int? {
+        withUnsafeBytes(of: entry.pointee.d_name) { name -> Int? in
+            var n = 0
+            for (i, c) in name.enumerated() {
+                if c == 0 { return i == 0 ? nil : n }
+                guard c >= 48, c <= 57, n < Int.max / 10 - 10 else { return nil }
+                n = n * 10 + Int(c - 48)
+            }
+            return nil
+        }
+    }
+
+    /// "socket:[12345]" -> 12345.
+    private static func socketInode(_ link: [UInt8], _ n: Int) -> UInt32? {
+        let prefix: [UInt8] = Array("socket:[".utf8)
+        guard n > prefix.count + 1, n <= link.count, link[n - 1] == UInt8(ascii: "]"),
+              link[0..<prefix.count].elementsEqual(prefix) else { return nil }
+        var v: UInt64 = 0
+        for c in link[prefix.count..<(n - 1)] {
+            guard c >= 48, c <= 57 else { return nil }
+            v = v * 10 + UInt64(c - 48)
+            if v > UInt64(UInt32.max) { return nil }
+        }
+        return UInt32(v)
+    }
+}
+
+/// uid -> user name through getpwuid_r, remembered for the scan.
+struct UserNames {
+    private var cache: [UInt32: String] = [:]
+
+    mutating func name(_ uid: UInt32) -> String {
+        if let n = cache[uid] { return n }
+        var pwd = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buf = [CChar](repeating: 0, count: 4096)
+        let name = getpwuid_r(uid, &pwd, &buf, buf.count, &result) == 0 && result != nil && pwd.pw_name != nil
+            ? String(cString: pwd.pw_name) : String(uid)
+        cache[uid] = name
+        return name
+    }
+}
