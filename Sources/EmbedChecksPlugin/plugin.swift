@@ -11,9 +11,9 @@ struct EmbedChecksPlugin: BuildToolPlugin {
         let output = context.pluginWorkDirectoryURL.appending(path: "EmbeddedChecks.swift")
         return [
             .buildCommand(
-                displayName: "Embedding \(inputs.count) built-in checks",
+                displayName: "Embedding built-in checks from checks/",
                 executable: try context.tool(named: "EmbedChecksTool").url,
-                arguments: [output.path] + inputs.map(\.path),
+                arguments: [output.path, checksDir.path],
                 inputFiles: inputs + [checksDir],
                 outputFiles: [output]
             ),

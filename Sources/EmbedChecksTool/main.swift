@@ -1,16 +1,20 @@
 // Writes a Swift file that carries the built-in checks, so the tcpcheck
 // binary finds them wherever it is copied.
-// Usage: EmbedChecksTool OUTPUT.swift CHECK.lua...
+// Usage: EmbedChecksTool OUTPUT.swift CHECKS_DIR
+// It lists the folder itself, so a check added later is picked up even when
+// the build plan was made before the file existed.
 import Foundation
 
-let args = CommandLine.arguments.dropFirst()
-guard let output = args.first else {
-    FileHandle.standardError.write("usage: EmbedChecksTool OUTPUT.swift CHECK.lua...\n".data(using: .utf8)!)
+let args = Array(CommandLine.arguments.dropFirst())
+guard args.count == 2 else {
+    FileHandle.standardError.write("usage: EmbedChecksTool OUTPUT.swift CHECKS_DIR\n".data(using: .utf8)!)
     exit(64)
 }
+let output = args[0], dir = args[1]
+let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".lua") }.sorted()
 
 var entries: [String] = []
-for path in args.dropFirst().sorted() {
+for path in names.map({ dir + "/" + $0 }) {
     guard let data = FileManager.default.contents(atPath: path),
           let text = String(data: data, encoding: .utf8) else {
         FileHandle.standardError.write("EmbedChecksTool: \(path) is not readable UTF-8 text\n".data(using: .utf8)!)

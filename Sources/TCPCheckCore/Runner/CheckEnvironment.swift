@@ -18,7 +18,7 @@ public struct RunOptions: Sendable {
 }
 
 public final class CheckEnvironment: @unchecked Sendable {
-    public let checkID: String
+    public internal(set) var checkID: String
     public let options: RunOptions
     private let lock = NSLock()
     private var cancelled = false

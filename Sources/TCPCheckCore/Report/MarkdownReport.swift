@@ -1,0 +1,119 @@
+// The Markdown report, for runbooks and tickets: the diagnosis first, then
+// the step table, then each step's findings. Valid whatever the data holds.
+import Foundation
+
+public enum MarkdownReport {
+    public static func render(_ report: RunReport) -> String {
+        var md: [String] = []
+        let title = report.target.map { "tcpcheck report: \(inline($0.spec.description))" } ?? "tcpcheck report: this host"
+        md.append("# \(title)")
+        md.append("")
+        var meta = "Generated \(JSONReport.rfc3339(report.startedAt)) by tcpcheck \(TCPCheck.version)"
+        if let t = report.target {
+            let addrs = t.resolution.ordered.map(\.ipWithScope)
+            meta += addrs.isEmpty ? " · the target did not resolve" : " · resolved to \(addrs.map { "`\(code($0))`" }.joined(separator: ", "))"
+        }
+        meta += " · \(report.results.count) checks in \(Int(report.durationMs.rounded())) ms"
+        md.append(meta)
+        md.append("")
+
+        md.append(contentsOf: diagnosis(report.verdict))
+
+        md.append("## Checks")
+        md.append("")
+        md.append("| Status | Check | Summary |")
+        md.append("|---|---|---|")
+        for r in report.results {
+            md.append("| \(badge(r.status)) | `\(code(r.id))` | \(cell(r.summary)) |")
+        }
+        md.append("")
+
+        md.append("## Details")
+        for r in report.results {
+            md.append("")
+            md.append("### \(inline(r.id)): \(inline(r.title)) (\(r.status.rawValue))")
+            md.append("")
+            md.append(inline(r.summary))
+            for f in r.findings {
+                md.append("")
+                md.append("- **\(f.level.rawValue)**: \(inline(f.message))")
+                if let e = f.evidence { md.append(contentsOf: fenced(e, indent: "  ")) }
+                if let fix = f.fix { md.append("  - Fix: \(inline(fix))") }
+            }
+        }
+        md.append("")
+        return md.joined(separator: "\n")
+    }
+
+    static func diagnosis(_ v: Verdict) -> [String] {
+        var md = ["## Diagnosis", ""]
+        guard let top = v.causes.first else {
+            md.append("No cause could be named: no check reported one. Read the steps below.")
+            md.append("")
+            return md
+        }
+        let head = v.status == .ok ? "**OK**" : "**Problem: `\(code(top.id))`**"
+        md.append("\(head) (\(top.confidence.rawValue) confidence): \(inline(top.summary))")
+        md.append("")
+        if !top.evidence.isEmpty {
+            md.append("Evidence:")
+            md.append("")
+            for e in top.evidence { md.append(contentsOf: fenced(e, indent: "")) }
+            md.append("")
+        }
+        if !top.fix.isEmpty {
+            md.append("Fix:")
+            md.append("")
+            for f in top.fix { md.append("- \(inline(f))") }
+            md.append("")
+        }
+        let others = v.causes.dropFirst()
+        if !others.isEmpty {
+            md.append("Also considered:")
+            md.append("")
+            for c in others { md.append("- `\(code(c.id))` (\(c.confidence.rawValue)): \(inline(c.summary))") }
+            md.append("")
+        }
+        return md
+    }
+
+    static func badge(_ s: CheckStatus) -> String {
+        switch s {
+        case .pass: return "✅ pass"
+        case .warn: return "⚠️ warn"
+        case .fail: return "❌ fail"
+        case .skip: return "⏭️ skip"
+        case .error: return "💥 error"
+        }
+    }
+
+    /// Text in a paragraph or list item: one line, Markdown and HTML neutralised.
+    static func inline(_ s: String) -> String {
+        var out = ""
+        for ch in Sanitize.line(s) {
+            if "\\`*_{}[]<>()#+!|~&".contains(ch) { out.append("\\") }
+            out.append(ch)
+        }
+        return out
+    }
+
+    /// A table cell: like inline, and never empty.
+    static func cell(_ s: String) -> String {
+        let t = inline(s)
+        return t.isEmpty ? " " : t
+    }
+
+    /// Inside `code`: backticks cannot be escaped there, so they are replaced.
+    static func code(_ s: String) -> String {
+        Sanitize.line(s).replacingOccurrences(of: "`", with: "'").replacingOccurrences(of: "|", with: "¦")
+    }
+
+    /// A fenced block whose fence is longer than any backtick run inside.
+    static func fenced(_ s: String, indent: String) -> [String] {
+        let text = Sanitize.text(s)
+        var longest = 0, run = 0
+        for ch in text { run = ch == "`" ? run + 1 : 0; longest = max(longest, run) }
+        let fence = String(repeating: "`", count: max(3, longest + 1))
+        return [indent + fence + "text"] + text.split(separator: "\n", omittingEmptySubsequences: false).map { indent + $0 } + [indent + fence]
+    }
+}

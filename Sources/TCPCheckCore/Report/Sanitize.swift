@@ -1,0 +1,53 @@
+// Text from checks, logs and processes is untrusted: strip what could
+// steer a terminal (escape sequences, C0/C1 controls, bidi overrides).
+// Every string of a check's result passes through here once, so no report
+// format can be used to inject them.
+public enum Sanitize {
+    /// Removes escape sequences and control characters. Newlines and tabs
+    /// survive when `multiline` is true; otherwise they become spaces.
+    public static func text(_ s: String, multiline: Bool = true) -> String {
+        var out = String.UnicodeScalarView()
+        var it = s.unicodeScalars.makeIterator()
+        var pending: Unicode.Scalar? = nil
+        func next() -> Unicode.Scalar? {
+            if let p = pending { pending = nil; return p }
+            return it.next()
+        }
+        while let c = next() {
+            switch c.value {
+            case 0x1B: // ESC: drop the whole sequence
+                guard let k = next() else { break }
+                if k == "[" { // CSI: parameters, then one final byte 0x40-0x7E
+                    while let x = next(), !(0x40...0x7E).contains(x.value) {}
+                } else if k == "]" || k == "P" || k == "X" || k == "^" || k == "_" { // OSC/DCS/...: until BEL or ESC \
+                    while let x = next() {
+                        if x.value == 0x07 { break }
+                        if x.value == 0x1B { _ = next(); break }
+                    }
+                }
+                // Other two-character sequences (ESC c, ESC 7 ...) end here.
+            case 0x9B: // C1 CSI
+                while let x = next(), !(0x40...0x7E).contains(x.value) {}
+            case 0x9D: // C1 OSC
+                while let x = next(), x.value != 0x07, x.value != 0x9C {}
+            case 0x0A, 0x09:
+                out.append(multiline ? c : " ")
+            case 0x0D:
+                // A CR alone could overwrite a line on a terminal; CRLF is a newline.
+                if let n = next() {
+                    if n.value != 0x0A { out.append(multiline ? "\n" : " ") }
+                    pending = n
+                }
+            case 0x00...0x1F, 0x7F, 0x80...0x9F:
+                continue
+            case 0x202A...0x202E, 0x2066...0x2069, 0x200E, 0x200F:
+                continue // bidi controls can make text read differently than it is
+            default:
+                out.append(c)
+            }
+        }
+        return String(out)
+    }
+
+    public static func line(_ s: String) -> String { text(s, multiline: false) }
+}

@@ -1,0 +1,84 @@
+// The text report for a terminal: a line per check, findings beneath,
+// and the verdict last. Colour only when asked for (see the CLI).
+import Foundation
+
+public enum TextReport {
+    public static func render(_ report: RunReport, color: Bool) -> String {
+        let paint = Painter(enabled: color)
+        var out: [String] = []
+        var header = "tcpcheck \(TCPCheck.version)"
+        if let t = report.target {
+            let addrs = t.resolution.ordered.map(\.ipWithScope)
+            header += " · target \(t.spec.description)"
+            header += addrs.isEmpty ? " (did not resolve)" : " → \(addrs.joined(separator: ", "))"
+        } else {
+            header += " · no target: inspecting this host"
+        }
+        out.append(paint.bold(header))
+        out.append("")
+
+        let idWidth = min(max(report.results.map(\.id.count).max() ?? 0, 8), 24)
+        for r in report.results {
+            let status = paint.status(r.status, String(r.status.rawValue.uppercased().padding(toLength: 5, withPad: " ", startingAt: 0)))
+            let id = r.id.padding(toLength: max(idWidth, r.id.count), withPad: " ", startingAt: 0)
+            out.append("\(status) \(id)  \(r.summary)  \(paint.dim(duration(r.durationMs)))")
+            for f in r.findings {
+                out.append("      \(paint.level(f.level)) \(f.message.replacingOccurrences(of: "\n", with: "\n        "))")
+                if let e = f.evidence {
+                    out.append("        " + paint.dim("evidence:"))
+                    for line in e.split(separator: "\n", omittingEmptySubsequences: false) { out.append("          " + line) }
+                }
+                if let fix = f.fix { out.append("        " + paint.bold("fix:") + " " + fix.replacingOccurrences(of: "\n", with: "\n             ")) }
+            }
+        }
+        out.append("")
+        out.append(contentsOf: verdict(report.verdict, paint: paint))
+        return out.joined(separator: "\n") + "\n"
+    }
+
+    static func verdict(_ v: Verdict, paint: Painter) -> [String] {
+        guard let top = v.causes.first else {
+            return [paint.bold("Verdict: ") + "no cause could be named (no check reported one); read the steps above."]
+        }
+        var out: [String] = []
+        let label = v.status == .ok ? paint.status(.pass, "OK") : paint.status(.fail, "PROBLEM")
+        out.append(paint.bold("Verdict: ") + "\(label) \(top.id) (\(top.confidence.rawValue) confidence): \(top.summary)")
+        for e in top.evidence {
+            out.append("  " + paint.dim("evidence:"))
+            for line in e.split(separator: "\n", omittingEmptySubsequences: false) { out.append("    " + line) }
+        }
+        for f in top.fix { out.append("  " + paint.bold("fix:") + " " + f) }
+        for c in v.causes.dropFirst() {
+            out.append("  also considered: \(c.id) (\(c.confidence.rawValue)): \(c.summary)")
+        }
+        return out
+    }
+
+    static func duration(_ ms: Double) -> String {
+        ms < 1 ? String(format: "%.2f ms", ms) : ms < 1000 ? String(format: "%.0f ms", ms) : String(format: "%.1f s", ms / 1000)
+    }
+
+    struct Painter {
+        let enabled: Bool
+        func wrap(_ code: String, _ s: String) -> String { enabled ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s }
+        func bold(_ s: String) -> String { wrap("1", s) }
+        func dim(_ s: String) -> String { wrap("2", s) }
+        func status(_ st: CheckStatus, _ s: String) -> String {
+            switch st {
+            case .pass: return wrap("32", s)
+            case .warn: return wrap("33", s)
+            case .fail: return wrap("31;1", s)
+            case .skip: return wrap("2", s)
+            case .error: return wrap("35;1", s)
+            }
+        }
+        func level(_ l: Finding.Level) -> String {
+            switch l {
+            case .info: return dim("info")
+            case .pass: return wrap("32", "ok  ")
+            case .warn: return wrap("33", "warn")
+            case .fail: return wrap("31;1", "FAIL")
+            }
+        }
+    }
+}

@@ -1,0 +1,213 @@
+// Finds the checks (built in, then custom folders), loads each one in its
+// own sandbox and reads its metadata. A custom check with a built-in's id
+// replaces it; a later folder wins over an earlier one.
+import Foundation
+
+public struct CheckSource: Sendable {
+    public enum Origin: String, Sendable { case builtin = "built-in", custom }
+    public var origin: Origin
+    /// Built-in: "checks/NAME.lua"; custom: the file's path.
+    public var path: String
+    public var text: String?
+    /// Why the file could not be read, if it could not.
+    public var readError: String?
+
+    /// The id a broken file is reported under: its name without ".lua".
+    public var fallbackID: String { ((path as NSString).lastPathComponent as NSString).deletingPathExtension }
+    public var displayPath: String { origin == .builtin ? "\(path) (built in)" : path }
+}
+
+public struct CheckInfo: Sendable {
+    public var id: String
+    public var title: String
+    public var description: String
+    public var order: Double
+    public var tags: [String]
+    public var inspects: [String]
+    public var needsTarget: Bool
+    public var timeout: Double?
+    public var memoryMiB: Int?
+    public var source: CheckSource
+}
+
+public struct UsageError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// One check as found: loaded and ready to run, or broken with the reason.
+public final class CatalogEntry {
+    public let info: CheckInfo
+    public let failure: String?
+    /// Sources this entry replaced (a custom check overriding a built-in).
+    public internal(set) var replaced: [CheckSource] = []
+    let sandbox: LuaSandbox?
+
+    init(info: CheckInfo, failure: String?, sandbox: LuaSandbox?) {
+        self.info = info
+        self.failure = failure
+        self.sandbox = sandbox
+    }
+}
+
+public struct CheckLimits: Sendable {
+    public static let timeoutBounds = 0.1...600.0
+    public static let memoryBoundsMiB = 1...1024
+    /// Defaults unless a check's metadata says otherwise.
+    public var timeout: Double = 30
+    public var memoryMiB: Int = 64
+    /// Set from the command line; wins over a check's own metadata.
+    public var timeoutOverride: Double?
+    public var memoryOverrideMiB: Int?
+
+    public init() {}
+
+    func timeout(for info: CheckInfo) -> Double {
+        (timeoutOverride ?? info.timeout ?? timeout).clamped(to: CheckLimits.timeoutBounds)
+    }
+
+    func memoryBytes(for info: CheckInfo) -> Int {
+        (memoryOverrideMiB ?? info.memoryMiB ?? memoryMiB).clamped(to: CheckLimits.memoryBoundsMiB) << 20
+    }
+}
+
+extension Comparable {
+    func clamped(to r: ClosedRange<Self>) -> Self { min(max(self, r.lowerBound), r.upperBound) }
+}
+
+public struct CheckCatalog {
+    public var entries: [CatalogEntry]
+
+    /// Every source in precedence order: built-ins, TCPCHECK_CHECKS_PATH, --checks-dir.
+    public static func sources(checkDirs: [String], environment: [String: String] = ProcessInfo.processInfo.environment) throws -> [CheckSource] {
+        var out = EmbeddedChecks.files.map { CheckSource(origin: .builtin, path: "checks/\($0.name)", text: $0.source) }
+        let envDirs = (environment["TCPCHECK_CHECKS_PATH"] ?? "").split(separator: ":").map(String.init)
+        for (dir, origin) in envDirs.map({ ($0, "TCPCHECK_CHECKS_PATH") }) + checkDirs.map({ ($0, "--checks-dir") }) {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) else {
+                throw UsageError("\(origin) '\(Sanitize.line(dir))' does not exist")
+            }
+            guard isDir.boolValue else { throw UsageError("\(origin) '\(Sanitize.line(dir))' is not a directory") }
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else {
+                throw UsageError("\(origin) '\(Sanitize.line(dir))' cannot be read (permission denied?)")
+            }
+            for name in names.filter({ $0.hasSuffix(".lua") }).sorted() {
+                let path = (dir as NSString).appendingPathComponent(name)
+                var s = CheckSource(origin: .custom, path: path)
+                if let data = FileManager.default.contents(atPath: path) {
+                    if let text = String(data: data, encoding: .utf8) { s.text = text }
+                    else if data.first == 0x1B { s.text = String(decoding: data, as: UTF8.self) } // bytecode: the shim refuses it by name
+                    else { s.readError = "the file is not UTF-8 text" }
+                } else {
+                    s.readError = "cannot read the file (permission denied or not a regular file)"
+                }
+                out.append(s)
+            }
+        }
+        return out
+    }
+
+    /// Loads every source, each in a sandbox of its own with the default limits.
+    public static func load(sources: [CheckSource], limits: CheckLimits, options: RunOptions) -> CheckCatalog {
+        var byID: [String: CatalogEntry] = [:]
+        var order: [String] = []
+        for source in sources {
+            let entry = loadOne(source, limits: limits, options: options)
+            if let old = byID[entry.info.id] {
+                entry.replaced = old.replaced + [old.info.source]
+            } else {
+                order.append(entry.info.id)
+            }
+            byID[entry.info.id] = entry
+        }
+        let entries = order.compactMap { byID[$0] }.sorted {
+            $0.info.order != $1.info.order ? $0.info.order < $1.info.order : $0.info.id < $1.info.id
+        }
+        return CheckCatalog(entries: entries)
+    }
+
+    static func loadOne(_ source: CheckSource, limits: CheckLimits, options: RunOptions) -> CatalogEntry {
+        let fallback = CheckInfo(id: source.fallbackID, title: source.fallbackID, description: "", order: 1000, tags: [],
+                                 inspects: [], needsTarget: false, timeout: nil, memoryMiB: nil, source: source)
+        guard let text = source.text else {
+            return CatalogEntry(info: fallback, failure: "\(source.path): \(source.readError ?? "unreadable")", sandbox: nil)
+        }
+        let loadTimeout = (limits.timeoutOverride ?? limits.timeout).clamped(to: CheckLimits.timeoutBounds)
+        let env = CheckEnvironment(checkID: source.fallbackID, options: options)
+        var sandboxRef: LuaSandbox?
+        let outcome = Watchdog.run(seconds: loadTimeout + 0.25) { () -> Result<(LuaSandbox, LuaValue), LuaFailure> in
+            do {
+                let sb = try LuaSandbox(memoryLimit: limits.memoryBytes(for: fallback), env: env)
+                sandboxRef = sb
+                sb.setDeadline(seconds: loadTimeout)
+                let values = try sb.load(source: text, chunkName: "@" + source.path, key: "check").get()
+                return .success((sb, values.first ?? .nil))
+            } catch let f as LuaFailure {
+                return .failure(f)
+            } catch {
+                return .failure(LuaFailure(kind: .runtime, message: "\(error)"))
+            }
+        }
+        guard let outcome else {
+            sandboxRef?.cancel()
+            return CatalogEntry(info: fallback, failure: "\(source.path): loading did not finish within \(format(loadTimeout)) s", sandbox: nil)
+        }
+        switch outcome {
+        case .failure(let f):
+            return CatalogEntry(info: fallback, failure: describe(f, path: source.path, limitMiB: limits.memoryBytes(for: fallback) >> 20), sandbox: nil)
+        case .success(let (sandbox, value)):
+            do {
+                let info = try metadata(value, source: source)
+                sandbox.env.checkID = info.id
+                return CatalogEntry(info: info, failure: nil, sandbox: sandbox)
+            } catch let e as UsageError {
+                return CatalogEntry(info: fallback, failure: "\(source.path): \(e.description)", sandbox: nil)
+            } catch {
+                return CatalogEntry(info: fallback, failure: "\(source.path): \(error)", sandbox: nil)
+            }
+        }
+    }
+
+    static func describe(_ f: LuaFailure, path: String, limitMiB: Int) -> String {
+        let message = Sanitize.line(f.message)
+        switch f.kind {
+        case .syntax: return "syntax error: \(message)"
+        case .memory: return "\(path): stopped at its memory cap of \(limitMiB) MiB (\(message))"
+        case .deadline: return "\(path): stopped at its deadline (\(message))"
+        case .bytecode: return "\(path): \(message)"
+        case .value: return "\(path): \(message)"
+        case .runtime: return message.hasPrefix(path) ? message : "\(path): \(message)"
+        }
+    }
+
+    static func metadata(_ v: LuaValue, source: CheckSource) throws -> CheckInfo {
+        guard let t = v.tableValue else {
+            throw UsageError("the file must return a check table (with id, title and run), not \(v.typeName == "nil" ? "nothing" : "a \(v.typeName)")")
+        }
+        guard let id = t["id"].stringValue, !id.isEmpty,
+              id.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") }) else {
+            throw UsageError("the check table needs an id made of a-z, 0-9 and _ (got \(t["id"].typeName))")
+        }
+        guard case .opaque = t["run"] else { throw UsageError("check '\(id)' has no run(ctx) function") }
+        func strings(_ key: String) -> [String] {
+            if let s = t[key].stringValue { return [Sanitize.line(s)] }
+            return t[key].tableValue?.array.compactMap(\.stringValue).map(Sanitize.line) ?? []
+        }
+        return CheckInfo(
+            id: id,
+            title: Sanitize.line(t["title"].stringValue ?? id),
+            description: Sanitize.text(t["description"].stringValue ?? ""),
+            order: t["order"].doubleValue ?? 1000,
+            tags: strings("tags"),
+            inspects: strings("inspects"),
+            needsTarget: t["needs_target"].boolValue ?? false,
+            timeout: t["timeout"].doubleValue,
+            memoryMiB: t["memory"].intValue.map { Int(clamping: $0) },
+            source: source
+        )
+    }
+
+    public func entry(_ id: String) -> CatalogEntry? { entries.first { $0.info.id == id } }
+}
+
+func format(_ seconds: Double) -> String { String(format: seconds < 10 ? "%.1f" : "%.0f", seconds) }

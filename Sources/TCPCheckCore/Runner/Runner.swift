@@ -1,0 +1,176 @@
+// Runs the selected checks in order, each in its own sandbox under its
+// own deadline and memory cap, and gathers the report.
+import Foundation
+
+public enum TCPCheck {
+    public static let version = "0.1.0"
+}
+
+public struct RunConfig {
+    public var checks: [String] = ["all"]
+    public var target: TargetSpec?
+    public var options = RunOptions()
+    public var checkDirs: [String] = []
+    public var limits = CheckLimits()
+    /// Called while a check runs (about every 100 ms) with its id and elapsed seconds.
+    public var progress: ((String, Double) -> Void)?
+    /// Called when a check has finished (clears a progress line).
+    public var finished: ((CheckResult) -> Void)?
+
+    public init() {}
+}
+
+public struct TargetReport: Sendable {
+    public var spec: TargetSpec
+    public var resolution: Resolution
+}
+
+public struct RunReport {
+    public var target: TargetReport?
+    public var startedAt: Date
+    public var durationMs: Double
+    public var results: [CheckResult]
+    public var verdict: Verdict
+
+    /// 0: nothing failed; 1: a check failed; 2: a check errored and none failed.
+    public var exitCode: Int32 {
+        if results.contains(where: { $0.status == .fail }) { return 1 }
+        if results.contains(where: { $0.status == .error }) { return 2 }
+        return 0
+    }
+}
+
+public enum Runner {
+    /// Throws UsageError for bad input (unknown check, bad folder) before any check runs.
+    public static func run(_ config: RunConfig) throws -> RunReport {
+        let started = Date()
+        let clock = DispatchTime.now()
+        let catalog = CheckCatalog.load(sources: try CheckCatalog.sources(checkDirs: config.checkDirs),
+                                        limits: config.limits, options: config.options)
+        let selected = try select(config.checks, from: catalog)
+
+        var target: TargetReport?
+        if let spec = config.target {
+            let resolution = Resolver.resolve(spec.host, port: spec.port, timeout: max(config.options.timeout, 1))
+            target = TargetReport(spec: spec, resolution: resolution)
+        }
+
+        var results: [CheckResult] = []
+        for entry in selected {
+            let result = execute(entry, target: target, earlier: results, config: config)
+            config.finished?(result)
+            results.append(result)
+        }
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - clock.uptimeNanoseconds) / 1e6
+        return RunReport(target: target, startedAt: started, durationMs: elapsed, results: results,
+                         verdict: Verdict.decide(results: results, target: target))
+    }
+
+    static func select(_ names: [String], from catalog: CheckCatalog) throws -> [CatalogEntry] {
+        if names.isEmpty || names.contains("all") { return catalog.entries }
+        var picked: [CatalogEntry] = []
+        for name in names {
+            guard let e = catalog.entry(name) else {
+                let known = catalog.entries.map(\.info.id).joined(separator: ", ")
+                throw UsageError("unknown check '\(Sanitize.line(name))' (known: \(known); see 'tcpcheck list')")
+            }
+            if !picked.contains(where: { $0 === e }) { picked.append(e) }
+        }
+        // Always in sequence order, whatever order they were named in.
+        return catalog.entries.filter { e in picked.contains { $0 === e } }
+    }
+
+    static func execute(_ entry: CatalogEntry, target: TargetReport?, earlier: [CheckResult], config: RunConfig) -> CheckResult {
+        let info = entry.info
+        let start = DispatchTime.now()
+        func done(_ r: CheckResult) -> CheckResult {
+            var r = r
+            r.durationMs = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
+            return r
+        }
+        if let failure = entry.failure {
+            var r = CheckResult(id: info.id, title: info.title, status: .error, summary: "the check could not be loaded: \(failure)")
+            r.findings = [Finding(level: .fail, message: failure, evidence: "file: \(info.source.displayPath)",
+                                  fix: "fix the check file, or run the other checks by id (see 'tcpcheck list')")]
+            return done(r)
+        }
+        guard let sandbox = entry.sandbox else {
+            return done(CheckResult(id: info.id, title: info.title, status: .error, summary: "internal: the check has no Lua state"))
+        }
+        if info.needsTarget && target == nil {
+            var r = CheckResult(id: info.id, title: info.title, status: .skip,
+                                summary: "needs a target: run with --target HOST:PORT, e.g. tcpcheck run \(info.id) --target db.internal:5432")
+            r.data = ["reason": "no_target"]
+            return done(r)
+        }
+
+        let timeout = config.limits.timeout(for: info)
+        let memory = config.limits.memoryBytes(for: info)
+        sandbox.setMemoryLimit(memory)
+        let ctx = context(target: target, earlier: earlier, options: config.options)
+        let outcome = Watchdog.run(seconds: timeout + 0.25, tick: { config.progress?(info.id, $0) }) {
+            sandbox.setDeadline(seconds: timeout)
+            return sandbox.call(key: "tcpcheck.prelude", field: "run", first: "check", args: [ctx])
+        }
+
+        var result: CheckResult
+        switch outcome {
+        case nil:
+            sandbox.cancel()
+            result = CheckResult(id: info.id, title: info.title, status: .error,
+                                 summary: "stopped at its \(format(timeout)) s deadline while inside a C function or a blocking host call")
+            result.findings = [Finding(level: .fail,
+                message: "the check did not return within its deadline of \(format(timeout)) s and did not reach a point where Lua could stop it (a long-running pattern match such as string.find, or a host call that blocked)",
+                evidence: "file: \(info.source.displayPath)",
+                fix: "simplify the pattern or bound the host call; to allow more time: --set check_timeout=SECONDS or timeout = N in the check's metadata")]
+        case .failure(let f)?:
+            let reason = CheckCatalog.describe(f, path: info.source.path, limitMiB: memory >> 20)
+            result = CheckResult(id: info.id, title: info.title, status: .error, summary: reason)
+            let fix: String
+            switch f.kind {
+            case .memory: fix = "reduce what the check keeps in memory, or raise the cap: memory = MiB in its metadata or --set check_memory=MiB (max 1024)"
+            case .deadline: fix = "make the check finish sooner, or raise the limit: timeout = SECONDS in its metadata or --set check_timeout=SECONDS"
+            default: fix = "fix the error at the file and line named above"
+            }
+            result.findings = [Finding(level: .fail, message: reason, evidence: "file: \(info.source.displayPath)", fix: fix)]
+        case .success(let values)?:
+            do {
+                result = try ResultParser.parse(values.first ?? .nil, id: info.id, title: info.title)
+            } catch let e as ResultParser.Invalid {
+                result = CheckResult(id: info.id, title: info.title, status: .error, summary: "invalid result: \(e.message)")
+                result.findings = [Finding(level: .fail, message: "run() must return {status=, summary=, findings=, data=, causes=}: \(e.message)",
+                                           evidence: "file: \(info.source.displayPath)", fix: "see checks/README.md for the result format")]
+            } catch {
+                result = CheckResult(id: info.id, title: info.title, status: .error, summary: "invalid result: \(error)")
+            }
+        }
+        result.output = sandbox.env.output.map { Sanitize.line($0) }
+        return done(result)
+    }
+
+    /// The ctx table a check's run() receives (the prelude adds the modules).
+    static func context(target: TargetReport?, earlier: [CheckResult], options: RunOptions) -> LuaValue {
+        var t: [String: LuaValue] = ["given": .bool(target != nil)]
+        if let target {
+            let r = target.resolution
+            t["host"] = .str(target.spec.host)
+            t["port"] = .int(Int64(target.spec.port))
+            t["addresses"] = LuaValue(r.ordered.map { a -> LuaValue in ["address": .str(a.ipWithScope), "family": .str(a.family.rawValue)] })
+            t["resolve"] = ["error": LuaValue(r.failure?.rawValue), "message": LuaValue(r.message),
+                            "ms": .double(r.seconds * 1000), "literal": .bool(r.literal)]
+        }
+        var set: [String: LuaValue] = [:], list: [String: [LuaValue]] = [:]
+        for (k, v) in options.settings {
+            set[k] = .str(v)
+            list[k, default: []].append(.str(v))
+        }
+        var results: [String: LuaValue] = [:]
+        for r in earlier { results[r.id] = r.luaValue }
+        return [
+            "target": LuaValue(t),
+            "options": ["timeout": .double(options.timeout), "set": LuaValue(set), "list": LuaValue(list.mapValues { LuaValue($0) })],
+            "results": LuaValue(results),
+            "tcpcheck": ["version": .str(TCPCheck.version)],
+        ]
+    }
+}

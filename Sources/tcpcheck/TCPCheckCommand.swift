@@ -1,0 +1,60 @@
+// The tcpcheck command line: a thin layer over TCPCheckCore.
+import ArgumentParser
+import Foundation
+import TCPCheckCore
+
+@main
+struct TCPCheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tcpcheck",
+        abstract: "A doctor for failing TCP connections: says why a connection is refused or times out, with the evidence and the fix.",
+        discussion: """
+        Examples:
+          tcpcheck run all --target db.internal:5432
+          tcpcheck run all --target 10.0.0.5:443 --format markdown > ticket.md
+          tcpcheck run port_open listening --target [::1]:8080 --format json
+          tcpcheck list
+          tcpcheck demo
+
+        Exit status: 0 no check failed, 1 a check failed, 2 a check errored (none failed), 64 usage error.
+        """,
+        version: TCPCheck.version,
+        subcommands: [Run.self, List.self, Show.self, Demo.self]
+    )
+
+    /// Parses and runs; every error becomes one line on stderr and the right exit status.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let e as UsageError {
+            fail(e.description, code: 64)
+        } catch let e as ExitCode {
+            Foundation.exit(e.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Foundation.exit(0)
+            }
+            let message = self.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid arguments"
+            fail(message.replacingOccurrences(of: "Error: ", with: "") + " (see 'tcpcheck --help')",
+                 code: code == .validationFailure ? 64 : code.rawValue)
+        }
+    }
+
+    static func fail(_ message: String, code: Int32) -> Never {
+        FileHandle.standardError.write(Data("tcpcheck: \(Sanitize.line(message))\n".utf8))
+        Foundation.exit(code)
+    }
+}
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, markdown, json
+}
+
+/// Options shared by the commands that load checks.
+struct CheckSourceOptions: ParsableArguments {
+    @Option(name: .customLong("checks-dir"), help: ArgumentHelp("Also load checks from DIR (repeatable; a check with a built-in's id replaces it).", valueName: "DIR"))
+    var checkDirs: [String] = []
+}
