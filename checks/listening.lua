@@ -193,23 +193,18 @@ local function near_matches(listeners, port, programs)
   return out
 end
 
--- Did an earlier port_open check see a refusal (RST) or a connection?
+-- What an earlier port_open check saw: a refusal by TCP reset (what a closed
+-- port answers; an ICMP reject is a firewall's doing) or a connection.
 local function port_open_outcomes(results)
   local seen = { refused = false, connected = false }
   local r = results and results.port_open
-  if not r then return seen, false end
-  local budget = 500
-  local function walk(t, depth)
-    if depth > 5 or budget <= 0 then return end
-    for k, v in pairs(t) do
-      budget = budget - 1
-      if k == "outcome" and (v == "refused" or v == "connected") then seen[v] = true end
-      if type(v) == "table" then walk(v, depth + 1) end
+  if type(r) ~= "table" then return seen, false end
+  local data = type(r.data) == "table" and r.data or {}
+  for _, a in ipairs(type(data.addresses) == "table" and data.addresses or {}) do
+    for _, try in ipairs(type(a.results) == "table" and a.results or {}) do
+      if try.outcome == "refused" and try.rejected_by ~= "icmp" then seen.refused = true end
+      if try.outcome == "connected" then seen.connected = true end
     end
-  end
-  if type(r.data) == "table" then walk(r.data, 0) end
-  for _, c in ipairs(r.causes or {}) do
-    if c.id == "not_listening" then seen.refused = true end
   end
   return seen, true
 end

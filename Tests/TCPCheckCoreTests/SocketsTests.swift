@@ -194,7 +194,8 @@ func waitFor<T>(_ seconds: Double = 3, _ body: () throws -> T?) rethrows -> T? {
             let far = try TestSocket(listen: "0.0.0.0", port: 40000)
             defer { withExtendedLifetime((near, far)) {} }
             return try runListeningCheck(port: 5432, addresses: [("127.0.0.1", "ipv4")],
-                                         results: ["port_open": ["status": "fail", "data": ["outcome": "refused"]]],
+                                         results: ["port_open": ["status": "fail", "data": ["addresses": [
+                                             ["address": "127.0.0.1", "results": [["outcome": "refused", "rejected_by": "rst"]]]]]]],
                                          set: ["expect_process": "no-such-server"])
         }
         #expect(result["status"] == "fail")
@@ -328,7 +329,11 @@ func waitFor<T>(_ seconds: Double = 3, _ body: () throws -> T?) rethrows -> T? {
         for c in clientSide {
             #expect(c["state"] == "ESTAB")
             #expect(c["remote_address"] == "127.0.0.1")
-            #expect(c["owners"].array.first?["pid"].intValue == Int64(getpid()))
+            let owner = c["owners"].array.first
+            #expect(owner?["pid"].intValue == Int64(getpid()))
+            #expect((owner?["fd"].intValue ?? -1) >= 0)
+            #expect(owner?["user"] == "root")
+            #expect(owner?["command"].stringValue?.isEmpty == false)
         }
         let serverSide = values[1].array
         #expect(serverSide.filter { $0["state"] == "ESTAB" }.count == 3)
@@ -339,6 +344,31 @@ func waitFor<T>(_ seconds: Double = 3, _ body: () throws -> T?) rethrows -> T? {
         #expect(values[3]["total"] == 5)
         #expect(values[4].array.count == 1)
         #expect(values[5]["total"] == 0)
+    }
+
+    /// The real binary, end to end: port_open is refused on the veth address,
+    /// listening explains why (127.0.0.1 only), and the verdict names bind_mismatch.
+    @Test func binaryReportsBindMismatch() throws {
+        let binary = (CommandLine.arguments[0] as NSString).deletingLastPathComponent + "/tcpcheck"
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            print("binaryReportsBindMismatch skipped: \(binary) is not built (swift build first)")
+            return
+        }
+        let a = try NetNS("e2ea"), b = try NetNS("e2eb")
+        try NetNS.link(a, "198.18.43.1", b, "198.18.43.2")
+        let listener = try a.inside { try TestSocket(listen: "127.0.0.1", port: 8080) }
+        defer { withExtendedLifetime(listener) {} }
+        let r = a.exec([binary, "run", "port_open", "listening", "--target", "198.18.43.1:8080", "--format", "json"])
+        let doc = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let verdict = doc?["verdict"] as? [String: Any]
+        let first = (verdict?["causes"] as? [[String: Any]])?.first
+        #expect(first?["id"] as? String == "bind_mismatch", "stdout: \(r.stdout.prefix(3000)) stderr: \(r.stderr)")
+        #expect(first?["confidence"] as? String == "high")
+        let checks = doc?["checks"] as? [[String: Any]] ?? []
+        let listening = checks.first { $0["id"] as? String == "listening" }
+        #expect(listening?["status"] as? String == "fail")
+        let listeners = (listening?["data"] as? [String: Any])?["listeners"] as? [[String: Any]]
+        #expect(listeners?.first?["address"] as? String == "127.0.0.1")
     }
 
     @Test func badArgumentsAreLuaErrors() throws {

@@ -38,40 +38,70 @@ public enum ProcessMap {
     public static func owners(of inodes: Set<UInt32>, deadline: Date = .distantFuture) -> OwnerScan {
         var scan = OwnerScan()
         guard !inodes.isEmpty else { return scan }
-        var found: [(pid: Int32, fd: Int, inode: UInt32)] = []
-        var link = [UInt8](repeating: 0, count: 64)
-        for pid in allPIDs() {
+        var found: [(pid: Int32, fd: Int32, inode: UInt32)] = []
+        let pids = allPIDs()
+        // Batches bound the number of fd directories held open at once.
+        for batchStart in stride(from: 0, to: pids.count, by: 256) {
             if Date() > deadline { break }
-            let fdDirFD = open("/proc/\(pid)/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            guard fdDirFD >= 0 else {
-                if errno == EACCES || errno == EPERM { scan.deniedProcesses += 1 }
-                continue
-            }
-            guard let dir = fdopendir(fdDirFD) else { close(fdDirFD); continue }
-            scan.scannedProcesses += 1
-            while let entry = readdir(dir) {
-                guard let fd = nameNumber(entry) else { continue }
-                let n = link.withUnsafeMutableBytes { buf in
-                    withUnsafeBytes(of: entry.pointee.d_name) { name in
-                        readlinkat(fdDirFD, name.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                   buf.baseAddress!.assumingMemoryBound(to: CChar.self), buf.count)
-                    }
+            var dirs: [(pid: Int32, dir: OpaquePointer)] = []
+            var links: [(dir: Int32, fd: Int32)] = []
+            for pid in pids[batchStart..<min(batchStart + 256, pids.count)] {
+                let fdDirFD = open("/proc/\(pid)/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                guard fdDirFD >= 0 else {
+                    if errno == EACCES || errno == EPERM { scan.deniedProcesses += 1 }
+                    continue
                 }
-                guard n > 0, let inode = socketInode(link, n), inodes.contains(inode) else { continue }
-                found.append((pid, fd, inode))
+                guard let dir = fdopendir(fdDirFD) else { close(fdDirFD); continue }
+                scan.scannedProcesses += 1
+                while let entry = readdir(dir) {
+                    if let fd = nameNumber(entry), let fd32 = Int32(exactly: fd) { links.append((Int32(dirs.count), fd32)) }
+                }
+                dirs.append((pid, dir))
             }
-            closedir(dir)
+            let dirFDs = dirs.map { dirfd($0.dir) }
+            for (dirIndex, fd, inode) in resolve(links, dirFDs: dirFDs, inodes: inodes, deadline: deadline) {
+                found.append((dirs[Int(dirIndex)].pid, fd, inode))
+            }
+            for d in dirs { closedir(d.dir) }
         }
         var details: [Int32: ProcessDetails] = [:]
         var users = UserNames()
         for f in found {
             if details[f.pid] == nil { details[f.pid] = process(f.pid, users: &users) }
             guard let p = details[f.pid] else { continue }
-            scan.owners[f.inode, default: []].append(SocketOwner(process: p, fd: f.fd))
+            scan.owners[f.inode, default: []].append(SocketOwner(process: p, fd: Int(f.fd)))
         }
         return scan
     }
 
+    /// Reads the fd links ("socket:[INODE]") and keeps the wanted inodes.
+    /// Each readlink of /proc/PID/fd/N costs microseconds in the kernel, so
+    /// large lists are split over a few threads.
+    private static func resolve(_ links: [(dir: Int32, fd: Int32)], dirFDs: [Int32], inodes: Set<UInt32>,
+                                deadline: Date) -> [(dir: Int32, fd: Int32, inode: UInt32)] {
+        let threads = links.count < 4096 ? 1 : min(max(Foundation.ProcessInfo.processInfo.activeProcessorCount, 1), 4)
+        let chunk = (links.count + threads - 1) / max(threads, 1)
+        let results = ResultSlots<[(dir: Int32, fd: Int32, inode: UInt32)]>(count: threads)
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            var out: [(dir: Int32, fd: Int32, inode: UInt32)] = []
+            var buffer = [CChar](repeating: 0, count: 64)
+            var name = [CChar](repeating: 0, count: 16)
+            let range = (t * chunk)..<min((t + 1) * chunk, links.count)
+            for (i, link) in zip(range, links[range]) {
+                if i % 4096 == 0 && Date() > deadline { break }
+                // The fd number as a name relative to its /proc/PID/fd directory.
+                var v = link.fd, len = 0
+                repeat { name[len] = CChar(48 + v % 10); v /= 10; len += 1 } while v > 0 && len < 15
+                name[0..<len].reverse()
+                name[len] = 0
+                let n = readlinkat(dirFDs[Int(link.dir)], name, &buffer, buffer.count)
+                guard n > 0, let inode = socketInode(buffer, n), inodes.contains(inode) else { continue }
+                out.append((link.dir, link.fd, inode))
+            }
+            results.set(t, out)
+        }
+        return results.all.flatMap { $0 }
+    }
     /// Running processes whose command (comm) or program name (argv[0]'s
     /// last path component) equals `name`; all processes when name is nil.
     public static func processes(named name: String?, limit: Int) -> [ProcessDetails] {
@@ -143,10 +173,12 @@ public enum ProcessMap {
         }
     }
 
+    private static let socketPrefix: [CChar] = "socket:[".utf8.map { CChar(bitPattern: $0) }
+
     /// "socket:[12345]" -> 12345.
-    private static func socketInode(_ link: [UInt8], _ n: Int) -> UInt32? {
-        let prefix: [UInt8] = Array("socket:[".utf8)
-        guard n > prefix.count + 1, n <= link.count, link[n - 1] == UInt8(ascii: "]"),
+    private static func socketInode(_ link: [CChar], _ n: Int) -> UInt32? {
+        let prefix = socketPrefix
+        guard n > prefix.count + 1, n <= link.count, link[n - 1] == CChar(UInt8(ascii: "]")),
               link[0..<prefix.count].elementsEqual(prefix) else { return nil }
         var v: UInt64 = 0
         for c in link[prefix.count..<(n - 1)] {
@@ -172,4 +204,13 @@ struct UserNames {
         cache[uid] = name
         return name
     }
+}
+
+/// One result slot per worker thread, filled concurrently.
+private final class ResultSlots<T>: @unchecked Sendable {
+    private var slots: [T?]
+    private let lock = NSLock()
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ v: T) { lock.withLock { slots[i] = v } }
+    var all: [T] { lock.withLock { slots.compactMap { $0 } } }
 }

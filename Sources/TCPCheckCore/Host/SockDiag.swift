@@ -60,13 +60,38 @@ public enum TCPState: UInt8, CaseIterable, Sendable {
     public static let allBits: UInt32 = allCases.reduce(0) { $0 | $1.bit }
 }
 
+/// An IPv4 or IPv6 address as the kernel gave it (network byte order),
+/// kept as two words so that lists of thousands stay cheap; text on demand.
+public struct RawIP: Hashable, Sendable {
+    var hi: UInt64 = 0
+    var lo: UInt64 = 0
+    public var isV6: Bool
+
+    init(_ bytes: UnsafeRawBufferPointer, v6: Bool) {
+        isV6 = v6
+        if v6 {
+            hi = bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
+            lo = bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+        } else {
+            hi = UInt64(bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
+        }
+    }
+
+    /// "127.0.0.1", "::1", "::ffff:10.0.0.1": inet_ntop's form, as ss prints it.
+    public var text: String {
+        var words = (hi, lo)
+        var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        let ok = withUnsafeBytes(of: &words) { inet_ntop(isV6 ? AF_INET6 : AF_INET, $0.baseAddress, &buf, socklen_t(buf.count)) != nil }
+        return ok ? String(cString: buf) : "?"
+    }
+}
+
 /// One TCP socket as sock_diag reports it.
-public struct TCPSocketInfo: Sendable {
-    public var family: SocketAddress.Family
+public struct TCPSocket: Sendable {
     public var state: TCPState
-    public var localIP: String
+    public var local: RawIP
     public var localPort: Int
-    public var remoteIP: String
+    public var remote: RawIP
     public var remotePort: Int
     /// The device the socket is bound to (SO_BINDTODEVICE), 0 when none.
     public var interfaceIndex: UInt32
@@ -79,6 +104,8 @@ public struct TCPSocketInfo: Sendable {
     public var inode: UInt32
     /// IPV6_V6ONLY, known for IPv6 sockets in LISTEN (and CLOSE) state.
     public var v6only: Bool?
+
+    public var family: SocketAddress.Family { local.isV6 ? .ipv6 : .ipv4 }
 }
 
 /// What to ask for: states in the kernel; ports and addresses here, before
@@ -111,12 +138,12 @@ public enum SockDiag {
     static let attrV6Only: UInt16 = 11         // INET_DIAG_SKV6ONLY
     static let msgSize = 72, headerSize = 16
 
-    /// Lists the sockets matching the query; `body` sees each one and
-    /// returns false to stop early.
-    public static func list(_ query: SockDiagQuery, timeout: Double = 10) -> Result<[TCPSocketInfo], SockDiagError> {
-        var out: [TCPSocketInfo] = []
+    /// The sockets matching the query, at most `limit` of them.
+    public static func list(_ query: SockDiagQuery, limit: Int = .max, timeout: Double = 10) -> Result<[TCPSocket], SockDiagError> {
+        var out: [TCPSocket] = []
         let r = scan(query, timeout: timeout) { raw in
-            out.append(raw.info())
+            guard out.count < limit else { return false }
+            out.append(raw.socket())
             return true
         }
         return r.map { out }
@@ -278,20 +305,12 @@ struct RawDiagMessage {
         return nil
     }
 
-    func info() -> TCPSocketInfo {
-        TCPSocketInfo(
-            family: familyIsV6 ? .ipv6 : .ipv4, state: state,
-            localIP: RawDiagMessage.text(local()), localPort: localPort,
-            remoteIP: RawDiagMessage.text(remote()), remotePort: remotePort,
+    func socket() -> TCPSocket {
+        TCPSocket(
+            state: state, local: RawIP(local(), v6: familyIsV6), localPort: localPort,
+            remote: RawIP(remote(), v6: familyIsV6), remotePort: remotePort,
             interfaceIndex: u32(40), recvQ: u32(56), sendQ: u32(60), uid: u32(64), inode: u32(68),
             v6only: familyIsV6 ? v6only : nil)
-    }
-
-    static func text(_ bytes: UnsafeRawBufferPointer) -> String {
-        var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        let family = bytes.count == 4 ? AF_INET : AF_INET6
-        guard inet_ntop(family, bytes.baseAddress, &buf, socklen_t(buf.count)) != nil else { return "?" }
-        return String(cString: buf)
     }
 }
 

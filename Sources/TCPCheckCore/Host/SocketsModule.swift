@@ -13,14 +13,14 @@ extension HostModule {
             let opts = try call.optTable(1)
             var q = try SocketsFilter.query(opts, call: call.name, allowRemote: false)
             q.states = TCPState.listen.bit
-            return SocketsFilter.run(q, opts: opts, call: call, limit: nil) { $0.listenerValue(owners: $1, users: &$2) }
+            return SocketRows.list(q, opts: opts, call: call, limit: .max, rows: .listeners)
         }),
         ("connections", { call in
             let opts = try call.optTable(1)
             var q = try SocketsFilter.query(opts, call: call.name, allowRemote: true)
             q.states = try SocketsFilter.states(opts["state"], call: call.name) ?? (TCPState.allBits & ~TCPState.listen.bit)
             let limit = try SocketsFilter.limit(opts, call: call.name)
-            return SocketsFilter.run(q, opts: opts, call: call, limit: limit) { $0.connectionValue(owners: $1, users: &$2) }
+            return SocketRows.list(q, opts: opts, call: call, limit: limit ?? .max, rows: .connections)
         }),
         ("count", { call in
             let opts = try call.optTable(1)
@@ -118,32 +118,135 @@ enum SocketsFilter {
         return mask
     }
 
-    /// Lists, adds owners when asked, and converts each socket with `make`.
-    static func run(_ q: SockDiagQuery, opts: LuaTable, call: HostCall, limit: Int?,
-                    _ make: (TCPSocketInfo, OwnerScan?, inout UserNames) -> LuaValue) -> [LuaValue] {
-        var sockets: [TCPSocketInfo] = []
-        let limit = limit ?? Int.max
-        let r = SockDiag.scan(q, timeout: 10) { raw in
-            guard sockets.count < limit else { return false }
-            sockets.append(raw.info())
-            return true
+}
+
+/// Socket lists written straight into Lua tables with a LuaWriter: a list of
+/// 50,000 sockets must cost about what `ss -tan` costs.
+enum SocketRows {
+    enum Kind { case listeners, connections }
+
+    static let kState = LuaWriter.Key("state"), kFamily = LuaWriter.Key("family")
+    static let kAddress = LuaWriter.Key("address"), kPort = LuaWriter.Key("port")
+    static let kLocalAddress = LuaWriter.Key("local_address"), kLocalPort = LuaWriter.Key("local_port")
+    static let kRemoteAddress = LuaWriter.Key("remote_address"), kRemotePort = LuaWriter.Key("remote_port")
+    static let kRecvQ = LuaWriter.Key("recv_q"), kSendQ = LuaWriter.Key("send_q")
+    static let kAcceptQueue = LuaWriter.Key("accept_queue"), kBacklog = LuaWriter.Key("backlog")
+    static let kV6only = LuaWriter.Key("v6only"), kInode = LuaWriter.Key("inode"), kUID = LuaWriter.Key("uid")
+    static let kUser = LuaWriter.Key("user"), kInterface = LuaWriter.Key("interface")
+    static let kOwners = LuaWriter.Key("owners"), kOwnersDenied = LuaWriter.Key("owners_denied")
+    static let kPid = LuaWriter.Key("pid"), kFd = LuaWriter.Key("fd"), kCommand = LuaWriter.Key("command")
+    static let kCmdline = LuaWriter.Key("cmdline"), kUnit = LuaWriter.Key("unit")
+
+    /// Lists the sockets of query q, maps owners when opts.owners is true,
+    /// and returns them as one Lua array (or nil, message, code).
+    static func list(_ q: SockDiagQuery, opts: LuaTable, call: HostCall, limit: Int, rows kind: Kind) -> [LuaValue] {
+        let sockets: [TCPSocket]
+        switch SockDiag.list(q, limit: limit) {
+        case .failure(let e): return [.nil, .str(e.message), .str(e.code)]
+        case .success(let list): sockets = list
         }
-        if case .failure(let e) = r { return [.nil, .str(e.message), .str(e.code)] }
         var scan: OwnerScan?
         if opts["owners"].boolValue == true {
             let inodes = Set(sockets.lazy.map(\.inode).filter { $0 != 0 })
             scan = ProcessMap.owners(of: inodes, deadline: Date().addingTimeInterval(30))
         }
-        var users = UserNames()
-        var names = InterfaceNames()
-        return [LuaValue(sockets.map { s -> LuaValue in
-            var v = make(s, scan, &users)
-            if s.interfaceIndex != 0, case .table(var t) = v {
-                t["interface"] = .str(names.name(s.interfaceIndex))
-                v = .table(t)
+        // About 210 bytes per connection row and 300 per listener row, 70 more per owner.
+        let w = LuaWriter.result(capacity: sockets.count * ((kind == .connections ? 220 : 320) + (scan == nil ? 0 : 80)))
+        var text = TextCache()
+        let list = w.beginTable()
+        for (i, s) in sockets.enumerated() {
+            w.int(i + 1)
+            let row = w.beginTable()
+            var n = 0
+            func field(_ k: LuaWriter.Key) { w.key(k); n += 1 }
+            if kind == .listeners {
+                field(kFamily); w.string(s.family.rawValue)
+                field(kAddress); text.address(s.local, into: w)
+                field(kPort); w.int(s.localPort)
+                if let v6only = s.v6only { field(kV6only); w.bool(v6only) }
+                field(kAcceptQueue); w.int(s.recvQ)
+                field(kBacklog); w.int(s.sendQ)
+                field(kUser); text.user(s.uid, into: w)
+            } else {
+                // Eight fields keep a row in Lua's smallest hash part that fits them
+                // (family: the address has a ':' for IPv6; uid: see listening rows).
+                field(kState); w.string(s.state.ssName)
+                field(kLocalAddress); text.address(s.local, into: w)
+                field(kLocalPort); w.int(s.localPort)
+                field(kRemoteAddress); text.address(s.remote, into: w)
+                field(kRemotePort); w.int(s.remotePort)
+                field(kRecvQ); w.int(s.recvQ)
+                field(kSendQ); w.int(s.sendQ)
             }
-            return v
-        })]
+            field(kInode); w.int(s.inode)
+            if kind == .listeners { field(kUID); w.int(s.uid) }
+            if s.interfaceIndex != 0 { field(kInterface); w.string(text.interfaces.name(s.interfaceIndex)) }
+            if let scan {
+                field(kOwners)
+                let owners = scan.owners[s.inode] ?? []
+                let arr = w.beginTable()
+                for (j, o) in owners.enumerated() {
+                    w.int(j + 1)
+                    text.owner(o, full: kind == .listeners, into: w)
+                }
+                w.endTable(arr, count: owners.count)
+                if scan.deniedProcesses > 0 { field(kOwnersDenied); w.int(scan.deniedProcesses) }
+            }
+            w.endTable(row, count: n)
+        }
+        w.endTable(list, count: sockets.count)
+        return call.encodedResult(w)
+    }
+
+    /// Text encoded once per distinct address, user and process: the bytes
+    /// are copied for every later socket that shares them.
+    struct TextCache {
+        var addresses: [RawIP: [UInt8]] = [:]
+        var users = UserNames()
+        var userBytes: [UInt32: [UInt8]] = [:]
+        var interfaces = InterfaceNames()
+        var processes: [Int32: (bytes: [UInt8], fields: Int)] = [:]
+
+        mutating func address(_ ip: RawIP, into w: LuaWriter) {
+            if let b = addresses[ip] { w.append(b); return }
+            let one = LuaWriter()
+            one.string(ip.text)
+            if addresses.count < 65536 { addresses[ip] = one.bytes }
+            w.append(one.bytes)
+        }
+
+        mutating func user(_ uid: UInt32, into w: LuaWriter) {
+            if let b = userBytes[uid] { w.append(b); return }
+            let one = LuaWriter()
+            one.string(users.name(uid))
+            userBytes[uid] = one.bytes
+            w.append(one.bytes)
+        }
+
+        /// {fd, pid, command, user} (4 fields: Lua's smallest fitting table) and,
+        /// for listeners, uid, cmdline and unit.
+        mutating func owner(_ o: SocketOwner, full: Bool, into w: LuaWriter) {
+            let p = o.process
+            let cached: (bytes: [UInt8], fields: Int)
+            if let c = processes[p.pid] { cached = c } else {
+                let one = LuaWriter()
+                var n = 0
+                one.key(kPid); one.int(p.pid); n += 1
+                one.key(kCommand); one.string(p.command); n += 1
+                if let user = p.user { one.key(kUser); one.string(user); n += 1 }
+                if full {
+                    if let uid = p.uid { one.key(kUID); one.int(uid); n += 1 }
+                    one.key(kCmdline); one.string(p.cmdline); n += 1
+                    if let unit = p.unit { one.key(kUnit); one.string(unit); n += 1 }
+                }
+                cached = (one.bytes, n)
+                processes[p.pid] = cached
+            }
+            let t = w.beginTable()
+            w.key(kFd); w.int(o.fd)
+            w.append(cached.bytes)
+            w.endTable(t, count: cached.fields + 1)
+        }
     }
 }
 
@@ -156,40 +259,6 @@ struct InterfaceNames {
         let n = if_indextoname(index, &buf) != nil ? String(cString: buf) : "if\(index)"
         cache[index] = n
         return n
-    }
-}
-
-extension TCPSocketInfo {
-    func listenerValue(owners scan: OwnerScan?, users: inout UserNames) -> LuaValue {
-        var t = LuaTable(fields: [
-            "family": .str(family.rawValue), "address": .str(localIP), "port": .int(Int64(localPort)),
-            "v6only": LuaValue(v6only), "accept_queue": .int(Int64(recvQ)), "backlog": .int(Int64(sendQ)),
-            "inode": .int(Int64(inode)), "uid": .int(Int64(uid)), "user": .str(users.name(uid)),
-        ])
-        addOwners(&t, scan)
-        return .table(t)
-    }
-
-    func connectionValue(owners scan: OwnerScan?, users: inout UserNames) -> LuaValue {
-        var t = LuaTable(fields: [
-            "state": .str(state.ssName), "family": .str(family.rawValue),
-            "local_address": .str(localIP), "local_port": .int(Int64(localPort)),
-            "remote_address": .str(remoteIP), "remote_port": .int(Int64(remotePort)),
-            "recv_q": .int(Int64(recvQ)), "send_q": .int(Int64(sendQ)),
-            "inode": .int(Int64(inode)), "uid": .int(Int64(uid)),
-        ])
-        addOwners(&t, scan)
-        return .table(t)
-    }
-
-    private func addOwners(_ t: inout LuaTable, _ scan: OwnerScan?) {
-        guard let scan else { return }
-        t["owners"] = LuaValue((scan.owners[inode] ?? []).map { o -> LuaValue in
-            var v = o.process.luaValue
-            if case .table(var pt) = v { pt["fd"] = .int(Int64(o.fd)); v = .table(pt) }
-            return v
-        })
-        if scan.deniedProcesses > 0 { t["owners_denied"] = .int(Int64(scan.deniedProcesses)) }
     }
 }
 
