@@ -19,16 +19,38 @@ public struct ProcessDetails: Sendable {
     public var unit: String?
 }
 
+/// One process holding one socket, as descriptor `fd`.
 public struct SocketOwner: Sendable {
-    public var process: ProcessDetails
-    public var fd: Int
+    public var pid: Int32
+    public var fd: Int32
 }
 
 public struct OwnerScan: Sendable {
-    public var owners: [UInt32: [SocketOwner]] = [:]
+    /// Owners of each inode, kept flat (one array, one index) so that 50,000
+    /// sockets do not cost 50,000 small arrays.
+    private var first: [UInt32: Int32] = [:]
+    private var entries: [(owner: SocketOwner, next: Int32)] = []
+    /// Details of every process that holds one of the sockets.
+    public var processes: [Int32: ProcessDetails] = [:]
     /// Processes whose fd directory could not be read (not root, another user).
     public var deniedProcesses = 0
     public var scannedProcesses = 0
+
+    mutating func add(inode: UInt32, _ owner: SocketOwner) {
+        entries.append((owner, first[inode] ?? -1))
+        first[inode] = Int32(entries.count - 1)
+    }
+
+    /// The processes holding the socket, in scan order.
+    public func owners(of inode: UInt32) -> [SocketOwner] {
+        var out: [SocketOwner] = []
+        var i = first[inode] ?? -1
+        while i >= 0, Int(i) < entries.count {
+            out.append(entries[Int(i)].owner)
+            i = entries[Int(i)].next
+        }
+        return out.reversed()
+    }
 }
 
 public enum ProcessMap {
@@ -64,12 +86,14 @@ public enum ProcessMap {
             }
             for d in dirs { closedir(d.dir) }
         }
-        var details: [Int32: ProcessDetails] = [:]
         var users = UserNames()
-        for f in found {
-            if details[f.pid] == nil { details[f.pid] = process(f.pid, users: &users) }
-            guard let p = details[f.pid] else { continue }
-            scan.owners[f.inode, default: []].append(SocketOwner(process: p, fd: Int(f.fd)))
+        var gone: Set<Int32> = []
+        for f in found where !gone.contains(f.pid) {
+            if scan.processes[f.pid] == nil {
+                guard let p = process(f.pid, users: &users) else { gone.insert(f.pid); continue }
+                scan.processes[f.pid] = p
+            }
+            scan.add(inode: f.inode, SocketOwner(pid: f.pid, fd: f.fd))
         }
         return scan
     }

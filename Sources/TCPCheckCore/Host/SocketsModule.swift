@@ -183,13 +183,15 @@ enum SocketRows {
             if s.interfaceIndex != 0 { field(kInterface); w.string(text.interfaces.name(s.interfaceIndex)) }
             if let scan {
                 field(kOwners)
-                let owners = scan.owners[s.inode] ?? []
                 let arr = w.beginTable()
-                for (j, o) in owners.enumerated() {
-                    w.int(j + 1)
-                    text.owner(o, full: kind == .listeners, into: w)
+                var owners = 0
+                for o in scan.owners(of: s.inode) {
+                    guard let p = scan.processes[o.pid] else { continue }
+                    owners += 1
+                    w.int(owners)
+                    text.owner(p, fd: o.fd, full: kind == .listeners, into: w)
                 }
-                w.endTable(arr, count: owners.count)
+                w.endTable(arr, count: owners)
                 if scan.deniedProcesses > 0 { field(kOwnersDenied); w.int(scan.deniedProcesses) }
             }
             w.endTable(row, count: n)
@@ -225,8 +227,7 @@ enum SocketRows {
 
         /// {fd, pid, command, user} (4 fields: Lua's smallest fitting table) and,
         /// for listeners, uid, cmdline and unit.
-        mutating func owner(_ o: SocketOwner, full: Bool, into w: LuaWriter) {
-            let p = o.process
+        mutating func owner(_ p: ProcessDetails, fd: Int32, full: Bool, into w: LuaWriter) {
             let cached: (bytes: [UInt8], fields: Int)
             if let c = processes[p.pid] { cached = c } else {
                 let one = LuaWriter()
@@ -243,7 +244,7 @@ enum SocketRows {
                 processes[p.pid] = cached
             }
             let t = w.beginTable()
-            w.key(kFd); w.int(o.fd)
+            w.key(kFd); w.int(fd)
             w.append(cached.bytes)
             w.endTable(t, count: cached.fields + 1)
         }
