@@ -284,6 +284,36 @@ func waitFor<T>(_ seconds: Double = 3, _ body: () throws -> T?) rethrows -> T? {
         #expect(result.fixes.contains("kill \(getpid())") || result.fixes.contains("systemctl stop"))
     }
 
+    /// A listener shared by forked workers (as nginx or a pre-fork server
+    /// does) lists every process, and the check sees one program, not two.
+    @Test func sharedListenerListsEveryWorker() throws {
+        let ns = try NetNS("fork")
+        let script = """
+            import os, socket, time
+            s = socket.socket(); s.bind(("0.0.0.0", 8088)); s.listen(16)
+            if os.fork() == 0:
+                time.sleep(30); os._exit(0)
+            time.sleep(30)
+            """
+        let server = try ns.spawn(["python3", "-c", script])
+        defer { server.terminate() }
+        let (row, result) = try ns.inside { () -> (LuaValue?, LuaValue) in
+            let row = try waitFor(5) { () -> LuaValue? in
+                let r = try eval("return sockets.listening({port = 8088, owners = true})").get().first?.array.first
+                return (r?["owners"].array.count ?? 0) >= 2 ? r : nil
+            }
+            return (row, try runListeningCheck(port: 8088, addresses: [("127.0.0.1", "ipv4")]))
+        }
+        let owners = row?["owners"].array ?? []
+        #expect(owners.count == 2, "\(String(describing: row))")
+        #expect(owners.allSatisfy { $0["command"] == "python3" })
+        let pids = owners.compactMap { $0["pid"].intValue }
+        #expect(pids == pids.sorted() && Set(pids).count == 2)
+        #expect(owners.first?["cmdline"].stringValue?.contains("python3 -c import os") == true, "\(owners.first?["cmdline"] ?? .nil)")
+        #expect(result["status"] == "pass", "\(result)")
+        #expect(!result.messages.contains("different programs"))
+    }
+
     @Test func noTargetListsEveryListener() throws {
         let ns = try NetNS("all")
         let result = try ns.inside { () -> LuaValue in

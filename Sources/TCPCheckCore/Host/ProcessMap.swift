@@ -41,15 +41,14 @@ public struct OwnerScan: Sendable {
         first[inode] = Int32(entries.count - 1)
     }
 
-    /// The processes holding the socket, in scan order.
-    public func owners(of inode: UInt32) -> [SocketOwner] {
-        var out: [SocketOwner] = []
+    /// Calls body for each process holding the socket (in no particular
+    /// order), without building an array.
+    public func forEachOwner(of inode: UInt32, _ body: (SocketOwner) -> Void) {
         var i = first[inode] ?? -1
         while i >= 0, Int(i) < entries.count {
-            out.append(entries[Int(i)].owner)
+            body(entries[Int(i)].owner)
             i = entries[Int(i)].next
         }
-        return out.reversed()
     }
 }
 

@@ -153,6 +153,7 @@ enum SocketRows {
         // About 210 bytes per connection row and 300 per listener row, 70 more per owner.
         let w = LuaWriter.result(capacity: sockets.count * ((kind == .connections ? 220 : 320) + (scan == nil ? 0 : 80)))
         var text = TextCache()
+        var ownerBuffer: [SocketOwner] = []
         let list = w.beginTable()
         for (i, s) in sockets.enumerated() {
             w.int(i + 1)
@@ -185,7 +186,10 @@ enum SocketRows {
                 field(kOwners)
                 let arr = w.beginTable()
                 var owners = 0
-                for o in scan.owners(of: s.inode) {
+                ownerBuffer.removeAll(keepingCapacity: true)
+                scan.forEachOwner(of: s.inode) { ownerBuffer.append($0) }
+                if ownerBuffer.count > 1 { ownerBuffer.sort { ($0.pid, $0.fd) < ($1.pid, $1.fd) } }
+                for o in ownerBuffer {
                     guard let p = scan.processes[o.pid] else { continue }
                     owners += 1
                     w.int(owners)
