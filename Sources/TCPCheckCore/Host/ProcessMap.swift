@@ -185,16 +185,21 @@ public enum ProcessMap {
 
     /// The directory entry's name as a number, nil for "." and other names.
     private static func nameNumber(_ entry: UnsafeMutablePointer<dirent>) -> Int? {
-        withUnsafeBytes(of: entry.pointee.d_name) { name -> Int? in
-            var n = 0
-            for (i, c) in name.enumerated() {
-                if c == 0 { return i == 0 ? nil : n }
-                guard c >= 48, c <= 57, n < Int.max / 10 - 10 else { return nil }
-                n = n * 10 + Int(c - 48)
-            }
-            return nil
+        // d_name is read in place, up to its NUL: readdir's records are only
+        // as long as their name, so copying the whole 256-byte field could
+        // read past the end of the directory buffer.
+        let name = UnsafeRawPointer(entry) + dNameOffset
+        var n = 0
+        for i in 0..<19 {
+            let c = name.load(fromByteOffset: i, as: UInt8.self)
+            if c == 0 { return i == 0 ? nil : n }
+            guard c >= 48, c <= 57, i < 18 else { return nil }   // 18 digits cannot overflow
+            n = n * 10 + Int(c - 48)
         }
+        return nil
     }
+
+    private static let dNameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name) ?? 19
 
     private static let socketPrefix: [CChar] = "socket:[".utf8.map { CChar(bitPattern: $0) }
 
