@@ -224,10 +224,19 @@ local function queue_findings(listeners, stats, findings, causes)
   for _, l in ipairs(listeners) do
     local q, b = l.accept_queue, l.backlog
     local cmd = first_command(l) or "the server"
+    local somaxconn = stats and stats.somaxconn
+    local raise
+    if somaxconn and b >= somaxconn then
+      -- The backlog is already at the kernel's cap: the cap has to go up first.
+      raise = string.format("the backlog %d is capped by net.core.somaxconn = %d: raise both, e.g. sysctl -w net.core.somaxconn=%d and the server's listen backlog (e.g. nginx: listen %d backlog=%d;)",
+        b, somaxconn, somaxconn * 4, l.port, somaxconn * 4)
+    else
+      raise = string.format("raise its listen backlog (currently %d) in its configuration (e.g. nginx: listen %d backlog=%d;)%s",
+        b, l.port, somaxconn or 4096, somaxconn and string.format("; the kernel allows up to net.core.somaxconn = %d", somaxconn) or "")
+    end
     local fix = {
       string.format("%s is not accepting connections as fast as they arrive: check whether it is stuck or overloaded (busy workers, blocked event loop, exhausted thread pool)", cmd),
-      string.format("raise its listen backlog (currently %d) in its configuration (e.g. nginx: listen %d backlog=4096;); the kernel caps it at net.core.somaxconn (%s): sysctl -w net.core.somaxconn=4096",
-        b, l.port, tostring(stats and stats.somaxconn or "?")),
+      raise,
     }
     local ev = { command = string.format("ss -tln 'sport = :%d'", l.port), output = SS_HEADER .. "\n" .. ss_line(l) }
     if q > b or (q == b and b > 0) then
@@ -239,7 +248,7 @@ local function queue_findings(listeners, stats, findings, causes)
       causes[#causes + 1] = {
         id = "backlog_overflow", confidence = full and "high" or "medium",
         summary = string.format("%s's accept queue on port %d is %s (%d/%d)", cmd, l.port, full and "full" or "at the backlog", q, b),
-        evidence = { ss_line(l), stats_text }, fix = fix,
+        evidence = { ss_line(l), stats_text or "listen overflow counters unavailable" }, fix = fix,
       }
     elseif b >= 10 and q >= b * 0.8 then
       findings[#findings + 1] = { level = "warn",
