@@ -5,6 +5,11 @@ extension HostModule {
             .net,
             .tools,
             .sockets,
+            .logs,
+            .route,
+            .dns,
+            .proxy,
+            .sys,
             // MODULES: one line per module, keep this comment last.
         ]
     }
