@@ -141,7 +141,8 @@ local function mismatch_reason(l, addr, fam, iface)
     return string.format("%s is IPv6-only (IPV6_V6ONLY=1): IPv4 clients connecting to %s are refused", ss_local(l), addr)
   end
   if v4 and l.family == "ipv6" then
-    return string.format("%s is an IPv6 address: IPv4 clients connecting to %s are refused", ss_local(l), addr)
+    return string.format("%s is %s only: IPv4 clients connecting to %s are refused", ss_local(l),
+      is_loopback(l.address) and "IPv6 loopback" or "an IPv6 address", addr)
   end
   if not v4 and l.family == "ipv4" then
     return string.format("%s is IPv4 only: IPv6 clients connecting to [%s] are refused", ss_local(l), addr)
