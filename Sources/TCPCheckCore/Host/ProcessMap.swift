@@ -132,9 +132,9 @@ public enum ProcessMap {
         var users = UserNames()
         for pid in allPIDs() where out.count < limit {
             if let name {
-                let comm = ProcFile.text("/proc/\(pid)/comm", limit: 64)?.trimmingCharacters(in: .newlines)
+                let comm = HostFile.text("/proc/\(pid)/comm", limit: 64)?.trimmingCharacters(in: .newlines)
                 var matches = comm == name || (name.count > 15 && comm == String(name.prefix(15)))
-                if !matches, let argv0 = ProcFile.read("/proc/\(pid)/cmdline", limit: 1024)?.split(separator: 0).first {
+                if !matches, let argv0 = HostFile.bytes("/proc/\(pid)/cmdline", limit: 1024)?.split(separator: 0).first {
                     let program = String(decoding: argv0, as: UTF8.self).split(separator: "/").last.map(String.init)
                     matches = program == name
                 }
@@ -147,12 +147,12 @@ public enum ProcessMap {
 
     /// Details of one process, or nil when it has gone.
     static func process(_ pid: Int32, users: inout UserNames) -> ProcessDetails? {
-        guard let comm = ProcFile.text("/proc/\(pid)/comm", limit: 64) else { return nil }
-        var cmdline = ProcFile.read("/proc/\(pid)/cmdline", limit: cmdlineLimit) ?? []
+        guard let comm = HostFile.text("/proc/\(pid)/comm", limit: 64) else { return nil }
+        var cmdline = HostFile.bytes("/proc/\(pid)/cmdline", limit: cmdlineLimit) ?? []
         while cmdline.last == 0 { cmdline.removeLast() }
         let args = String(decoding: cmdline.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
         var uid: UInt32?
-        if let status = ProcFile.text("/proc/\(pid)/status", limit: 8192),
+        if let status = HostFile.text("/proc/\(pid)/status", limit: 8192),
            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }) {
             // "Uid:\treal\teffective\tsaved\tfs": the real uid, as ps shows it.
             uid = line.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().first.flatMap { UInt32($0) }
@@ -163,7 +163,7 @@ public enum ProcessMap {
 
     /// The systemd unit in the process's cgroup path, e.g. "0::/system.slice/nginx.service".
     static func unit(_ pid: Int32) -> String? {
-        guard let cgroup = ProcFile.text("/proc/\(pid)/cgroup", limit: 4096) else { return nil }
+        guard let cgroup = HostFile.text("/proc/\(pid)/cgroup", limit: 4096) else { return nil }
         for line in cgroup.split(separator: "\n") {
             let path = line.split(separator: ":", maxSplits: 2).last ?? ""
             if let u = path.split(separator: "/").last(where: { $0.hasSuffix(".service") || $0.hasSuffix(".scope") }) {
@@ -241,4 +241,10 @@ private final class ResultSlots<T>: @unchecked Sendable {
     init(count: Int) { slots = Array(repeating: nil, count: count) }
     func set(_ i: Int, _ v: T) { lock.withLock { slots[i] = v } }
     var all: [T] { lock.withLock { slots.compactMap { $0 } } }
+}
+
+extension HostFile {
+    /// The file's text, or nil when it cannot be read (a process that exited meanwhile).
+    static func text(_ path: String, limit: Int) -> String? { try? read(path, limit: limit).get() }
+    static func bytes(_ path: String, limit: Int) -> [UInt8]? { try? readBytes(path, limit: limit).get() }
 }

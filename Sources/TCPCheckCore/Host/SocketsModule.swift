@@ -284,11 +284,12 @@ struct ListenStats {
 
     static func read() -> ListenStats {
         var s = ListenStats()
-        s.somaxconn = ProcFile.int("/proc/sys/net/core/somaxconn")
-        s.maxSynBacklog = ProcFile.int("/proc/sys/net/ipv4/tcp_max_syn_backlog")
-        s.syncookies = ProcFile.int("/proc/sys/net/ipv4/tcp_syncookies")
+        func number(_ path: String) -> Int? { (try? HostFile.integers(path).get())?.first.map { Int($0) } }
+        s.somaxconn = number("/proc/sys/net/core/somaxconn")
+        s.maxSynBacklog = number("/proc/sys/net/ipv4/tcp_max_syn_backlog")
+        s.syncookies = number("/proc/sys/net/ipv4/tcp_syncookies")
         // /proc/thread-self/net/netstat: a "TcpExt: names..." line, then "TcpExt: values...".
-        if let text = ProcFile.text("/proc/thread-self/net/netstat", limit: 65536) {
+        if let text = HostFile.text("/proc/thread-self/net/netstat", limit: 65536) {
             let lines = text.split(separator: "\n").filter { $0.hasPrefix("TcpExt:") }
             if lines.count >= 2 {
                 let names = lines[0].split(separator: " "), values = lines[1].split(separator: " ")
