@@ -211,6 +211,32 @@ func json(_ s: String) throws -> [String: Any] {
         #expect(r.stderr.isEmpty, "no progress line when stderr is not a terminal")
     }
 
+    /// Runs the binary on a pseudo-terminal (util-linux `script`), as a person would.
+    func onTerminal(_ args: [String], env: [String: String] = [:]) throws -> Output? {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/script") else { return nil }
+        let line = ([tcpcheckBinary] + args).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
+        return try tcpcheck(["-qec", line, "/dev/null"], binary: "/usr/bin/script", env: env)
+    }
+
+    @Test func colourAndProgressOnlyOnATerminal() throws {
+        let dir = try Scratch()
+        try dir.write("slow.lua", #"""
+            return { id = "slow", run = function()
+              local t = net.resolve("127.0.0.1")          -- a host call, then busy Lua for about 0.8 s
+              local s = 0 for i = 1, 4e7 do s = s + i end
+              return { status = "warn", summary = "slow but done" } end }
+            """#)
+        guard let tty = try onTerminal(["run", "slow", "--checks-dir", dir.path]) else {
+            print("skipped: needs util-linux `script` to give the binary a terminal"); return
+        }
+        #expect(tty.stdout.contains("\u{1B}[33m"), "colour on a terminal")
+        #expect(tty.stdout.contains("running slow"), "progress line on a terminal for a check over 0.5 s")
+        let plain = try #require(try onTerminal(["run", "slow", "--checks-dir", dir.path], env: ["NO_COLOR": "1"]))
+        #expect(!plain.stdout.contains("\u{1B}[33m"), "NO_COLOR turns colour off")
+        let flag = try #require(try onTerminal(["run", "slow", "--checks-dir", dir.path, "--no-color"]))
+        #expect(!flag.stdout.contains("\u{1B}[33m"), "--no-color turns colour off")
+    }
+
     @Test func builtInChecksTravelWithTheBinary() throws {
         let dir = try Scratch()
         let copy = dir.path + "/tcpcheck"
