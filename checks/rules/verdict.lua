@@ -20,7 +20,7 @@ local SPECIFICITY = {
   no_route = 9, ephemeral_ports_exhausted = 9, bind_mismatch = 9, firewall_drop = 9, firewall_reject = 9,
   backlog_overflow = 8, fd_exhaustion = 8, conntrack_full = 8, app_closed = 8, timeout_too_short = 8,
   host_unreachable = 8,
-  not_listening = 7,
+  not_listening = 7, proxy_in_path = 7,
   intermittent = 6,
   filtered = 5,
   ok = 0,
@@ -429,6 +429,28 @@ rule("accept_blocked_by_fd_limit",
     if s.connected[1] then
       v:drop("ok", string.format("the handshake was completed by the kernel, but pid %s cannot accept() it", tostring(at_limit.pid)))
     end
+  end)
+
+rule("proxy_in_path",
+  "a proxy variable applies to the target: HTTP clients started here talk to the proxy, not to the target: proxy_in_path",
+  function(v)
+    local p = type(v:data("client_config").proxy) == "table" and v:data("client_config").proxy.target or nil
+    if type(p) ~= "table" or not p.applies or not v.target.given then return end
+    local via, first = {}, nil
+    for _, x in ipairs(type(p.proxies) == "table" and p.proxies or {}) do
+      via[#via + 1] = string.format("%s=%s", tostring(x.variable), tostring(x.proxy))
+      first = first or x.proxy
+    end
+    local direct_works = v.seen.connected[1] ~= nil
+    local host = v.target.host
+    v:add({ id = "proxy_in_path", confidence = direct_works and "medium" or "low",
+      summary = string.format("HTTP clients started in this environment (curl, wget, pip, most libraries) connect to the proxy %s, not to %s directly%s",
+        tostring(first), hostport(host, v.target.port),
+        direct_works and ": the direct connection works, so a failure those clients see comes from the proxy or its rules" or ""),
+      evidence = { "env | grep -i _proxy → " .. table.concat(via, " ") },
+      fix = { string.format("exempt the target: export no_proxy=\"$no_proxy,%s\" NO_PROXY=\"$NO_PROXY,%s\"", host, host),
+              string.format("or test through the proxy as the client does: curl -v -x %s http://%s/", tostring(first), hostport(host, v.target.port)) } },
+      "client_config")
   end)
 
 rule("remote_target",
