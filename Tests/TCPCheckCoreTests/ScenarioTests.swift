@@ -360,6 +360,33 @@ struct ScenarioTests {
         #expect(onServer.topText.contains("python3"), "on the server the listener's process is named\n\(onServer.topText)")
     }
 
+    // A rule plugin through the binary: a MySQL-like server that refuses the
+    // client's host with its error packet, then closes.
+    @Test func rulePluginNamesTheServersOwnReason() throws {
+        let s = try Scenario("plg")
+        _ = try s.server.spawn(["python3", "-c", #"""
+            import socket, time
+            l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            l.bind(('0.0.0.0', 13306)); l.listen(16); l.settimeout(0.5)
+            end = time.time() + 120
+            while time.time() < end:
+                try: c, peer = l.accept()
+                except socket.timeout: continue
+                msg = ("Host '%s' is not allowed to connect to this MySQL server" % peer[0]).encode()
+                body = b'\xff\x6a\x04' + msg
+                c.sendall(len(body).to_bytes(3, 'little') + b'\x00' + body); c.close()
+            """#])
+        for _ in 0..<100 {
+            if !s.server.exec(["ss", "-Htln", "sport = :13306"]).stdout.isEmpty { break }
+            usleep(50_000)
+        }
+        let plugins = FileManager.default.currentDirectoryPath + "/plugins/rules"
+        let d = try s.diagnose("\(Scenario.serverIP):13306", timeout: 1, in: s.client, extra: ["--rules-dir", plugins])
+        expectVerdict(d, ["mysql_host_not_allowed"], confidence: "high", timeout: 1)
+        #expect(d.topText.contains("198.18.0.1"), "the fix names this client's address\n\(d.topText)")
+        #expect(d.causes.contains { $0["id"] as? String == "app_closed" && $0["confidence"] as? String == "medium" }, "\(d.explained)")
+    }
+
     // 14. The client's ephemeral port range narrowed to four ports, all used toward the target.
     @Test func narrowPortRangeIsEphemeralPortsExhausted() throws {
         let s = try Scenario("eph")

@@ -171,6 +171,28 @@ fileprivate final class RulesDir {
         }
     }
 
+    /// docs/verdict.md lists every built-in rule and every cause id the ranking knows.
+    @Test func docsListEveryRuleAndCauseID() throws {
+        let docs = try String(contentsOfFile: "docs/verdict.md", encoding: .utf8)
+        let sb = try LuaSandbox(env: CheckEnvironment(checkID: "verdict", options: RunOptions()), modules: [])
+        let source = try #require(EmbeddedChecks.rules.first { $0.name == "verdict.lua" }?.source)
+        _ = try sb.load(source: source, chunkName: "@verdict.lua", key: "verdict").get()
+        _ = try sb.load(source: """
+            return function(m)
+              local rules, ids = {}, {}
+              for _, r in ipairs(m.rules) do rules[#rules + 1] = r.id end
+              for id in pairs(m.specificity) do ids[#ids + 1] = id end
+              return rules, ids
+            end
+            """, chunkName: "=list", key: "list").get()
+        let out = try sb.call(key: "list", first: "verdict").get()
+        let rules = out[0].tableValue?.array.compactMap(\.stringValue) ?? []
+        let causeIDs = out[1].tableValue?.array.compactMap(\.stringValue) ?? []
+        #expect(rules.count >= 14 && causeIDs.count >= 17)
+        for id in rules { #expect(docs.contains("| `\(id)` |"), "docs/verdict.md does not list rule \(id)") }
+        for id in causeIDs { #expect(docs.contains("| `\(id)` |"), "docs/verdict.md does not list cause id \(id)") }
+    }
+
     @Test func badRulesDirIsAUsageError() throws {
         #expect(throws: UsageError.self) { try VerdictRules.sources(ruleDirs: ["/nonexistent/tcpcheck-rules"], environment: [:]) }
     }

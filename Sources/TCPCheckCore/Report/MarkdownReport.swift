@@ -71,7 +71,7 @@ public enum MarkdownReport {
             for f in top.fix { md.append("- \(inline(f))") }
             md.append("")
         }
-        if let cmd = v.serverCommand {
+        if let cmd = v.serverCommand, !top.fix.contains(where: { $0.contains(cmd) }) {
             md.append("To finish the diagnosis, run on the server: `\(code(cmd))`")
             md.append("")
         }

@@ -55,7 +55,7 @@ public enum TextReport {
             for line in e.split(separator: "\n", omittingEmptySubsequences: false) { out.append("    " + line) }
         }
         for f in top.fix { out.append("  " + paint.bold("fix:") + " " + f) }
-        if let cmd = v.serverCommand {
+        if let cmd = v.serverCommand, !top.fix.contains(where: { $0.contains(cmd) }) {
             out.append("  " + paint.bold("on the server, run:") + " " + cmd)
         }
         for c in v.causes.dropFirst() {
