@@ -2,8 +2,8 @@
 -- Inspects: a non-blocking connect() to each resolved address, bounded by --timeout;
 --           the errno and any ICMP error the kernel queued for the socket (IP_RECVERR).
 -- Options:  --set attempts=N  probe each address N times (1-100) to expose intermittent failures.
---           --set grace=S     follow a handshake that missed --timeout S seconds longer (default: the timeout, at
---                             most 1 s; 0: off), sending one fresh SYN too, to tell slow or lossy from filtered.
+--           --set grace=S     follow a handshake that missed --timeout S seconds longer (default: half the timeout,
+--                             at most 1 s; 0: off), sending one fresh SYN too, to tell slow or lossy from filtered.
 --           --set watch=S     after connecting, watch S seconds (default 0.25) for the server closing at once.
 return {
   id = "port_open",
@@ -74,7 +74,9 @@ latency (min/median/max) show an intermittent failure as such.]],
       if not v or v ~= v or v < 0 then return default end
       return math.min(v, max)
     end
-    local grace = seconds_option("grace", math.min(timeout, 1), 10)
+    -- Half the timeout, at most 1 s: the fresh SYN answers within one round trip
+    -- when the first was lost; a slow handshake gets 50% more time.
+    local grace = seconds_option("grace", math.min(timeout / 2, 1), 10)
     local watch = seconds_option("watch", math.min(timeout, 0.25), 10)
 
     -- A timeout that would have worked: the time measured, with half again as
@@ -151,8 +153,7 @@ latency (min/median/max) show an intermittent failure as such.]],
             evidence = { cmd .. " → " .. r.message, how },
             fix = { string.format("raise the client's connect timeout to at least %g s (tcpcheck run all --target %s --timeout %g)", ok_timeout, hostport(r.address, r.family), ok_timeout),
               l.outcome == "connected" and (l.retransmits or 0) == 0 and "if the handshake is slow every time, look at the path's latency (mtr -T -P " .. port .. " " .. r.address .. ") or the server's load"
-                or "SYNs are lost on the way: look for packet loss (mtr -T -P " .. port .. " " .. r.address .. ") or a firewall/rate limit that drops some SYNs (e.g. -m statistic, -m limit, hashlimit)" },
-            would_work = ok_timeout },
+                or "SYNs are lost on the way: look for packet loss (mtr -T -P " .. port .. " " .. r.address .. ") or a firewall/rate limit that drops some SYNs (e.g. -m statistic, -m limit, hashlimit)" } },
           would_work = ok_timeout,
         }
       elseif r.outcome == "connected" and r.peer and (r.peer.action == "closed" or r.peer.action == "reset") then
