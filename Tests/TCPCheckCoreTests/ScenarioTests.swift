@@ -163,6 +163,13 @@ fileprivate final class Scenario {
         guard r.status == 0 else { throw HostError("\(argv.joined(separator: " ")): \(r.stderr)") }
     }
 
+    /// The text or Markdown report of the same run.
+    func report(_ target: String, format: String, timeout: Double, in ns: NetNS) throws -> String {
+        let binary = try #require(scenarioBinary)
+        return ns.exec([binary, "run", "all", "--target", target, "--timeout", String(timeout), "--format", format, "--no-color"],
+                       timeout: timeout + 60).stdout
+    }
+
     /// `tcpcheck run all --target TARGET --timeout T --format json` inside `ns`.
     func diagnose(_ target: String, timeout: Double, in ns: NetNS, extra: [String] = []) throws -> Diagnosis {
         let binary = try #require(scenarioBinary)
@@ -225,6 +232,18 @@ struct ScenarioTests {
         expectVerdict(d, ["bind_mismatch"], confidence: "high", timeout: 1)
         #expect(d.topText.contains("127.0.0.1:18003") && d.topText.contains("pid="), "the evidence quotes the listener line with its pid\n\(d.topText)")
         #expect(!d.causes.contains { $0["id"] as? String == "not_listening" }, "not_listening is dropped\n\(d.explained)")
+
+        // Markdown leads with the diagnosis (cause, confidence, evidence, fix), then the step table; text ends with it.
+        let md = try s.report("\(Scenario.serverIP):18003", format: "markdown", timeout: 1, in: s.server)
+        let diagnosis = try #require(md.range(of: "## Diagnosis"), "\(md)")
+        let table = try #require(md.range(of: "## Checks"), "\(md)")
+        #expect(diagnosis.lowerBound < table.lowerBound)
+        let block = String(md[diagnosis.upperBound..<table.lowerBound])
+        #expect(block.contains("`bind_mismatch`") && block.contains("high confidence") && block.contains("Evidence:")
+                && block.contains("pid=") && block.contains("Fix:"), "\(block)")
+        let text = try s.report("\(Scenario.serverIP):18003", format: "text", timeout: 1, in: s.server)
+        let verdict = try #require(text.range(of: "Verdict: PROBLEM bind_mismatch (high confidence)"), "\(text)")
+        #expect(text[verdict.upperBound...].contains("fix:"), "\(text)")
     }
 
     // 4. Listener on ::1 only, IPv4 loopback targeted.
