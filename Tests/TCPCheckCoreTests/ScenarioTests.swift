@@ -177,6 +177,8 @@ fileprivate final class Scenario {
         let r = ns.exec([binary, "run", "all", "--target", target, "--timeout", String(timeout), "--format", "json"] + extra,
                         timeout: timeout + 60)
         let elapsed = Date().timeIntervalSince(start)
+        // The margin to the timeout + 2 s bound, for the CI log.
+        print("scenario: tcpcheck --target \(target) --timeout \(timeout) in \(ns.name): \(String(format: "%.2f", elapsed)) s")
         let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any],
                                "no JSON report: exit \(r.status), stderr: \(r.stderr)")
         return Diagnosis(elapsed: elapsed, status: r.status, stdout: r.stdout, stderr: r.stderr, doc: doc)
