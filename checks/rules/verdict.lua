@@ -213,15 +213,28 @@ local function try_line(r)
   return string.format("connect to %s → %s", hostport(r.address or "?", r.port or "?"), r.message or r.outcome or "?")
 end
 
--- One listener as `ss -tlnp` prints it, with its owners.
+-- One listener as `ss -tlnp` prints it (the listening step's own format), with its owners.
 local function listener_line(l)
-  local host = l.family == "ipv6" and ("[" .. tostring(l.address) .. "]") or tostring(l.address)
+  local host
+  if l.family == "ipv6" and l.address == "::" and l.v6only == false then host = "*"
+  elseif l.family == "ipv6" then host = "[" .. tostring(l.address) .. "]"
+  else host = tostring(l.address) end
+  if l.interface then host = host .. "%" .. l.interface end
+  local peer = (l.family == "ipv6" and l.address == "::" and l.v6only == false) and "*:*" or (l.family == "ipv6" and "[::]:*" or "0.0.0.0:*")
   local users = {}
   for _, o in ipairs(type(l.owners) == "table" and l.owners or {}) do
-    users[#users + 1] = string.format('("%s",pid=%s,fd=%s)', tostring(o.command), tostring(o.pid), tostring(o.fd or "?"))
+    users[#users + 1] = string.format('("%s",pid=%s,fd=%s)', tostring(o.command), tostring(o.pid), tostring(o.fd or -1))
   end
-  return string.format("LISTEN %s %s %s:%s %s", tostring(l.accept_queue or "?"), tostring(l.backlog or "?"), host,
-    tostring(l.port), #users > 0 and ("users:(" .. table.concat(users, ",") .. ")") or "")
+  return string.format("LISTEN %-6s %-6s %s:%s %s %s", tostring(l.accept_queue or "?"), tostring(l.backlog or "?"), host,
+    tostring(l.port), peer, #users > 0 and ("users:(" .. table.concat(users, ",") .. ")") or "")
+end
+
+-- True when some evidence of the cause already holds `text`.
+local function quoted(cause, text)
+  for _, e in ipairs(cause and cause.evidence or {}) do
+    if e:find(text, 1, true) then return true end
+  end
+  return false
 end
 
 local function owner_of(l)
@@ -309,9 +322,10 @@ rule("reset_while_listening",
     local r = s.refused_rst[1]
     if not r or not s.listening_local or #s.listeners == 0 or v:get("bind_mismatch") or v:get("firewall_reject") then return end
     v:drop("not_listening", string.format("a socket listens on port %d for this address", s.port))
+    local o = owner_of(s.listeners[1])
     v:add({ id = "firewall_reject", confidence = s.fw_read and "low" or "medium",
       summary = string.format("%s answers with a TCP reset although %s listens on it: a reject rule with tcp-reset (or a full accept queue with net.ipv4.tcp_abort_on_overflow=1) resets it",
-        hostport(r.address, s.port), listener_line(s.listeners[1])),
+        hostport(r.address, s.port), o and string.format("%s (pid %s)", tostring(o.command), tostring(o.pid)) or "a socket"),
       evidence = { try_line(r), listener_line(s.listeners[1]) },
       fix = { "sudo iptables -S | grep -i reject; sudo ip6tables -S | grep -i reject; sudo nft list ruleset | grep -i reject",
               "sysctl net.ipv4.tcp_abort_on_overflow    # 1 makes a full accept queue answer with resets" } })
@@ -354,7 +368,7 @@ rule("timeout_queue_full",
     end
     if not full and not rose then return end
     v:raise("backlog_overflow", "high", full and "the accept queue is over its backlog" or "ListenOverflows rose during the run")
-    if full then v:evidence("backlog_overflow", listener_line(full), true) end
+    if full and not quoted(v:get("backlog_overflow"), listener_line(full)) then v:evidence("backlog_overflow", listener_line(full), true) end
     v:evidence("backlog_overflow", try_line(r))
     v:drop("filtered", "the SYN is dropped by the listener's full accept queue, not by a firewall")
   end)
@@ -395,7 +409,7 @@ rule("closed_by_application",
     if not s.listening_local then return end
     for _, l in ipairs(s.listeners) do
       local o = owner_of(l)
-      v:evidence("app_closed", listener_line(l))
+      if not quoted(v:get("app_closed"), listener_line(l)) then v:evidence("app_closed", listener_line(l)) end
       if o then
         local m = v:get("app_closed")
         m.summary = m.summary .. string.format(" (the listener is %s, pid %s)", tostring(o.command), tostring(o.pid))
