@@ -4,6 +4,7 @@ extension HostModule {
         [
             .net,
             .tools,
+            .firewall,
             // MODULES: one line per module, keep this comment last.
         ]
     }
