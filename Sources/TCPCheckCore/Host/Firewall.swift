@@ -110,8 +110,10 @@ public struct FirewallPacket: Sendable {
     public var proto = "tcp"
     public var saddr: IPAddressBytes?
     public var daddr: IPAddressBytes?
-    public var sport: Int?
-    public var dport: Int?
+    /// A port is one number, or for the client's side the ephemeral port
+    /// range it is picked from (net.ipv4.ip_local_port_range); nil: unknown.
+    public var sport: ClosedRange<Int>?
+    public var dport: ClosedRange<Int>?
     public var iif: String?
     public var oif: String?
     /// Conntrack state: "new" for the SYN, "established" for the replies.

@@ -113,8 +113,8 @@ public struct RuleCondition: Sendable {
         switch kind {
         case .family(let v6): result = p.ipv6 == v6
         case .proto(let names): result = names.contains(p.proto)
-        case .sport(let ranges): result = p.sport.map { port in ranges.contains { $0.contains(port) } }
-        case .dport(let ranges): result = p.dport.map { port in ranges.contains { $0.contains(port) } }
+        case .sport(let ranges): result = p.sport.flatMap { RuleCondition.ports(ranges, match: $0) }
+        case .dport(let ranges): result = p.dport.flatMap { RuleCondition.ports(ranges, match: $0) }
         case .saddr(let ranges): result = p.saddr.map { a in ranges.contains { $0.contains(a) } }
         case .daddr(let ranges): result = p.daddr.map { a in ranges.contains { $0.contains(a) } }
         case .iif(let names): result = p.iif.map { RuleCondition.interface($0, matchesAny: names) }
@@ -124,6 +124,20 @@ public struct RuleCondition: Sendable {
         case .unknown: result = nil
         }
         return result.map { $0 != negated }
+    }
+
+    /// True when the rule's ports hold every port the packet may have,
+    /// false when none, nil when some.
+    static func ports(_ ranges: [ClosedRange<Int>], match packet: ClosedRange<Int>) -> Bool? {
+        let overlapping = ranges.filter { $0.overlaps(packet) }
+        if overlapping.isEmpty { return false }
+        if packet.count == 1 { return true }
+        // Covered when the overlapping pieces leave no gap in the packet's range.
+        var next = packet.lowerBound
+        for r in overlapping.sorted(by: { $0.lowerBound < $1.lowerBound }) where r.lowerBound <= next {
+            next = max(next, r.upperBound + 1)
+        }
+        return next > packet.upperBound ? true : nil
     }
 
     static func interface(_ name: String, matchesAny patterns: [String]) -> Bool {

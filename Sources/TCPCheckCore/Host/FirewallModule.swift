@@ -85,6 +85,8 @@ struct FirewallQuery {
     var inInterface: String?
     var outInterface: String?
     var limit = 200
+    /// The client's port comes from this range.
+    var ephemeral = 32768...60999
 
     static let hooks = ["prerouting", "input", "forward", "output", "postrouting"]
 
@@ -110,16 +112,20 @@ struct FirewallQuery {
         inInterface = opts["in_interface"].stringValue
         outInterface = opts["out_interface"].stringValue
         if let l = opts["limit"].intValue { limit = Int(min(max(l, 1), 5000)) }
+        // Per namespace: /proc/sys/net follows the calling thread.
+        let bounds = (readProcText("/proc/sys/net/ipv4/ip_local_port_range") ?? "").split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
+        if bounds.count == 2, let lo = Int(bounds[0]), let hi = Int(bounds[1]), 1 <= lo, lo <= hi, hi <= 65535 { ephemeral = lo...hi }
     }
 
     /// The SYN toward the target and the replies coming back from it.
     func packets(for addr: IPAddressBytes) -> [(direction: String, packet: FirewallPacket)] {
         let v6 = addr.isIPv6
         let sameFamilySource = source?.isIPv6 == v6 ? source : nil
+        let server = port.map { $0...$0 }
         return [
-            ("to_target", FirewallPacket(ipv6: v6, saddr: sameFamilySource, daddr: addr, sport: nil, dport: port,
+            ("to_target", FirewallPacket(ipv6: v6, saddr: sameFamilySource, daddr: addr, sport: ephemeral, dport: server,
                                          iif: inInterface, oif: outInterface, ctstate: "new", flags: ["syn"])),
-            ("from_target", FirewallPacket(ipv6: v6, saddr: addr, daddr: sameFamilySource, sport: port, dport: nil,
+            ("from_target", FirewallPacket(ipv6: v6, saddr: addr, daddr: sameFamilySource, sport: server, dport: ephemeral,
                                            iif: outInterface, oif: inInterface, ctstate: "established", flags: ["syn", "ack"])),
         ]
     }
