@@ -59,7 +59,7 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
         let r = runCommand(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
                             ".build/debug/tcpcheck", "run", "firewall", "--target", "127.0.0.1:8080", "--format", "json"])
         let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "stdout: \(r.stdout) stderr: \(r.stderr)")
-        let result = try #require((json["results"] as? [[String: Any]])?.first)
+        let result = try #require((json["checks"] as? [[String: Any]])?.first)
         #expect(result["status"] as? String == "skip")
         let summary = result["summary"] as? String ?? ""
         #expect(summary.contains("CAP_NET_ADMIN"), "\(summary)")

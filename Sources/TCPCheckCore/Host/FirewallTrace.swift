@@ -17,7 +17,7 @@ public struct FirewallTrace: Sendable {
     public var decidedBy: Int?
     /// The base chain whose policy decided (index into chains).
     public var policyOf: Int?
-    /// False when a rule that might match (a "maybe") could have decided first.
+    /// False when a rule that might match (a "maybe") could have decided otherwise.
     public var certain: Bool
     /// Rules the packet met on its way, in order (matches and maybes).
     public var steps: [Step]
@@ -54,7 +54,9 @@ public struct FirewallRuleset: Sendable {
 
     public func trace(_ packet: FirewallPacket, hook: String) -> FirewallTrace {
         var steps: [FirewallTrace.Step] = []
-        var certain = true
+        // Rules that might match: an accept could have let a dropped packet
+        // through, a drop could have stopped an accepted one.
+        var maybeLetsThrough = false, maybeStops = false
 
         enum Outcome { case verdict(Int), endOfChain }
 
@@ -73,8 +75,10 @@ public struct FirewallRuleset: Sendable {
                     switch rule.verdict {
                     case .jump(let target), .goto(let target):
                         _ = walk(chain(target), depth: depth + 1, tentative: true)
-                    case .accept, .drop, .reject, .nat, .queue:
-                        certain = false
+                    case .accept, .nat, .queue:
+                        maybeLetsThrough = true
+                    case .drop, .reject:
+                        maybeStops = true
                     default: break
                     }
                     continue
@@ -106,20 +110,20 @@ public struct FirewallRuleset: Sendable {
                     var rejectWith: String?
                     if case .reject(let with) = v { rejectWith = with }
                     return FirewallTrace(hook: hook, verdict: v.name, rejectWith: rejectWith, decidedBy: i, policyOf: nil,
-                                         certain: certain, steps: steps)
+                                         certain: !maybeLetsThrough, steps: steps)
                 }
                 // accepted (or NATed) by this chain: the next base chain still sees it.
                 continue
             case .endOfChain:
                 if chain.policy == "drop" {
                     return FirewallTrace(hook: hook, verdict: "drop", rejectWith: nil, decidedBy: nil, policyOf: ci,
-                                         certain: certain, steps: steps)
+                                         certain: !maybeLetsThrough, steps: steps)
                 }
             }
         }
         // Accepted by every base chain; the last accepting rule, if any, is the one to name.
         let lastAccept = steps.last { $0.match == .yes && rules[$0.rule].verdict.isTerminal }?.rule
         return FirewallTrace(hook: hook, verdict: "accept", rejectWith: nil, decidedBy: lastAccept, policyOf: nil,
-                             certain: certain, steps: steps)
+                             certain: !maybeStops, steps: steps)
     }
 }
