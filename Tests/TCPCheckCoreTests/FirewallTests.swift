@@ -310,10 +310,10 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
         #expect(save.rules[2].verdict == .reject("icmp-host-prohibited"))
         #expect(save.rules[2].position == 1)
 
-        var syn = FirewallPacket(ipv6: false, saddr: IPAddressBytes("192.0.2.7"), daddr: IPAddressBytes("198.18.0.5"),
+        var syn = FirewallPacket(ipv6: false, saddr: IPAddressValue("192.0.2.7"), daddr: IPAddressValue("198.18.0.5"),
                                  sport: 40000...40000, dport: 8080...8080, iif: "eth0", oif: nil, ctstate: "new", flags: ["syn"])
         #expect(save.rules[0].conditions.match(syn) == .no)           // from 192.0.2.0/24: negated
-        syn.saddr = IPAddressBytes("203.0.113.1")
+        syn.saddr = IPAddressValue("203.0.113.1")
         #expect(save.rules[0].conditions.match(syn) == .yes)
         syn.iif = "wlan0"
         #expect(save.rules[0].conditions.match(syn) == .no)
@@ -321,7 +321,7 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
         #expect(save.rules[2].conditions.match(syn) == .yes)
         syn.flags = ["syn", "ack"]
         #expect(save.rules[2].conditions.match(syn) == .no)
-        syn.daddr = IPAddressBytes("198.18.0.10")
+        syn.daddr = IPAddressValue("198.18.0.10")
         syn.flags = ["syn"]
         #expect(save.rules[2].conditions.match(syn) == .no)
     }
@@ -352,16 +352,16 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
         #expect(r[1].text == "ct state established,related accept")   // no listing text: rebuilt from the JSON
         #expect(r[2].verdict == .reject("icmpx-port-unreachable"))
 
-        let syn6 = FirewallPacket(ipv6: true, saddr: IPAddressBytes("2001:db9::1"), daddr: IPAddressBytes("::1"),
+        let syn6 = FirewallPacket(ipv6: true, saddr: IPAddressValue("2001:db9::1"), daddr: IPAddressValue("::1"),
                                   sport: 40000...40000, dport: 8050...8050, iif: nil, oif: nil, ctstate: "new", flags: ["syn"])
         #expect(r[0].conditions.match(syn6) == .yes)
         var inside = syn6
-        inside.saddr = IPAddressBytes("2001:db8::1")
+        inside.saddr = IPAddressValue("2001:db8::1")
         #expect(r[0].conditions.match(inside) == .no)
         var v4 = syn6
         v4.ipv6 = false
-        v4.saddr = IPAddressBytes("192.0.2.1")
-        v4.daddr = IPAddressBytes("127.0.0.1")
+        v4.saddr = IPAddressValue("192.0.2.1")
+        v4.daddr = IPAddressValue("127.0.0.1")
         #expect(r[0].conditions.match(v4) == .no)                    // ip6 saddr: IPv6 only
         #expect(r[1].conditions.match(syn6) == .no)                  // a SYN is ct state new
         #expect(r[2].conditions.match(syn6) == .no)                  // udp
@@ -396,14 +396,14 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
 
     @Test func prefixesAndRangesContainTheRightAddresses() throws {
         let net = try #require(IPRange("10.0.0.0/8"))
-        #expect(net.contains(try #require(IPAddressBytes("10.255.1.2"))))
-        #expect(!net.contains(try #require(IPAddressBytes("11.0.0.0"))))
-        #expect(!net.contains(try #require(IPAddressBytes("::ffff:10.0.0.1"))))
+        #expect(net.contains(try #require(IPAddressValue("10.255.1.2"))))
+        #expect(!net.contains(try #require(IPAddressValue("11.0.0.0"))))
+        #expect(!net.contains(try #require(IPAddressValue("::ffff:10.0.0.1"))))
         let masked = try #require(IPRange("192.168.1.0/255.255.255.0"))
-        #expect(masked.contains(try #require(IPAddressBytes("192.168.1.200"))))
+        #expect(masked.contains(try #require(IPAddressValue("192.168.1.200"))))
         let v6 = try #require(IPRange("2001:db8::/127"))
-        #expect(v6.contains(try #require(IPAddressBytes("2001:db8::1"))))
-        #expect(!v6.contains(try #require(IPAddressBytes("2001:db8::2"))))
+        #expect(v6.contains(try #require(IPAddressValue("2001:db8::1"))))
+        #expect(!v6.contains(try #require(IPAddressValue("2001:db8::2"))))
         #expect(IPRange("10.0.0.0/33") == nil)
         #expect(IPRange("1.2.3.4-::1") == nil)
         #expect(parsePortRanges("80,8000:8100,:22,65000:") == [80...80, 8000...8100, 0...22, 65000...65535])

@@ -88,7 +88,8 @@ public struct FirewallRule: Sendable {
     /// nft rule handle (nftables backend).
     public var handle: Int64?
     /// The rule as `iptables -S` or `nft -a list` prints it.
-    public var text: String
+    public var text: String { textSource.string }
+    var textSource: LazyText
     public var verdict: RuleVerdict
     /// Extra words of the target: the DNAT address, the LOG prefix...
     public var targetDetail: String?
@@ -108,8 +109,8 @@ public struct FirewallRule: Sendable {
 public struct FirewallPacket: Sendable {
     public var ipv6: Bool
     public var proto = "tcp"
-    public var saddr: IPAddressBytes?
-    public var daddr: IPAddressBytes?
+    public var saddr: IPAddressValue?
+    public var daddr: IPAddressValue?
     /// A port is one number, or for the client's side the ephemeral port
     /// range it is picked from (net.ipv4.ip_local_port_range); nil: unknown.
     public var sport: ClosedRange<Int>?

@@ -91,7 +91,7 @@ public enum FirewallCounters {
             for ref in group { reading.unreadable[ref.key] = "\(tool) -c -t \(first.table): \(r.missing ?? r.stderrText)" }
             return
         }
-        let save = IptablesSave.parse(r.stdoutText, backend: .iptablesLegacy, family: first.family)
+        let save = IptablesSave.parse(r.stdout, backend: .iptablesLegacy, family: first.family)
         for ref in group {
             if ref.position == nil {
                 if let c = save.chains.first(where: { $0.name == ref.chain }), let p = c.packets, let b = c.bytes {

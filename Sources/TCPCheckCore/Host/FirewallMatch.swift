@@ -7,77 +7,113 @@ import Foundation
 import Glibc
 #endif
 
-/// An IPv4 (4 bytes) or IPv6 (16 bytes) address, ordered bytewise.
-public struct IPAddressBytes: Hashable, Comparable, Sendable {
-    public var bytes: [UInt8]
+/// An IPv4 or IPv6 address as a 128-bit number (IPv4 in the low 32 bits),
+/// so ranges compare with two integers and nothing is allocated: a large
+/// ruleset holds tens of thousands of them.
+public struct IPAddressValue: Hashable, Comparable, Sendable {
+    public var high: UInt64
+    public var low: UInt64
+    public var isIPv6: Bool
 
-    public init?(_ text: String) {
-        let plain = text.split(separator: "%", maxSplits: 1).first.map(String.init) ?? text
-        var a4 = in_addr(), a6 = in6_addr()
-        if inet_pton(AF_INET, plain, &a4) == 1 {
-            bytes = withUnsafeBytes(of: &a4) { Array($0) }
-        } else if inet_pton(AF_INET6, plain, &a6) == 1 {
-            bytes = withUnsafeBytes(of: &a6) { Array($0) }
-        } else {
-            return nil
-        }
+    public init(high: UInt64, low: UInt64, isIPv6: Bool) {
+        self.high = high
+        self.low = low
+        self.isIPv6 = isIPv6
     }
 
-    init(bytes: [UInt8]) { self.bytes = bytes }
+    /// "192.0.2.1", "2001:db8::1", "fe80::1%eth0" (the scope is ignored).
+    public init?(_ text: String) {
+        var text = text
+        if text.utf8.contains(UInt8(ascii: "%")) { text = String(text.prefix { $0 != "%" }) }
+        if let v4 = IPAddressValue.parseIPv4(text.utf8) {
+            self.init(high: 0, low: UInt64(v4), isIPv6: false)
+            return
+        }
+        var a6 = in6_addr()
+        guard text.utf8.contains(UInt8(ascii: ":")), inet_pton(AF_INET6, text, &a6) == 1 else { return nil }
+        let b = withUnsafeBytes(of: &a6) { Array($0) }
+        self.init(high: b[0..<8].reduce(0) { $0 << 8 | UInt64($1) }, low: b[8..<16].reduce(0) { $0 << 8 | UInt64($1) }, isIPv6: true)
+    }
 
-    public var isIPv6: Bool { bytes.count == 16 }
+    /// Dotted quad, strictly four decimal parts of 0-255.
+    static func parseIPv4<S: Sequence>(_ text: S) -> UInt32? where S.Element == UInt8 {
+        var value: UInt32 = 0, part: UInt32 = 0, digits = 0, dots = 0
+        for c in text {
+            if c == UInt8(ascii: ".") {
+                guard digits > 0, dots < 3 else { return nil }
+                value = value << 8 | part
+                part = 0; digits = 0; dots += 1
+            } else if c >= UInt8(ascii: "0"), c <= UInt8(ascii: "9"), digits < 3 {
+                part = part * 10 + UInt32(c - UInt8(ascii: "0"))
+                digits += 1
+                guard part <= 255 else { return nil }
+            } else {
+                return nil
+            }
+        }
+        guard digits > 0, dots == 3 else { return nil }
+        return value << 8 | part
+    }
 
-    public static func < (a: IPAddressBytes, b: IPAddressBytes) -> Bool { a.bytes.lexicographicallyPrecedes(b.bytes) }
+    var bits: Int { isIPv6 ? 128 : 32 }
+
+    /// The address with only its first `length` bits kept (and the rest set when `fill`).
+    func masked(_ length: Int, fill: Bool) -> IPAddressValue {
+        let hostBits = bits - length
+        func mask(_ word: UInt64, _ bitsBelow: Int) -> UInt64 {
+            // bitsBelow: how many low bits of this 64-bit word are host bits.
+            if bitsBelow <= 0 { return word }
+            if bitsBelow >= 64 { return fill ? .max : 0 }
+            let m = (UInt64(1) << UInt64(bitsBelow)) - 1
+            return fill ? word | m : word & ~m
+        }
+        return IPAddressValue(high: mask(high, hostBits - 64), low: mask(low, hostBits), isIPv6: isIPv6)
+    }
+
+    public static func < (a: IPAddressValue, b: IPAddressValue) -> Bool { (a.high, a.low) < (b.high, b.low) }
 }
 
 /// A contiguous block of addresses: a prefix ("10.0.0.0/8"), a range ("a-b") or one address.
 public struct IPRange: Sendable {
-    public var low: IPAddressBytes
-    public var high: IPAddressBytes
+    public var low: IPAddressValue
+    public var high: IPAddressValue
 
-    public init(low: IPAddressBytes, high: IPAddressBytes) { self.low = low; self.high = high }
+    public init(low: IPAddressValue, high: IPAddressValue) { self.low = low; self.high = high }
 
-    /// "10.0.0.0/8", "2001:db8::/32", "1.2.3.4", "1.2.3.4-1.2.3.9".
+    /// "10.0.0.0/8", "2001:db8::/32", "1.2.3.4", "1.2.3.4-1.2.3.9", "192.168.1.0/255.255.255.0".
     public init?(_ text: String) {
         if let dash = text.firstIndex(of: "-") {
-            guard let a = IPAddressBytes(String(text[..<dash])), let b = IPAddressBytes(String(text[text.index(after: dash)...])),
+            guard let a = IPAddressValue(String(text[..<dash])), let b = IPAddressValue(String(text[text.index(after: dash)...])),
                   a.isIPv6 == b.isIPv6 else { return nil }
             self.init(low: a, high: b)
             return
         }
-        let parts = text.split(separator: "/", maxSplits: 1)
-        guard let first = parts.first, let addr = IPAddressBytes(String(first)) else { return nil }
-        if parts.count == 2 {
-            let length: Int
-            if let n = Int(parts[1]) {
-                length = n
-            } else if let mask = IPAddressBytes(String(parts[1])), mask.bytes.count == addr.bytes.count {
-                // iptables prints non-contiguous masks as addresses; count the leading ones.
-                length = mask.bytes.reduce(0) { $0 + $1.nonzeroBitCount }
-            } else {
-                return nil
-            }
-            self.init(prefix: addr, length: length)
-        } else {
+        guard let slash = text.firstIndex(of: "/") else {
+            guard let addr = IPAddressValue(text) else { return nil }
             self.init(low: addr, high: addr)
+            return
         }
+        guard let addr = IPAddressValue(String(text[..<slash])) else { return nil }
+        let suffix = String(text[text.index(after: slash)...])
+        let length: Int
+        if let n = Int(suffix) {
+            length = n
+        } else if let mask = IPAddressValue(suffix), mask.isIPv6 == addr.isIPv6 {
+            // iptables prints non-contiguous masks as addresses; count the leading ones.
+            length = mask.high.nonzeroBitCount + mask.low.nonzeroBitCount
+        } else {
+            return nil
+        }
+        self.init(prefix: addr, length: length)
     }
 
-    public init?(prefix addr: IPAddressBytes, length: Int) {
-        let bits = addr.bytes.count * 8
-        guard (0...bits).contains(length) else { return nil }
-        var low = addr.bytes, high = addr.bytes
-        for i in 0..<low.count {
-            let keep = max(0, min(8, length - i * 8))
-            let mask: UInt8 = keep == 0 ? 0 : UInt8(truncatingIfNeeded: 0xff << (8 - keep))
-            low[i] &= mask
-            high[i] = (high[i] & mask) | ~mask
-        }
-        self.init(low: IPAddressBytes(bytes: low), high: IPAddressBytes(bytes: high))
+    public init?(prefix addr: IPAddressValue, length: Int) {
+        guard (0...addr.bits).contains(length) else { return nil }
+        self.init(low: addr.masked(length, fill: false), high: addr.masked(length, fill: true))
     }
 
-    public func contains(_ a: IPAddressBytes) -> Bool {
-        a.bytes.count == low.bytes.count && low <= a && a <= high
+    public func contains(_ a: IPAddressValue) -> Bool {
+        a.isIPv6 == low.isIPv6 && low <= a && a <= high
     }
 }
 
@@ -99,12 +135,18 @@ public struct RuleCondition: Sendable {
 
     public var kind: Kind
     public var negated = false
-    public var text: String
+    var source: LazyText
+    /// The condition as its tool writes it ("-s 10.0.0.0/8", "ip saddr 10.0.0.0/8").
+    public var text: String { source.string }
 
     public init(_ kind: Kind, negated: Bool = false, text: String) {
+        self.init(kind, negated: negated, source: LazyText(text))
+    }
+
+    init(_ kind: Kind, negated: Bool, source: LazyText) {
         self.kind = kind
         self.negated = negated
-        self.text = text
+        self.source = source
     }
 
     /// true, false, or nil when the packet does not tell.
@@ -156,32 +198,65 @@ public struct RuleConditions: Sendable {
         list.append(RuleCondition(kind, negated: negated, text: text))
     }
 
+    mutating func add(_ kind: RuleCondition.Kind, negated: Bool, source: LazyText) {
+        list.append(RuleCondition(kind, negated: negated, source: source))
+    }
+
     /// The texts of the conditions this reader cannot evaluate on any packet.
     public var unevaluated: [String] { list.filter { if case .unknown = $0.kind { return true }; return false }.map(\.text) }
 
     public func match(_ p: FirewallPacket) -> RuleMatch {
-        var unknown: [String] = []
-        for c in list {
+        var unknown: [Int] = []
+        for (i, c) in list.enumerated() {
             switch c.holds(for: p) {
             case false?: return .no
-            case nil: unknown.append(c.text)
+            case nil: unknown.append(i)
             case true?: continue
             }
         }
-        return unknown.isEmpty ? .yes : .maybe(unknown)
+        // Texts only for rules that (maybe) match: most do not.
+        return unknown.isEmpty ? .yes : .maybe(unknown.map { list[$0].text })
+    }
+}
+
+/// Bytes many values point into (a whole iptables-save output), kept once.
+final class SharedBytes: Sendable {
+    let bytes: [UInt8]
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+}
+
+/// Text kept as a range of shared bytes until someone reads it: a
+/// 10,000-rule firewall has 50,000 condition texts and shows a handful.
+struct LazyText: Sendable {
+    private enum Storage: Sendable {
+        case string(String)
+        case bytes(SharedBytes, Range<Int>, prefix: String)
+    }
+    private let storage: Storage
+
+    init(_ s: String) { storage = .string(s) }
+    init(_ buffer: SharedBytes, _ range: Range<Int>, prefix: String = "") { storage = .bytes(buffer, range, prefix: prefix) }
+
+    var string: String {
+        switch storage {
+        case .string(let s): return s
+        case .bytes(let b, let r, let prefix): return prefix + String(decoding: b.bytes[r], as: UTF8.self)
+        }
     }
 }
 
 /// Ports as iptables writes them: "80", "8000:8100", ":1024", "1024:",
 /// lists "80,443,8000:8100"; nft ranges come as numbers.
-func parsePortRanges(_ text: String) -> [ClosedRange<Int>]? {
+func parsePortRanges(_ text: String) -> [ClosedRange<Int>]? { parsePortRanges(Array(text.utf8)[...]) }
+
+func parsePortRanges(_ text: ArraySlice<UInt8>) -> [ClosedRange<Int>]? {
     var out: [ClosedRange<Int>] = []
-    for part in text.split(separator: ",") {
-        let ends = part.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+    for part in text.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
+        let ends = part.split(separator: UInt8(ascii: ":"), maxSplits: 1, omittingEmptySubsequences: false)
         guard let lowText = ends.first else { return nil }
-        let low = lowText.isEmpty ? 0 : Int(lowText)
-        let high = ends.count == 2 ? (ends[1].isEmpty ? 65535 : Int(ends[1])) : low
-        guard let l = low, let h = high, (0...65535).contains(l), (0...65535).contains(h), l <= h else { return nil }
+        let low = lowText.isEmpty ? 0 : IptablesSave.decimal(lowText).map(Int.init)
+        let high = ends.count == 2 ? (ends[1].isEmpty ? 65535 : IptablesSave.decimal(ends[1]).map(Int.init)) : low
+        guard let l = low, let h = high, l <= 65535, h <= 65535, l <= h else { return nil }
         out.append(l...h)
     }
     return out.isEmpty ? nil : out

@@ -53,8 +53,10 @@ extension HostModule {
                                     handle: t["handle"].intValue, chainRules: t["chain_rules"].intValue.map { Int($0) },
                                     text: t["text"].stringValue, packets: p, bytes: b)
         }
+        // Only rules that decide prove anything; re-reading a jump's chain would cost a dump for nothing.
+        let deciding: Set<String> = ["accept", "drop", "reject"]
         for v in snapshot["rules"].tableValue?.array ?? [] {
-            guard let t = v.tableValue else { continue }
+            guard let t = v.tableValue, let verdict = t["verdict"].stringValue, deciding.contains(verdict) else { continue }
             if let r = try reference(t, policy: false) {
                 out.append((r, pickFields(t, ["key", "text", "verdict", "reject_with", "table", "chain", "family", "backend", "tool", "handle", "position"], kind: "rule")))
             }
@@ -80,8 +82,8 @@ extension HostModule {
 /// What firewall.read was asked about: the packets of a connection to each address.
 struct FirewallQuery {
     var port: Int?
-    var addresses: [(text: String, ip: IPAddressBytes)] = []
-    var source: IPAddressBytes?
+    var addresses: [(text: String, ip: IPAddressValue)] = []
+    var source: IPAddressValue?
     var inInterface: String?
     var outInterface: String?
     var limit = 200
@@ -99,14 +101,14 @@ struct FirewallQuery {
             throw HostError("firewall.read: only protocol \"tcp\" is supported, got \"\(proto)\"")
         }
         for v in (opts["addresses"].tableValue?.array ?? []).prefix(32) {
-            guard let text = v.stringValue ?? v["address"].stringValue, let ip = IPAddressBytes(text) else {
+            guard let text = v.stringValue ?? v["address"].stringValue, let ip = IPAddressValue(text) else {
                 throw HostError("firewall.read: addresses must be IP address strings or {address=...} tables")
             }
             addresses.append((text, ip))
         }
         if !addresses.isEmpty && port == nil { throw HostError("firewall.read: addresses need a port") }
         if let s = opts["source"].stringValue {
-            guard let ip = IPAddressBytes(s) else { throw HostError("firewall.read: source '\(s)' is not an IP address") }
+            guard let ip = IPAddressValue(s) else { throw HostError("firewall.read: source '\(s)' is not an IP address") }
             source = ip
         }
         inInterface = opts["in_interface"].stringValue
@@ -118,7 +120,7 @@ struct FirewallQuery {
     }
 
     /// The SYN toward the target and the replies coming back from it.
-    func packets(for addr: IPAddressBytes) -> [(direction: String, packet: FirewallPacket)] {
+    func packets(for addr: IPAddressValue) -> [(direction: String, packet: FirewallPacket)] {
         let v6 = addr.isIPv6
         let sameFamilySource = source?.isIPv6 == v6 ? source : nil
         let server = port.map { $0...$0 }

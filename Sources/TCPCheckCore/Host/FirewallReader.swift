@@ -92,7 +92,7 @@ public enum FirewallReader {
             guard r.ok else { continue }
             let priorities = Dictionary(nftChains?.filter { $0.family == family && $0.priority != nil }
                 .map { ("\($0.table) \($0.name)", $0.priority ?? 0) } ?? [], uniquingKeysWith: { a, _ in a })
-            let save = IptablesSave.parse(r.stdoutText, backend: .iptablesNft, family: family, priorities: priorities)
+            let save = IptablesSave.parse(r.stdout, backend: .iptablesNft, family: family, priorities: priorities)
             if let g = save.generator, g.contains("(legacy)") {
                 // A legacy-only iptables: the legacy step below reads these.
                 notes.append("`\(tool)-save` here is the legacy backend; nft tables named like iptables' were read with nft")
@@ -102,8 +102,13 @@ public enum FirewallReader {
                 notes.append("\(family) table \(name) holds rules iptables cannot show (\(tool)-nft-save: incompatible); read with nft instead")
             }
             let shown = Set(save.tables).subtracting(save.incompatible)
-            chains += save.chains.filter { shown.contains($0.table) }
-            rules += save.rules.filter { shown.contains($0.table) }
+            if save.incompatible.isEmpty {
+                chains += save.chains
+                if rules.isEmpty { rules = save.rules } else { rules += save.rules }
+            } else {
+                chains += save.chains.filter { shown.contains($0.table) }
+                rules += save.rules.filter { shown.contains($0.table) }
+            }
             for t in shown { coveredByIptables.insert("\(family) \(t)") }
         }
 
@@ -126,7 +131,7 @@ public enum FirewallReader {
             guard let list = readProcText("/proc/thread-self/net/\(names)"), !list.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { continue }
             let r = run(["\(tool)-legacy-save", "-c"])
             guard r.ok else { continue }
-            let save = IptablesSave.parse(r.stdoutText, backend: .iptablesLegacy, family: family)
+            let save = IptablesSave.parse(r.stdout, backend: .iptablesLegacy, family: family)
             chains += save.chains
             rules += save.rules
         }

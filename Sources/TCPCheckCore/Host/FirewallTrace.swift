@@ -33,7 +33,20 @@ public struct FirewallRuleset: Sendable {
     public init(chains: [FirewallChain], rules: [FirewallRule]) {
         self.chains = chains
         self.rules = rules
-        for (i, r) in rules.enumerated() { byChain[r.chainKey, default: []].append(i) }
+        // Rules come grouped by chain: build each chain's key once per run of rules.
+        var current: (rule: Int, key: String)?
+        var run: [Int] = []
+        for (i, r) in rules.enumerated() {
+            if let c = current, rules[c.rule].backend == r.backend, rules[c.rule].chain == r.chain,
+               rules[c.rule].table == r.table, rules[c.rule].family == r.family {
+                run.append(i)
+                continue
+            }
+            if let c = current { byChain[c.key, default: []] += run }
+            current = (i, r.chainKey)
+            run = [i]
+        }
+        if let c = current { byChain[c.key, default: []] += run }
     }
 
     public func rules(inChain key: String) -> [Int] { byChain[key] ?? [] }
@@ -64,11 +77,12 @@ public struct FirewallRuleset: Sendable {
         func walk(_ chainKey: String, depth: Int, tentative: Bool) -> Outcome {
             guard depth < 32 else { return .endOfChain }
             for i in rules(inChain: chainKey) {
-                let rule = rules[i]
-                var m = rule.conditions.match(packet)
+                // Most rules do not match: test in place, copy nothing.
+                var m = rules[i].conditions.match(packet)
                 if m == .no { continue }
                 if tentative, m == .yes { m = .maybe(["the rule that jumped here may not match"]) }
                 steps.append(.init(rule: i, match: m))
+                let rule = rules[i]
                 func chain(_ name: String) -> String { "\(rule.backend.rawValue) \(rule.family) \(rule.table) \(name)" }
                 if case .maybe = m {
                     // It may or may not match: note what it would do, and go on.

@@ -115,7 +115,7 @@ public enum NftJSON {
         }
         let text = handle.flatMap { texts[$0] } ?? words.joined(separator: " ")
         return FirewallRule(backend: .nftables, family: family, table: table, chain: chain, position: 0, handle: handle,
-                            text: text, verdict: verdict, targetDetail: detail, packets: packets, bytes: bytes,
+                            textSource: LazyText(text), verdict: verdict, targetDetail: detail, packets: packets, bytes: bytes,
                             comment: r["comment"] as? String, conditions: conditions)
     }
 
@@ -253,10 +253,10 @@ public enum NftJSON {
             if let s = e as? String, let r = IPRange(s) {
                 out.append(r)
             } else if let p = (e as? [String: Any])?["prefix"] as? [String: Any], let a = p["addr"] as? String,
-                      let addr = IPAddressBytes(a), let len = (p["len"] as? NSNumber)?.intValue, let r = IPRange(prefix: addr, length: len) {
+                      let addr = IPAddressValue(a), let len = (p["len"] as? NSNumber)?.intValue, let r = IPRange(prefix: addr, length: len) {
                 out.append(r)
             } else if let r = (e as? [String: Any])?["range"] as? [Any], r.count == 2,
-                      let a = (r[0] as? String).flatMap(IPAddressBytes.init), let b = (r[1] as? String).flatMap(IPAddressBytes.init) {
+                      let a = (r[0] as? String).flatMap(IPAddressValue.init), let b = (r[1] as? String).flatMap(IPAddressValue.init) {
                 out.append(IPRange(low: a, high: b))
             } else {
                 return nil

@@ -39,44 +39,50 @@ public enum NftNetlink {
     public static func ruleCounters(family: String, table: String, chain: String) -> Result<[RuleCounter], HostError> {
         guard let fam = familyNumber(family) else { return .failure(HostError("unknown nft family \(family)")) }
         let attrs = attribute(1, string: table) + attribute(2, string: chain)   // NFTA_RULE_TABLE, NFTA_RULE_CHAIN
-        return exchange(type: msgGetRule, flags: flagRequest | flagDump, family: fam, attributes: attrs).map { messages in
-            messages.compactMap { (type, attrs) -> RuleCounter? in
+        let tableBytes = Array(table.utf8), chainBytes = Array(chain.utf8)
+        let counterName = Array("counter".utf8)
+        var counters: [RuleCounter] = []
+        // Thousands of rules: scan attributes in place, no dictionaries or Strings per rule.
+        let done = exchange(type: msgGetRule, flags: flagRequest | flagDump, family: fam, attributes: attrs) { (type, attrs) in
+            let counter: RuleCounter? = {
                 guard type == msgNewRule else { return nil }
-                let a = parseAttributes(attrs)
                 // The kernel may ignore the dump filter on old versions: filter here too.
-                guard a[1].map(cString) == table, a[2].map(cString) == chain, let handle = a[3].flatMap(bigEndian64) else { return nil }
+                guard let t = attribute(1, in: attrs), cBytes(t).elementsEqual(tableBytes),       // NFTA_RULE_TABLE
+                      let c = attribute(2, in: attrs), cBytes(c).elementsEqual(chainBytes),       // NFTA_RULE_CHAIN
+                      let handle = attribute(3, in: attrs).flatMap(bigEndian64) else { return nil } // NFTA_RULE_HANDLE
                 var counter = RuleCounter(handle: handle)
-                for elem in a[4].map(parseAttributeList) ?? [] {            // NFTA_RULE_EXPRESSIONS > NFTA_LIST_ELEM
-                    let e = parseAttributes(elem)
-                    guard e[1].map(cString) == "counter", let data = e[2] else { continue }   // NFTA_EXPR_NAME, NFTA_EXPR_DATA
-                    let c = parseAttributes(data)
-                    counter.bytes = c[1].flatMap(bigEndian64)               // NFTA_COUNTER_BYTES
-                    counter.packets = c[2].flatMap(bigEndian64)             // NFTA_COUNTER_PACKETS
+                forEachAttribute(in: attribute(4, in: attrs) ?? []) { _, elem in           // NFTA_RULE_EXPRESSIONS > NFTA_LIST_ELEM
+                    guard let name = attribute(1, in: elem), cBytes(name).elementsEqual(counterName),  // NFTA_EXPR_NAME
+                          let data = attribute(2, in: elem) else { return }                               // NFTA_EXPR_DATA
+                    counter.bytes = attribute(1, in: data).flatMap(bigEndian64)                // NFTA_COUNTER_BYTES
+                    counter.packets = attribute(2, in: data).flatMap(bigEndian64)              // NFTA_COUNTER_PACKETS
                 }
                 return counter
-            }
+            }()
+            if let counter { counters.append(counter) }
         }
+        return done.map { counters }
     }
 
     /// A base chain's policy counters, or nil when the chain keeps none.
     public static func chainCounters(family: String, table: String, chain: String) -> Result<(packets: Int64, bytes: Int64)?, HostError> {
         guard let fam = familyNumber(family) else { return .failure(HostError("unknown nft family \(family)")) }
         let attrs = attribute(1, string: table) + attribute(3, string: chain)   // NFTA_CHAIN_TABLE, NFTA_CHAIN_NAME
-        return exchange(type: msgGetChain, flags: flagRequest, family: fam, attributes: attrs).map { messages in
-            for (type, attrs) in messages where type == msgNewChain {
-                guard let counters = parseAttributes(attrs)[8] else { return nil }    // NFTA_CHAIN_COUNTERS
-                let c = parseAttributes(counters)
-                if let b = c[1].flatMap(bigEndian64), let p = c[2].flatMap(bigEndian64) { return (p, b) }
-            }
-            return nil
+        var found: (packets: Int64, bytes: Int64)?
+        let done = exchange(type: msgGetChain, flags: flagRequest, family: fam, attributes: attrs) { (type, attrs) in
+            guard type == msgNewChain, let counters = attribute(8, in: attrs),                  // NFTA_CHAIN_COUNTERS
+                  let b = attribute(1, in: counters).flatMap(bigEndian64), let p = attribute(2, in: counters).flatMap(bigEndian64) else { return }
+            found = (p, b)
         }
+        return done.map { found }
     }
 
     // MARK: netlink plumbing
 
-    /// Sends one request and collects the replies (type, attribute bytes after
-    /// the nfgenmsg header) until the dump ends or the kernel answers.
-    static func exchange(type: UInt16, flags: UInt16, family: UInt8, attributes: [UInt8]) -> Result<[(UInt16, ArraySlice<UInt8>)], HostError> {
+    /// Sends one request and hands each reply (type, attribute bytes after
+    /// the nfgenmsg header) to `each`, until the dump ends or the kernel answers.
+    static func exchange(type: UInt16, flags: UInt16, family: UInt8, attributes: [UInt8],
+                         each: (UInt16, ArraySlice<UInt8>) -> Void) -> Result<Void, HostError> {
         let fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), netlinkNetfilter)
         guard fd >= 0 else { return .failure(HostError("netlink socket: \(errnoText(errno))")) }
         defer { close(fd) }
@@ -94,7 +100,7 @@ public enum NftNetlink {
         msg += attributes
         guard send(fd, msg, msg.count, 0) == msg.count else { return .failure(HostError("netlink send: \(errnoText(errno))")) }
 
-        var replies: [(UInt16, ArraySlice<UInt8>)] = []
+        var replies = 0
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         for _ in 0..<100_000 {      // bounded: a dump of many rules arrives in many datagrams
             let n = recv(fd, &buffer, buffer.count, 0)
@@ -107,16 +113,19 @@ public enum NftNetlink {
                 let len = Int(read32(buffer, at))
                 let mtype = read16(buffer, at + 4)
                 guard len >= 16, at + len <= n else { break }
-                if mtype == nlmsgDone { return .success(replies) }
+                if mtype == nlmsgDone { return .success(()) }
                 if mtype == nlmsgError {
                     let code = len >= 20 ? Int32(bitPattern: read32(buffer, at + 16)) : 0
-                    if code == 0 { return .success(replies) }      // an ACK
+                    if code == 0 { return .success(()) }      // an ACK
                     return .failure(HostError("the kernel refused the nftables request: \(errnoText(-code)) (\(errnoName(-code)))"))
                 }
-                if len >= 20 { replies.append((mtype & 0xff, buffer[(at + 20)..<(at + len)])) }
+                if len >= 20 {
+                    each(mtype & 0xff, buffer[(at + 20)..<(at + len)])
+                    replies += 1
+                }
                 at += (len + 3) & ~3
             }
-            if flags & flagDump == 0 && !replies.isEmpty { return .success(replies) }
+            if flags & flagDump == 0 && replies > 0 { return .success(()) }
         }
         return .failure(HostError("netlink: the reply did not end"))
     }
@@ -131,32 +140,27 @@ public enum NftNetlink {
         return out
     }
 
-    /// Attributes by type (the nested flag masked off); later duplicates win.
-    static func parseAttributes(_ bytes: ArraySlice<UInt8>) -> [UInt16: ArraySlice<UInt8>] {
-        var out: [UInt16: ArraySlice<UInt8>] = [:]
-        for (type, value) in attributeList(bytes) { out[type] = value }
-        return out
-    }
-
-    /// The values of a nested list (NFTA_LIST_ELEM entries), in order.
-    static func parseAttributeList(_ bytes: ArraySlice<UInt8>) -> [ArraySlice<UInt8>] {
-        attributeList(bytes).map(\.1)
-    }
-
-    static func attributeList(_ bytes: ArraySlice<UInt8>) -> [(UInt16, ArraySlice<UInt8>)] {
-        var out: [(UInt16, ArraySlice<UInt8>)] = []
+    /// Calls body with each attribute's type (the nested flag masked off) and value.
+    static func forEachAttribute(in bytes: ArraySlice<UInt8>, _ body: (UInt16, ArraySlice<UInt8>) -> Void) {
         var at = bytes.startIndex
         while at + 4 <= bytes.endIndex {
             let len = Int(UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8)
             let type = (UInt16(bytes[at + 2]) | UInt16(bytes[at + 3]) << 8) & 0x3fff
             guard len >= 4, at + len <= bytes.endIndex else { break }
-            out.append((type, bytes[(at + 4)..<(at + len)]))
+            body(type, bytes[(at + 4)..<(at + len)])
             at += (len + 3) & ~3
         }
-        return out
     }
 
-    static func cString(_ b: ArraySlice<UInt8>) -> String { String(decoding: b.prefix { $0 != 0 }, as: UTF8.self) }
+    /// The first attribute of this type.
+    static func attribute(_ wanted: UInt16, in bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8>? {
+        var found: ArraySlice<UInt8>?
+        forEachAttribute(in: bytes) { type, value in if found == nil && type == wanted { found = value } }
+        return found
+    }
+
+    /// A NUL-terminated string attribute, without the NUL.
+    static func cBytes(_ b: ArraySlice<UInt8>) -> ArraySlice<UInt8> { b.prefix { $0 != 0 } }
 
     static func bigEndian64(_ b: ArraySlice<UInt8>) -> Int64? {
         guard b.count >= 8 else { return nil }
