@@ -82,23 +82,24 @@ public struct IPRange: Sendable {
 
     /// "10.0.0.0/8", "2001:db8::/32", "1.2.3.4", "1.2.3.4-1.2.3.9", "192.168.1.0/255.255.255.0".
     public init?(_ text: String) {
-        if let dash = text.firstIndex(of: "-") {
-            guard let a = IPAddressValue(String(text[..<dash])), let b = IPAddressValue(String(text[text.index(after: dash)...])),
+        let utf8 = text.utf8
+        if let dash = utf8.firstIndex(of: UInt8(ascii: "-")) {
+            guard let a = IPAddressValue(String(text[..<dash])), let b = IPAddressValue(String(text[utf8.index(after: dash)...])),
                   a.isIPv6 == b.isIPv6 else { return nil }
             self.init(low: a, high: b)
             return
         }
-        guard let slash = text.firstIndex(of: "/") else {
+        guard let slash = utf8.firstIndex(of: UInt8(ascii: "/")) else {
             guard let addr = IPAddressValue(text) else { return nil }
             self.init(low: addr, high: addr)
             return
         }
         guard let addr = IPAddressValue(String(text[..<slash])) else { return nil }
-        let suffix = String(text[text.index(after: slash)...])
+        let suffix = text[utf8.index(after: slash)...]
         let length: Int
-        if let n = Int(suffix) {
-            length = n
-        } else if let mask = IPAddressValue(suffix), mask.isIPv6 == addr.isIPv6 {
+        if let n = IptablesSave.decimal(suffix.utf8), n <= 128 {
+            length = Int(n)
+        } else if let mask = IPAddressValue(String(suffix)), mask.isIPv6 == addr.isIPv6 {
             // iptables prints non-contiguous masks as addresses; count the leading ones.
             length = mask.high.nonzeroBitCount + mask.low.nonzeroBitCount
         } else {
@@ -131,6 +132,8 @@ public struct RuleCondition: Sendable {
         case tcpFlags(mask: Set<String>?, value: Set<String>)
         /// Something this parser does not evaluate (rate limits, marks, ipsets...).
         case unknown
+        /// Matches none of the packets tcpcheck traces: its conditions were not kept.
+        case never
     }
 
     public var kind: Kind
@@ -164,6 +167,7 @@ public struct RuleCondition: Sendable {
         case .ctstate(let states): result = states.contains(p.ctstate)
         case .tcpFlags(let mask, let value): result = p.proto == "tcp" ? p.flags.intersection(mask ?? p.flags) == value : false
         case .unknown: result = nil
+        case .never: return false
         }
         return result.map { $0 != negated }
     }
@@ -193,6 +197,15 @@ public struct RuleConditions: Sendable {
     public var list: [RuleCondition] = []
 
     public init(_ list: [RuleCondition] = []) { self.list = list }
+
+    /// For rules that cannot match any traced packet: one shared value, so
+    /// thousands of such rules keep nothing of their own.
+    static let irrelevant = RuleConditions([RuleCondition(.never, text: "(does not match the traced packets)")])
+
+    /// Whether the rule may match the packet (a yes or a maybe), without building texts.
+    public func canMatch(_ p: FirewallPacket) -> Bool {
+        list.allSatisfy { $0.holds(for: p) != false }
+    }
 
     mutating func add(_ kind: RuleCondition.Kind, negated: Bool = false, text: String) {
         list.append(RuleCondition(kind, negated: negated, text: text))

@@ -5,7 +5,7 @@ extension HostModule {
         ("read", { call in
             let opts = try call.optTable(1)
             let query = try FirewallQuery(opts)
-            switch FirewallReader.read() {
+            switch FirewallReader.read(keep: query.keep) {
             case .failure(let e):
                 return [["ok": false, "error": .str(e.error), "message": .str(e.message),
                          "sources": LuaValue(e.sources.map(\.luaValue))]]
@@ -117,6 +117,14 @@ struct FirewallQuery {
         // Per namespace: /proc/sys/net follows the calling thread.
         let bounds = (readProcText("/proc/sys/net/ipv4/ip_local_port_range") ?? "").split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
         if bounds.count == 2, let lo = Int(bounds[0]), let hi = Int(bounds[1]), 1 <= lo, lo <= hi, hi <= 65535 { ephemeral = lo...hi }
+    }
+
+    /// Which rules' conditions the answer can need: those that may match a
+    /// traced packet, or without addresses every rule that drops or rejects.
+    var keep: (RuleConditions, RuleVerdict) -> Bool {
+        let traced = addresses.flatMap { packets(for: $0.ip).map(\.packet) }
+        if traced.isEmpty { return { _, verdict in verdict.stopsPacket } }
+        return { conditions, _ in traced.contains { conditions.canMatch($0) } }
     }
 
     /// The SYN toward the target and the replies coming back from it.

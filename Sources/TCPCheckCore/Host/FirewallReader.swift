@@ -48,7 +48,9 @@ public struct FirewallReadError: Error, Sendable {
 public enum FirewallReader {
     static let iptablesTableNames: Set<String> = ["filter", "nat", "mangle", "raw", "security"]
 
-    public static func read() -> Result<FirewallReading, FirewallReadError> {
+    /// `keep` (see IptablesSave.parse) lets a large iptables ruleset keep
+    /// only the conditions of rules that can matter to the caller.
+    public static func read(keep: ((RuleConditions, RuleVerdict) -> Bool)? = nil) -> Result<FirewallReading, FirewallReadError> {
         if let reason = Capabilities.missingReason(Capabilities.netAdmin, for: "reading the firewall") {
             return .failure(FirewallReadError(error: "permission_denied", message: reason))
         }
@@ -92,7 +94,7 @@ public enum FirewallReader {
             guard r.ok else { continue }
             let priorities = Dictionary(nftChains?.filter { $0.family == family && $0.priority != nil }
                 .map { ("\($0.table) \($0.name)", $0.priority ?? 0) } ?? [], uniquingKeysWith: { a, _ in a })
-            let save = IptablesSave.parse(r.stdout, backend: .iptablesNft, family: family, priorities: priorities)
+            let save = IptablesSave.parse(r.stdout, backend: .iptablesNft, family: family, priorities: priorities, keep: keep)
             if let g = save.generator, g.contains("(legacy)") {
                 // A legacy-only iptables: the legacy step below reads these.
                 notes.append("`\(tool)-save` here is the legacy backend; nft tables named like iptables' were read with nft")
@@ -131,7 +133,7 @@ public enum FirewallReader {
             guard let list = readProcText("/proc/thread-self/net/\(names)"), !list.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { continue }
             let r = run(["\(tool)-legacy-save", "-c"])
             guard r.ok else { continue }
-            let save = IptablesSave.parse(r.stdout, backend: .iptablesLegacy, family: family)
+            let save = IptablesSave.parse(r.stdout, backend: .iptablesLegacy, family: family, keep: keep)
             chains += save.chains
             rules += save.rules
         }

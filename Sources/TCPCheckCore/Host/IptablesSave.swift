@@ -38,12 +38,17 @@ public struct IptablesSave: Sendable {
     }
 
     /// `priorities` maps "table chain" to the priority nft reports, when known.
-    public static func parse(_ bytes: [UInt8], backend: FirewallBackend, family: String, priorities: [String: Int] = [:]) -> IptablesSave {
+    /// `keep` says which rules' conditions are worth keeping (the others can
+    /// match nothing the caller will ask about); nil keeps all.
+    public static func parse(_ bytes: [UInt8], backend: FirewallBackend, family: String, priorities: [String: Int] = [:],
+                             keep: ((RuleConditions, RuleVerdict) -> Bool)? = nil) -> IptablesSave {
         var save = IptablesSave()
         let shared = SharedBytes(bytes)
         var table = ""
         var chainIndex: [String: Int] = [:]   // chain name -> index in save.chains, for this table
         var scratch = RuleScanner(shared: shared, family: family)
+        // One rule per line at most: reserve once instead of growing ten times.
+        save.rules.reserveCapacity(bytes.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) })
         func text(_ r: Range<Int>) -> String { String(decoding: bytes[r], as: UTF8.self) }
 
         var start = 0
@@ -94,7 +99,8 @@ public struct IptablesSave: Sendable {
                 var rule = FirewallRule(backend: backend, family: family, table: table, chain: parsed.chain, position: 0, handle: nil,
                                         textSource: LazyText(shared, body), verdict: parsed.verdict, targetDetail: parsed.detail,
                                         packets: counters?.packets, bytes: counters?.bytes,
-                                        comment: parsed.comment, conditions: parsed.conditions)
+                                        comment: parsed.comment,
+                                        conditions: keep.map { $0(parsed.conditions, parsed.verdict) } ?? true ? parsed.conditions : .irrelevant)
                 if let ci = chainIndex[rule.chain] {
                     save.chains[ci].ruleCount += 1
                     rule.position = save.chains[ci].ruleCount
@@ -144,7 +150,7 @@ public struct IptablesSave: Sendable {
 }
 
 /// Scans one "-A CHAIN ..." line: words as byte ranges, options matched
-/// against their names, values parsed where they are. Reused across lines.
+/// against their names once, values parsed where they are. Reused across lines.
 struct RuleScanner {
     struct Parsed {
         var chain: String
@@ -154,9 +160,33 @@ struct RuleScanner {
         var comment: String?
     }
 
+    /// What a word is: an option this scanner knows, another option, or a value.
+    enum Word: UInt8 {
+        case value, not, append, proto, source, destination, inInterface, outInterface, match, jump, goto
+        case dport, sport, ctstate, tcpFlags, syn, srcRange, dstRange, comment, otherOption
+    }
+
+    static let optionNames: [(String, Word)] = [
+        ("!", .not), ("-A", .append), ("-p", .proto), ("--protocol", .proto), ("-s", .source), ("--source", .source),
+        ("-d", .destination), ("--destination", .destination), ("-i", .inInterface), ("--in-interface", .inInterface),
+        ("-o", .outInterface), ("--out-interface", .outInterface), ("-m", .match), ("--match", .match),
+        ("-j", .jump), ("--jump", .jump), ("-g", .goto), ("--goto", .goto),
+        ("--dport", .dport), ("--destination-port", .dport), ("--dports", .dport), ("--destination-ports", .dport),
+        ("--sport", .sport), ("--source-port", .sport), ("--sports", .sport), ("--source-ports", .sport),
+        ("--ctstate", .ctstate), ("--state", .ctstate), ("--tcp-flags", .tcpFlags), ("--syn", .syn),
+        ("--src-range", .srcRange), ("--dst-range", .dstRange), ("--comment", .comment),
+    ]
+    /// The names above by length, so a word is compared with two or three candidates at most.
+    static let optionsByLength: [[(name: [UInt8], word: Word)]] = {
+        var table = [[(name: [UInt8], word: Word)]](repeating: [], count: 24)
+        for (name, word) in optionNames { table[name.utf8.count].append((Array(name.utf8), word)) }
+        return table
+    }()
+
     let shared: SharedBytes
     let family: String
     private var words: [Range<Int>] = []
+    private var kinds: [Word] = []
     private var quoted: [Bool] = []
 
     init(shared: SharedBytes, family: String) {
@@ -168,26 +198,46 @@ struct RuleScanner {
     /// "double quoted" strings with \" and \\ escapes (ranges keep the escapes).
     private mutating func split(_ line: Range<Int>) {
         words.removeAll(keepingCapacity: true)
+        kinds.removeAll(keepingCapacity: true)
         quoted.removeAll(keepingCapacity: true)
-        let b = shared.bytes
-        var i = line.lowerBound
-        while i < line.upperBound {
-            if b[i] == UInt8(ascii: " ") || b[i] == UInt8(ascii: "\t") { i += 1; continue }
-            if b[i] == UInt8(ascii: "\"") {
-                var j = i + 1
-                while j < line.upperBound && b[j] != UInt8(ascii: "\"") { j += b[j] == UInt8(ascii: "\\") ? 2 : 1 }
-                words.append((i + 1)..<min(j, line.upperBound))
-                quoted.append(true)
-                i = j + 1
-            } else {
-                var j = i
-                while j < line.upperBound && b[j] != UInt8(ascii: " ") && b[j] != UInt8(ascii: "\t") { j += 1 }
-                words.append(i..<j)
-                quoted.append(false)
-                i = j
+        shared.bytes.withUnsafeBufferPointer { b in
+            var i = line.lowerBound
+            while i < line.upperBound {
+                if b[i] == UInt8(ascii: " ") || b[i] == UInt8(ascii: "\t") { i += 1; continue }
+                if b[i] == UInt8(ascii: "\"") {
+                    var j = i + 1
+                    while j < line.upperBound && b[j] != UInt8(ascii: "\"") { j += b[j] == UInt8(ascii: "\\") ? 2 : 1 }
+                    words.append((i + 1)..<min(j, line.upperBound))
+                    kinds.append(.value)
+                    quoted.append(true)
+                    i = j + 1
+                } else {
+                    var j = i
+                    while j < line.upperBound && b[j] != UInt8(ascii: " ") && b[j] != UInt8(ascii: "\t") { j += 1 }
+                    words.append(i..<j)
+                    kinds.append(RuleScanner.classify(b, i..<j))
+                    quoted.append(false)
+                    i = j
+                }
             }
         }
     }
+
+    static func classify(_ b: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> Word {
+        guard b[r.lowerBound] == UInt8(ascii: "-") || b[r.lowerBound] == UInt8(ascii: "!") else { return .value }
+        if r.count < optionsByLength.count {
+            for candidate in optionsByLength[r.count] where candidate.name.withUnsafeBufferPointer({ n in
+                (0..<r.count).allSatisfy { n[$0] == b[r.lowerBound + $0] }
+            }) {
+                return candidate.word
+            }
+        }
+        // "-1" style values are numbers, not options.
+        return r.count > 1 && (b[r.lowerBound + 1] == UInt8(ascii: "-") || !(b[r.lowerBound + 1] >= UInt8(ascii: "0") && b[r.lowerBound + 1] <= UInt8(ascii: "9")))
+            ? .otherOption : .value
+    }
+
+    private func kind(_ i: Int) -> Word { i < kinds.count ? kinds[i] : .value }
 
     private func word(_ i: Int) -> ArraySlice<UInt8> { i < words.count ? shared.bytes[words[i]] : [] }
 
@@ -204,70 +254,61 @@ struct RuleScanner {
         return String(decoding: out, as: UTF8.self)
     }
 
-    private func `is`(_ i: Int, _ name: StaticString) -> Bool {
-        guard i < words.count, !quoted[i] else { return false }
-        let r = words[i]
-        guard r.count == name.utf8CodeUnitCount else { return false }
-        return name.withUTF8Buffer { n in shared.bytes[r].elementsEqual(n) }
-    }
-
     mutating func scan(_ line: Range<Int>, userChains: [String: Int]) -> Parsed? {
         split(line)
-        guard words.count >= 2, `is`(0, "-A") else { return nil }
+        guard words.count >= 2, kind(0) == .append else { return nil }
         var p = Parsed(chain: string(1), conditions: RuleConditions(), verdict: .other(""))
         var module = ""
         var negatedAt: Int?     // the word index of a "!" before the current option
         var i = 2
         // The condition's text: from its "!" (or option) through its last value.
-        func source(_ first: Int, _ last: Int, prefix: String = "") -> LazyText {
-            let from = negatedAt.map { words[$0].lowerBound } ?? words[first].lowerBound
-            return LazyText(shared, from..<words[min(last, words.count - 1)].upperBound, prefix: prefix)
-        }
         func add(_ kind: RuleCondition.Kind, _ first: Int, _ last: Int, prefix: String = "") {
-            p.conditions.add(kind, negated: negatedAt != nil, source: source(first, last, prefix: prefix))
+            let from = negatedAt.map { words[$0].lowerBound } ?? words[first].lowerBound
+            let source = LazyText(shared, from..<words[min(last, words.count - 1)].upperBound, prefix: prefix)
+            p.conditions.add(kind, negated: negatedAt != nil, source: source)
         }
 
         while i < words.count {
-            if `is`(i, "!") { negatedAt = i; i += 1; continue }
+            let k = kind(i)
+            if k == .not { negatedAt = i; i += 1; continue }
             defer { negatedAt = nil }
-            if `is`(i, "-p") || `is`(i, "--protocol") {
+            switch k {
+            case .proto:
                 let name = protocolName(string(i + 1))
                 if name != "all" && name != "0" { add(.proto([name]), i, i + 1) }
                 i += 2
-            } else if `is`(i, "-s") || `is`(i, "--source") || `is`(i, "-d") || `is`(i, "--destination") {
+            case .source, .destination:
                 let ranges = word(i + 1).split(separator: UInt8(ascii: ",")).compactMap { IPRange(String(decoding: $0, as: UTF8.self)) }
-                add(`is`(i, "-s") || `is`(i, "--source") ? .saddr(ranges) : .daddr(ranges), i, i + 1)
+                add(k == .source ? .saddr(ranges) : .daddr(ranges), i, i + 1)
                 i += 2
-            } else if `is`(i, "-i") || `is`(i, "--in-interface") || `is`(i, "-o") || `is`(i, "--out-interface") {
+            case .inInterface, .outInterface:
                 // iptables writes a wildcard as "eth+", nft as "eth*".
                 var name = string(i + 1)
                 if name.hasSuffix("+") { name = String(name.dropLast()) + "*" }
-                add(`is`(i, "-i") || `is`(i, "--in-interface") ? .iif([name]) : .oif([name]), i, i + 1)
+                add(k == .inInterface ? .iif([name]) : .oif([name]), i, i + 1)
                 i += 2
-            } else if `is`(i, "-m") || `is`(i, "--match") {
+            case .match:
                 module = string(i + 1)
                 i += 2
-            } else if `is`(i, "-j") || `is`(i, "--jump") || `is`(i, "-g") || `is`(i, "--goto") {
+            case .jump, .goto:
                 let target = string(i + 1)
                 let options = (i + 2 < words.count) ? (i + 2..<words.count).map(string) : []
-                (p.verdict, p.detail) = IptablesSave.parseTarget(target, options: options, goto: `is`(i, "-g") || `is`(i, "--goto"),
+                (p.verdict, p.detail) = IptablesSave.parseTarget(target, options: options, goto: k == .goto,
                                                                  family: family, isChain: userChains[target] != nil)
                 i = words.count
-            } else if `is`(i, "--dport") || `is`(i, "--destination-port") || `is`(i, "--sport") || `is`(i, "--source-port")
-                        || `is`(i, "--dports") || `is`(i, "--destination-ports") || `is`(i, "--sports") || `is`(i, "--source-ports") {
-                let dst = word(i).dropFirst(2).first == UInt8(ascii: "d")
+            case .dport, .sport:
                 let prefix = module == "multiport" ? "-m multiport " : ""
                 if let ranges = parsePortRanges(word(i + 1)) {
-                    add(dst ? .dport(ranges) : .sport(ranges), i, i + 1, prefix: prefix)
+                    add(k == .dport ? .dport(ranges) : .sport(ranges), i, i + 1, prefix: prefix)
                 } else {
                     add(.unknown, i, i + 1, prefix: prefix)
                 }
                 i += 2
-            } else if `is`(i, "--ctstate") || `is`(i, "--state") {
+            case .ctstate:
                 let states = Set(word(i + 1).split(separator: UInt8(ascii: ",")).map { String(decoding: $0, as: UTF8.self).lowercased() })
                 add(.ctstate(states), i, i + 1, prefix: "-m \(module) ")
                 i += 2
-            } else if `is`(i, "--tcp-flags") {
+            case .tcpFlags:
                 func flags(_ s: String) -> Set<String>? {
                     switch s.uppercased() {
                     case "ALL": return nil
@@ -278,27 +319,25 @@ struct RuleScanner {
                 let mask = flags(string(i + 1)), value = flags(string(i + 2)) ?? ["fin", "syn", "rst", "psh", "ack", "urg"]
                 add(.tcpFlags(mask: mask, value: value), i, i + 2)
                 i += 3
-            } else if `is`(i, "--syn") {
+            case .syn:
                 add(.tcpFlags(mask: ["fin", "syn", "rst", "ack"], value: ["syn"]), i, i)
                 i += 1
-            } else if `is`(i, "--src-range") || `is`(i, "--dst-range") {
+            case .srcRange, .dstRange:
                 if let range = IPRange(string(i + 1)) {
-                    add(`is`(i, "--src-range") ? .saddr([range]) : .daddr([range]), i, i + 1, prefix: "-m iprange ")
+                    add(k == .srcRange ? .saddr([range]) : .daddr([range]), i, i + 1, prefix: "-m iprange ")
                 } else {
                     add(.unknown, i, i + 1, prefix: "-m iprange ")
                 }
                 i += 2
-            } else if `is`(i, "--comment") {
+            case .comment:
                 p.comment = string(i + 1)
                 i += 2
-            } else {
+            case .otherOption, .value, .not, .append:
                 // An option this reader does not evaluate, with its values.
                 let first = i
                 let long = word(i).starts(with: "--".utf8)
                 i += 1
-                while i < words.count, !`is`(i, "!"), !(word(i).first == UInt8(ascii: "-") && !quoted[i] && IptablesSave.decimal(word(i).dropFirst()) == nil) {
-                    i += 1
-                }
+                while i < words.count, kind(i) == .value { i += 1 }
                 add(.unknown, first, i - 1, prefix: long && !module.isEmpty ? "-m \(module) " : "")
             }
         }
