@@ -1,7 +1,7 @@
 -- firewall: which firewall rules decide the target's packets, proved by their counters.
 -- Inspects: nftables (nft -j list chains, nft -j list table), iptables-nft-save -c / ip6tables-nft-save -c,
 --           iptables-legacy-save -c when legacy tables exist; rule counters (netlink) before and after one
---           probe connect; the route to each address (ip -j route get).
+--           probe connect; the route to each address (rtnetlink, like ip route get).
 -- Options:  --set probe=off  read the rules only, without the probe connect.
 return {
   id = "firewall",
@@ -25,7 +25,7 @@ skipped and says so.]],
     "nftables ruleset (nft -j list chains; nft -j list table FAMILY NAME)",
     "iptables rules with counters (iptables-nft-save -c, ip6tables-nft-save -c; iptables-legacy-save -c when legacy tables exist)",
     "rule and policy counters before and after one probe connect (nf_tables netlink)",
-    "the route to each target address (ip -j route get ADDRESS)",
+    "the route to each target address (rtnetlink, like ip route get ADDRESS)",
   },
   needs_target = false,
   timeout = 60,
@@ -43,17 +43,11 @@ skipped and says so.]],
     local rerun = target.given and ("sudo tcpcheck run firewall --target " .. (target.host:find(":") and ("[" .. target.host .. "]") or target.host) .. ":" .. port)
       or "sudo tcpcheck run firewall"
 
-    -- The route to an address, from `ip -j route get` (the one place to swap
-    -- for a native route lookup). Returns {type=, dev=, prefsrc=} or nil.
+    -- The route to an address: {type=, interface=, source=}, or nil when there is none.
     local function route_of(addr)
-      local r = tools.run({ "ip", "-j", "route", "get", addr }, { timeout = 3 })
+      local r = route.get(addr)
       if not r.ok then return nil end
-      local out = r.stdout
-      return {
-        type = out:match('"type":"([%w_]+)"') or "unicast",
-        dev = out:match('"dev":"([^"]+)"'),
-        prefsrc = out:match('"prefsrc":"([^"]+)"'),
-      }
+      return { type = r.type, interface = r.interface, source = r.source }
     end
 
     -- What each reject type looks like from the client.
@@ -90,8 +84,8 @@ skipped and says so.]],
       -- Client side: the SYN leaves by the route's interface, from its source address.
       local first = target.addresses[1] and routes[target.addresses[1].address]
       if first and first.type ~= "local" then
-        query.out_interface = first.dev
-        query.source = first.prefsrc
+        query.out_interface = first.interface
+        query.source = first.source
       end
     end
     local fw = firewall.read(query)

@@ -429,10 +429,11 @@ int tc_register(tc_state *st, const char *module, const char *name, int fid) {
     return status == LUA_OK ? TC_OK : TC_ERR_MEMORY;
 }
 
-/* Message handler: keep the message, name non-string error objects. */
+/* Message handler: keep the message, name non-string error objects. It runs
+ * no Lua code (no __tostring): a handler can run with hooks off, where the
+ * deadline could not stop it. */
 static int msgh(lua_State *L) {
     if (lua_type(L, 1) == LUA_TSTRING) return 1;
-    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
     lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
     return 1;
 }

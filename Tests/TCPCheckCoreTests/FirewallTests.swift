@@ -41,7 +41,7 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
     // MARK: privileges
 
     @Test func capabilityParserReadsRealProcData() throws {
-        let status = try #require(readProcText("/proc/self/status"))
+        let status = try HostFile.read("/proc/self/status").get()
         let caps = try #require(Capabilities.parse(status: status))
         // Root in CI holds CAP_NET_ADMIN; an unprivileged run does not. Either way the parser agrees with the kernel's text.
         let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("CapEff:") })

@@ -5,4 +5,9 @@
 /* Moves the calling thread into the network namespace open at fd. */
 int csys_setns_net(int fd);
 
+/* Sets the calling thread's filesystem uid (setfsuid(2) is per thread);
+   returns the previous one. Moving it away from 0 drops CAP_DAC_OVERRIDE
+   for that thread: tests use it to see files as an unprivileged user. */
+int csys_setfsuid(unsigned int uid);
+
 #endif

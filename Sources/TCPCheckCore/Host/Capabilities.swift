@@ -30,7 +30,7 @@ public struct Capabilities: Sendable {
     /// The calling thread's capabilities (nil when /proc is not mounted).
     public static func current() -> Capabilities? {
         for path in ["/proc/thread-self/status", "/proc/self/status"] {
-            if let text = readProcText(path, limit: 65536) { return parse(status: text) }
+            if let text = try? HostFile.read(path, limit: 65536).get() { return parse(status: text) }
         }
         return nil
     }

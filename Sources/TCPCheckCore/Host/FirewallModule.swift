@@ -115,7 +115,7 @@ struct FirewallQuery {
         outInterface = opts["out_interface"].stringValue
         if let l = opts["limit"].intValue { limit = Int(min(max(l, 1), 5000)) }
         // Per namespace: /proc/sys/net follows the calling thread.
-        let bounds = (readProcText("/proc/sys/net/ipv4/ip_local_port_range") ?? "").split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
+        let bounds = ((try? HostFile.read("/proc/sys/net/ipv4/ip_local_port_range").get()) ?? "").split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
         if bounds.count == 2, let lo = Int(bounds[0]), let hi = Int(bounds[1]), 1 <= lo, lo <= hi, hi <= 65535 { ephemeral = lo...hi }
     }
 

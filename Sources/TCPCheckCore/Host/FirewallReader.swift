@@ -130,7 +130,8 @@ public enum FirewallReader {
 
         // 4. Legacy x_tables, only when the kernel holds some.
         for (family, tool, names) in [("ip", "iptables", "ip_tables_names"), ("ip6", "ip6tables", "ip6_tables_names")] {
-            guard let list = readProcText("/proc/thread-self/net/\(names)"), !list.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { continue }
+            guard let list = try? HostFile.read("/proc/thread-self/net/\(names)").get(),
+                  !list.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { continue }
             let r = run(["\(tool)-legacy-save", "-c"])
             guard r.ok else { continue }
             let save = IptablesSave.parse(r.stdout, backend: .iptablesLegacy, family: family, keep: keep)
@@ -178,21 +179,4 @@ public enum FirewallReader {
         if !docker.isEmpty { out.append(FirewallManager(name: "docker", active: true, evidence: Array(docker.prefix(3)))) }
         return out
     }
-}
-
-/// A small /proc or /sys file, read to its end (their size reads as 0, so
-/// read until EOF), bounded.
-func readProcText(_ path: String, limit: Int = 1 << 20) -> String? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var out: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 8192)
-    while out.count < limit {
-        let n = read(fd, &buffer, buffer.count)
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 { break }
-        out += buffer[0..<n]
-    }
-    return String(decoding: out.prefix(limit), as: UTF8.self)
 }

@@ -4,6 +4,11 @@ extension HostModule {
         [
             .net,
             .tools,
+            .logs,
+            .route,
+            .dns,
+            .proxy,
+            .sys,
             .firewall,
             // MODULES: one line per module, keep this comment last.
         ]

@@ -57,6 +57,17 @@ _G.setmetatable = function(t, mt)
   return setmetatable(t, mt)
 end
 
+-- An error raised by the deadline hook calls the active message handler
+-- while hooks are off, so a handler that loops could never be stopped.
+-- xpcall therefore runs its handler after unwinding, as ordinary code.
+local pcall, pack, unpack = pcall, table.pack, table.unpack
+_G.xpcall = function(f, handler, ...)
+  local r = pack(pcall(f, ...))
+  if r[1] then return unpack(r, 1, r.n) end
+  local ok, h = pcall(handler, r[2])
+  return false, h
+end
+
 local prelude = {}
 
 function prelude.run(check, raw)

@@ -33,7 +33,7 @@ public enum MarkdownReport {
             md.append("")
             md.append("### \(inline(r.id)): \(inline(r.title)) (\(r.status.rawValue))")
             md.append("")
-            md.append(inline(r.summary))
+            md.append(paragraph(r.summary))
             for f in r.findings {
                 md.append("")
                 md.append("- **\(f.level.rawValue)**: \(inline(f.message))")
@@ -87,12 +87,38 @@ public enum MarkdownReport {
         }
     }
 
-    /// Text in a paragraph or list item: one line, Markdown and HTML neutralised.
+    /// Text in a paragraph, list item or table cell: one line, Markdown and
+    /// HTML neutralised. Paired backticks stay code spans (fixes quote
+    /// commands that way); an unpaired one is escaped.
     static func inline(_ s: String) -> String {
+        let text = Sanitize.line(s)
+        let parts = text.split(separator: "`", omittingEmptySubsequences: false)
+        guard parts.count % 2 == 1 else { return escape(text) }
         var out = ""
-        for ch in Sanitize.line(s) {
-            if "\\`*_{}[]<>()#+!|~&".contains(ch) { out.append("\\") }
+        for (i, part) in parts.enumerated() {
+            if i % 2 == 0 { out += escape(String(part)) }
+            else if part.isEmpty { out += "\\`\\`" }
+            else { out += "`" + part.replacingOccurrences(of: "|", with: "\\|") + "`" }
+        }
+        return out
+    }
+
+    /// Backslash-escapes what Markdown or HTML would interpret.
+    static func escape(_ s: String) -> String {
+        var out = ""
+        for ch in s {
+            if "\\`*_[]<>|~&".contains(ch) { out.append("\\") }
             out.append(ch)
+        }
+        return out
+    }
+
+    /// Inline text that starts a line: also neutralise headings, lists and quotes.
+    static func paragraph(_ s: String) -> String {
+        var out = inline(s)
+        if let first = out.first, "#+-=>".contains(first) { out = "\\" + out }
+        if let mark = out.firstIndex(where: { !$0.isNumber }), mark != out.startIndex, out[mark] == "." || out[mark] == ")" {
+            out.insert("\\", at: mark)
         }
         return out
     }
