@@ -10,6 +10,7 @@ extension HostModule {
             .proxy,
             .sys,
             .firewall,
+            .capture,
             // MODULES: one line per module, keep this comment last.
         ]
     }
