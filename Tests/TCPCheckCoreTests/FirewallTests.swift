@@ -32,6 +32,16 @@ func mustExec(_ ns: NetNS, _ argv: [String]) {
     #expect(r.status == 0, "\(argv.joined(separator: " ")): \(r.stderr)")
 }
 
+/// Runs `tcpcheck run CHECK ... --format json` (inside the namespace when given) and returns that check's result.
+func runBinary(_ ns: NetNS?, _ args: [String], prefix: [String] = []) throws -> [String: Any] {
+    // tcpcheckBinary (LogsTests.swift) is relative to the package root, the tests' working directory.
+    let binary = FileManager.default.currentDirectoryPath + "/" + (try #require(tcpcheckBinary, "the tcpcheck binary is not built"))
+    let argv = prefix + [binary, "run"] + args + ["--format", "json"]
+    let r = ns.map { $0.exec(argv, timeout: 60) } ?? runCommand(argv, timeout: 60)
+    let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "stdout: \(r.stdout) stderr: \(r.stderr)")
+    return try #require((json["checks"] as? [[String: Any]])?.first, "\(json)")
+}
+
 func rules(_ v: LuaValue) -> [LuaValue] { v["rules"].tableValue?.array ?? [] }
 func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [LuaValue] {
     (v["traces"].tableValue?.array ?? []).filter { $0["hook"] == .str(hook) && $0["direction"] == .str(direction) }
@@ -53,17 +63,63 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
     }
 
     /// The real binary as `nobody`, without capabilities: a skip that says why, never a failure.
-    @Test(.enabled(if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: ".build/debug/tcpcheck")
-                   && ToolRunner.locate("setpriv") != nil))
+    @Test(.enabled(if: geteuid() == 0 && tcpcheckBinary != nil && ToolRunner.locate("setpriv") != nil))
     func unprivilegedRunSkipsWithTheReason() throws {
-        let r = runCommand(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-                            ".build/debug/tcpcheck", "run", "firewall", "--target", "127.0.0.1:8080", "--format", "json"])
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "stdout: \(r.stdout) stderr: \(r.stderr)")
-        let result = try #require((json["checks"] as? [[String: Any]])?.first)
+        let nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]
+        let result = try runBinary(nil, ["firewall", "--target", "127.0.0.1:8080"], prefix: nobody)
         #expect(result["status"] as? String == "skip")
         let summary = result["summary"] as? String ?? ""
         #expect(summary.contains("CAP_NET_ADMIN"), "\(summary)")
         #expect(summary.contains("sudo tcpcheck run firewall --target 127.0.0.1:8080"), "\(summary)")
+
+        // The live capture says the same kind of thing, and still gives the commands.
+        let capture = try runBinary(nil, ["capture_hint", "--target", "127.0.0.1:8080", "--set", "capture=on"], prefix: nobody)
+        #expect(capture["status"] as? String == "warn")
+        #expect((capture["summary"] as? String ?? "").contains("capturing packets needs CAP_NET_RAW"), "\(capture)")
+        #expect((capture["summary"] as? String ?? "").contains("sudo tcpdump -i lo"), "\(capture)")
+    }
+
+    // MARK: the firewall check end to end
+
+    @Test(.enabled(if: NetNS.unavailableReason == nil && tcpcheckBinary != nil && ToolRunner.locate("iptables") != nil))
+    func firewallCheckNamesTheDropRuleWithCounterProof() throws {
+        let ns = try NetNS("fwchk")
+        defer { ns.delete() }
+        mustExec(ns, ["iptables", "-A", "INPUT", "-p", "tcp", "--dport", "8080", "-j", "DROP"])
+        let result = try runBinary(ns, ["firewall", "--target", "127.0.0.1:8080", "--timeout", "0.5"])
+        #expect(result["status"] as? String == "fail")
+        let summary = result["summary"] as? String ?? ""
+        #expect(summary.contains("`-A INPUT -p tcp -m tcp --dport 8080 -j DROP`"), "\(summary)")
+        #expect(summary.contains("during tcpcheck's probe connect"), "\(summary)")
+        let cause = try #require((result["causes"] as? [[String: Any]])?.first)
+        #expect(cause["id"] as? String == "firewall_drop")
+        #expect(cause["confidence"] as? String == "high")
+        let fixes = cause["fix"] as? [String] ?? []
+        #expect(fixes.first == "sudo iptables -t filter -D INPUT -p tcp -m tcp --dport 8080 -j DROP", "\(fixes)")
+        #expect(fixes.contains { $0.contains("sudo iptables -t filter -I INPUT 1 -p tcp --dport 8080 -j ACCEPT") }, "\(fixes)")
+
+        // Managed by ufw: the fix is ufw's.
+        mustExec(ns, ["iptables", "-N", "ufw-user-input"])
+        let ufw = try runBinary(ns, ["firewall", "--target", "127.0.0.1:8080", "--timeout", "0.5"])
+        let ufwFix = ((ufw["causes"] as? [[String: Any]])?.first?["fix"] as? [String]) ?? []
+        #expect(ufwFix.first == "sudo ufw allow 8080/tcp", "\(ufwFix)")
+    }
+
+    @Test(.enabled(if: NetNS.unavailableReason == nil && tcpcheckBinary != nil && ToolRunner.locate("nft") != nil))
+    func firewallCheckNamesAnNftRejectAndItsReply() throws {
+        let ns = try NetNS("fwchn")
+        defer { ns.delete() }
+        mustExec(ns, ["nft", "add", "table", "inet", "tc"])
+        mustExec(ns, ["nft", "add", "chain", "inet", "tc", "input", "{ type filter hook input priority 0; policy accept; }"])
+        mustExec(ns, ["nft", "add", "rule", "inet", "tc", "input", "tcp", "dport", "8080", "counter", "reject", "with", "tcp", "reset"])
+        let result = try runBinary(ns, ["firewall", "--target", "127.0.0.1:8080"])
+        #expect(result["status"] as? String == "fail")
+        let cause = try #require((result["causes"] as? [[String: Any]])?.first)
+        #expect(cause["id"] as? String == "firewall_reject")
+        #expect(cause["confidence"] as? String == "high")
+        #expect((cause["summary"] as? String ?? "").contains("TCP reset"), "\(cause)")
+        let fixes = cause["fix"] as? [String] ?? []
+        #expect(fixes.first?.hasPrefix("sudo nft delete rule inet tc input handle ") == true, "\(fixes)")
     }
 
     // MARK: iptables (nf_tables backend)
@@ -409,5 +465,120 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
         #expect(parsePortRanges("80,8000:8100,:22,65000:") == [80...80, 8000...8100, 0...22, 65000...65535])
         #expect(parsePortRanges("9:1") == nil)
         #expect(parsePortRanges("http") == nil)
+    }
+
+    // MARK: capture_hint
+
+    @Test(.enabled(if: tcpcheckBinary != nil))
+    func captureCommandsForIPv4AndIPv6() throws {
+        let v4 = try runBinary(nil, ["capture_hint", "--target", "127.0.0.1:8080"])
+        let a4 = try #require(((v4["data"] as? [String: Any])?["addresses"] as? [[String: Any]])?.first)
+        #expect(a4["interface"] as? String == "lo")
+        #expect(a4["tcpdump"] as? String == "sudo tcpdump -i lo -nn -c 20 '(tcp and host 127.0.0.1 and port 8080) or icmp[icmptype] == icmp-unreach'")
+        #expect(a4["tshark"] as? String == "sudo tshark -i lo -n -f '(tcp and host 127.0.0.1 and port 8080) or icmp[icmptype] == icmp-unreach' -c 20")
+        #expect(v4["status"] as? String == "pass")
+
+        let v6 = try runBinary(nil, ["capture_hint", "--target", "[::1]:443", "--set", "capture_count=5"])
+        let a6 = try #require(((v6["data"] as? [String: Any])?["addresses"] as? [[String: Any]])?.first)
+        #expect(a6["tcpdump"] as? String == "sudo tcpdump -i lo -nn -c 5 '(tcp and ip6 host ::1 and port 443) or icmp6[icmp6type] == icmp6-destinationunreach'")
+        // The filters compile (tcpdump -d prints the BPF program without capturing).
+        if geteuid() == 0, ToolRunner.locate("tcpdump") != nil {
+            for a in [a4, a6] {
+                let r = runCommand(["tcpdump", "-i", "lo", "-d", a["filter"] as? String ?? ""])
+                #expect(r.status == 0, "\(r.stderr)")
+            }
+        }
+    }
+
+    @Test(.enabled(if: NetNS.unavailableReason == nil && tcpcheckBinary != nil))
+    func captureCommandUsesTheRoutesInterface() throws {
+        let a = try NetNS("cpa"), b = try NetNS("cpb")
+        defer { a.delete(); b.delete() }
+        try NetNS.link(a, "198.18.0.1", b, "198.18.0.2")
+        let result = try runBinary(a, ["capture_hint", "--target", "198.18.0.2:8080"])
+        let entry = try #require(((result["data"] as? [String: Any])?["addresses"] as? [[String: Any]])?.first)
+        let iface = try #require(entry["interface"] as? String)
+        #expect(iface.hasPrefix("va"), "\(entry)")
+        #expect(entry["tcpdump"] as? String == "sudo tcpdump -i \(iface) -nn -c 20 '(tcp and host 198.18.0.2 and port 8080) or icmp[icmptype] == icmp-unreach'")
+    }
+
+    static let liveCaptureReason: String? = NetNS.unavailableReason
+        ?? (ToolRunner.locate("tcpdump") == nil ? "needs tcpdump (apt-get install -y tcpdump)" : nil)
+        ?? (tcpcheckBinary == nil ? "needs the tcpcheck binary (swift build)" : nil)
+
+    func liveOutcome(_ ns: NetNS, _ port: Int) throws -> (String?, [String: Any]) {
+        let result = try runBinary(ns, ["capture_hint", "--target", "127.0.0.1:\(port)", "--set", "capture=on", "--timeout", "1.5"])
+        let entry = ((result["data"] as? [String: Any])?["addresses"] as? [[String: Any]])?.first
+        return (entry?["outcome"] as? String, result)
+    }
+
+    @Test(.enabled(if: liveCaptureReason == nil && ToolRunner.locate("iptables") != nil))
+    func liveCaptureSeesADroppedSYN() throws {
+        let ns = try NetNS("cpdrop")
+        defer { ns.delete() }
+        let fd = try listenInside(ns, "127.0.0.1", 8080)
+        defer { close(fd) }
+        mustExec(ns, ["iptables", "-A", "INPUT", "-p", "tcp", "--dport", "8080", "-j", "DROP"])
+        let (outcome, result) = try liveOutcome(ns, 8080)
+        #expect(outcome == "no_reply", "\(result)")
+        #expect(result["status"] as? String == "fail")
+        #expect((result["causes"] as? [[String: Any]])?.first?["id"] as? String == "filtered")
+        #expect((result["summary"] as? String ?? "").contains("with no reply"), "\(result)")
+    }
+
+    @Test(.enabled(if: liveCaptureReason == nil))
+    func liveCaptureSeesAResetFromAClosedPort() throws {
+        let ns = try NetNS("cprst")
+        defer { ns.delete() }
+        let (outcome, result) = try liveOutcome(ns, 8081)
+        #expect(outcome == "rst", "\(result)")
+        #expect((result["causes"] as? [[String: Any]])?.first?["id"] as? String == "not_listening")
+    }
+
+    @Test(.enabled(if: liveCaptureReason == nil))
+    func liveCaptureSeesTheHandshakeAndAnApplicationThatCloses() throws {
+        let ns = try NetNS("cpapp")
+        defer { ns.delete() }
+        // A listener that stays quiet: the handshake completes and the connection stays open.
+        let quiet = try listenInside(ns, "127.0.0.1", 8082)
+        defer { close(quiet) }
+        let (open, openResult) = try liveOutcome(ns, 8082)
+        #expect(open == "handshake", "\(openResult)")
+        #expect(openResult["status"] as? String == "pass")
+
+        // A listener whose application closes every connection at once.
+        let closer = try listenInside(ns, "127.0.0.1", 8083)
+        let stop = DispatchSemaphore(value: 0)
+        let acceptor = Thread {
+            var pfd = pollfd(fd: closer, events: Int16(POLLIN), revents: 0)
+            for _ in 0..<200 {   // bounded: 20 s at most
+                if stop.wait(timeout: .now()) == .success { break }
+                if poll(&pfd, 1, 100) > 0 {
+                    let c = accept(closer, nil, nil)
+                    if c >= 0 { close(c) }
+                }
+            }
+        }
+        acceptor.start()
+        defer { stop.signal(); usleep(150_000); close(closer) }
+        let (closed, closedResult) = try liveOutcome(ns, 8083)
+        #expect(closed == "app_closed", "\(closedResult)")
+        #expect((closedResult["causes"] as? [[String: Any]])?.first?["id"] as? String == "app_closed")
+    }
+
+    @Test(.enabled(if: liveCaptureReason == nil))
+    func captureProbeRejectsBadInputAndReportsTcpdumpErrors() throws {
+        let bad = try eval(#"return capture.probe{interface = "-w/tmp/x", filter = "tcp", address = "127.0.0.1", port = 1}"#)
+        guard case .failure(let e) = bad else { Issue.record("a bad interface must raise"); return }
+        #expect(e.message.contains("interface must be an interface name"))
+        let option = try eval(#"return capture.probe{interface = "lo", filter = "-w /tmp/x", address = "127.0.0.1", port = 1}"#)
+        guard case .failure = option else { Issue.record("a filter that looks like an option must raise"); return }
+
+        let ns = try NetNS("cperr")
+        defer { ns.delete() }
+        let out = try evalInside(ns, #"return capture.probe{interface = "nosuchif0", filter = "tcp", address = "127.0.0.1", port = 9, timeout = 0.2}"#)[0]
+        #expect(out["ok"] == false)
+        #expect(out["error"] == "capture_failed")
+        #expect(out["message"].stringValue?.contains("nosuchif0") == true, "\(out)")
     }
 }
