@@ -367,7 +367,7 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
         #expect(save.rules[2].position == 1)
 
         var syn = FirewallPacket(ipv6: false, saddr: IPAddressValue("192.0.2.7"), daddr: IPAddressValue("198.18.0.5"),
-                                 sport: 40000...40000, dport: 8080...8080, iif: "eth0", oif: nil, ctstate: "new", flags: ["syn"])
+                                 sport: 40000...40000, dport: 8080...8080, iif: "eth0", oif: nil, ctstate: ConnStates("new"), flags: TCPFlagSet("syn"))
         #expect(save.rules[0].conditions.match(syn) == .no)           // from 192.0.2.0/24: negated
         syn.saddr = IPAddressValue("203.0.113.1")
         #expect(save.rules[0].conditions.match(syn) == .yes)
@@ -375,10 +375,10 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
         #expect(save.rules[0].conditions.match(syn) == .no)
         #expect(save.rules[1].conditions.match(syn) == .maybe(["-m limit --limit 5/min"]))
         #expect(save.rules[2].conditions.match(syn) == .yes)
-        syn.flags = ["syn", "ack"]
+        syn.flags = TCPFlagSet(["syn", "ack"])
         #expect(save.rules[2].conditions.match(syn) == .no)
         syn.daddr = IPAddressValue("198.18.0.10")
-        syn.flags = ["syn"]
+        syn.flags = TCPFlagSet("syn")
         #expect(save.rules[2].conditions.match(syn) == .no)
     }
 
@@ -409,7 +409,7 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
         #expect(r[2].verdict == .reject("icmpx-port-unreachable"))
 
         let syn6 = FirewallPacket(ipv6: true, saddr: IPAddressValue("2001:db9::1"), daddr: IPAddressValue("::1"),
-                                  sport: 40000...40000, dport: 8050...8050, iif: nil, oif: nil, ctstate: "new", flags: ["syn"])
+                                  sport: 40000...40000, dport: 8050...8050, iif: nil, oif: nil, ctstate: ConnStates("new"), flags: TCPFlagSet("syn"))
         #expect(r[0].conditions.match(syn6) == .yes)
         var inside = syn6
         inside.saddr = IPAddressValue("2001:db8::1")

@@ -108,7 +108,7 @@ public struct FirewallRule: Sendable {
 /// field is unknown, and a rule testing it can only "maybe" match.
 public struct FirewallPacket: Sendable {
     public var ipv6: Bool
-    public var proto = "tcp"
+    public var proto = ProtocolSet("tcp")
     public var saddr: IPAddressValue?
     public var daddr: IPAddressValue?
     /// A port is one number, or for the client's side the ephemeral port
@@ -117,10 +117,10 @@ public struct FirewallPacket: Sendable {
     public var dport: ClosedRange<Int>?
     public var iif: String?
     public var oif: String?
-    /// Conntrack state: "new" for the SYN, "established" for the replies.
-    public var ctstate: String
-    /// TCP flags: ["syn"] for the SYN, ["syn","ack"] for the SYN-ACK.
-    public var flags: Set<String>
+    /// Conntrack state: new for the SYN, established for the replies.
+    public var ctstate: ConnStates
+    /// TCP flags: syn for the SYN, syn+ack for the SYN-ACK.
+    public var flags: TCPFlagSet
 }
 
 public enum RuleMatch: Equatable, Sendable {

@@ -122,14 +122,14 @@ public struct IPRange: Sendable {
 public struct RuleCondition: Sendable {
     public enum Kind: Sendable {
         case family(ipv6: Bool)
-        case proto(Set<String>)
-        case sport([ClosedRange<Int>]), dport([ClosedRange<Int>])
-        case saddr([IPRange]), daddr([IPRange])
+        case proto(ProtocolSet)
+        case sport(PortList), dport(PortList)
+        case saddr(AddressList), daddr(AddressList)
         /// Interface names; a trailing "*" is a prefix wildcard.
         case iif([String]), oif([String])
-        case ctstate(Set<String>)
+        case ctstate(ConnStates)
         /// (packet flags ∩ mask) == value; a nil mask means all flags.
-        case tcpFlags(mask: Set<String>?, value: Set<String>)
+        case tcpFlags(mask: TCPFlagSet?, value: TCPFlagSet)
         /// Something this parser does not evaluate (rate limits, marks, ipsets...).
         case unknown
         /// Matches none of the packets tcpcheck traces: its conditions were not kept.
@@ -157,33 +157,20 @@ public struct RuleCondition: Sendable {
         let result: Bool?
         switch kind {
         case .family(let v6): result = p.ipv6 == v6
-        case .proto(let names): result = names.contains(p.proto)
-        case .sport(let ranges): result = p.sport.flatMap { RuleCondition.ports(ranges, match: $0) }
-        case .dport(let ranges): result = p.dport.flatMap { RuleCondition.ports(ranges, match: $0) }
-        case .saddr(let ranges): result = p.saddr.map { a in ranges.contains { $0.contains(a) } }
-        case .daddr(let ranges): result = p.daddr.map { a in ranges.contains { $0.contains(a) } }
+        case .proto(let names): result = names.overlaps(p.proto)
+        case .sport(let ports): result = p.sport.flatMap { ports.match($0) }
+        case .dport(let ports): result = p.dport.flatMap { ports.match($0) }
+        case .saddr(let ranges): result = p.saddr.map { ranges.contains($0) }
+        case .daddr(let ranges): result = p.daddr.map { ranges.contains($0) }
         case .iif(let names): result = p.iif.map { RuleCondition.interface($0, matchesAny: names) }
         case .oif(let names): result = p.oif.map { RuleCondition.interface($0, matchesAny: names) }
-        case .ctstate(let states): result = states.contains(p.ctstate)
-        case .tcpFlags(let mask, let value): result = p.proto == "tcp" ? p.flags.intersection(mask ?? p.flags) == value : false
+        case .ctstate(let states): result = states.overlaps(p.ctstate)
+        case .tcpFlags(let mask, let value):
+            result = p.proto == ProtocolSet("tcp") ? p.flags.raw & (mask ?? p.flags).raw == value.raw : false
         case .unknown: result = nil
         case .never: return false
         }
         return result.map { $0 != negated }
-    }
-
-    /// True when the rule's ports hold every port the packet may have,
-    /// false when none, nil when some.
-    static func ports(_ ranges: [ClosedRange<Int>], match packet: ClosedRange<Int>) -> Bool? {
-        let overlapping = ranges.filter { $0.overlaps(packet) }
-        if overlapping.isEmpty { return false }
-        if packet.count == 1 { return true }
-        // Covered when the overlapping pieces leave no gap in the packet's range.
-        var next = packet.lowerBound
-        for r in overlapping.sorted(by: { $0.lowerBound < $1.lowerBound }) where r.lowerBound <= next {
-            next = max(next, r.upperBound + 1)
-        }
-        return next > packet.upperBound ? true : nil
     }
 
     static func interface(_ name: String, matchesAny patterns: [String]) -> Bool {
@@ -232,6 +219,102 @@ public struct RuleConditions: Sendable {
     }
 }
 
+/// A set of names from a small fixed vocabulary, kept as bits: rule
+/// conditions are built by the ten thousand and must not allocate.
+public protocol NameBits: Hashable, Sendable {
+    static var vocabulary: [String] { get }
+    var raw: UInt32 { get }
+    init(raw: UInt32)
+}
+
+extension NameBits {
+    /// Lower-cased names; a name outside the vocabulary sets the top bit, which no packet has.
+    public init<S: Sequence>(_ names: S) where S.Element == String {
+        var raw: UInt32 = 0
+        for name in names {
+            let lower = name.lowercased()
+            raw |= Self.vocabulary.firstIndex(of: lower).map { UInt32(1) << UInt32($0) } ?? (UInt32(1) << 31)
+        }
+        self.init(raw: raw)
+    }
+
+    public init(_ name: String) { self.init([name]) }
+
+    public func overlaps(_ other: Self) -> Bool { raw & other.raw != 0 }
+}
+
+public struct ProtocolSet: NameBits {
+    public static let vocabulary = ["tcp", "udp", "icmp", "icmpv6", "sctp", "udplite", "dccp", "esp", "ah", "gre"]
+    public let raw: UInt32
+    public init(raw: UInt32) { self.raw = raw }
+}
+
+public struct ConnStates: NameBits {
+    public static let vocabulary = ["new", "established", "related", "invalid", "untracked"]
+    public let raw: UInt32
+    public init(raw: UInt32) { self.raw = raw }
+}
+
+public struct TCPFlagSet: NameBits {
+    public static let vocabulary = ["fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr"]
+    public static let all = TCPFlagSet(vocabulary)
+    public let raw: UInt32
+    public init(raw: UInt32) { self.raw = raw }
+}
+
+/// Port ranges; the first one inline, so the common single port allocates nothing.
+public struct PortList: Sendable {
+    public var first: ClosedRange<Int>
+    public var rest: [ClosedRange<Int>] = []
+
+    public init?(_ ranges: [ClosedRange<Int>]) {
+        guard let f = ranges.first else { return nil }
+        first = f
+        rest = Array(ranges.dropFirst())
+    }
+
+    init(first: ClosedRange<Int>, rest: [ClosedRange<Int>] = []) {
+        self.first = first
+        self.rest = rest
+    }
+
+    /// True when the rule's ports hold every port the packet may have,
+    /// false when none, nil when some.
+    func match(_ packet: ClosedRange<Int>) -> Bool? {
+        if rest.isEmpty {
+            guard first.overlaps(packet) else { return false }
+            return first.lowerBound <= packet.lowerBound && packet.upperBound <= first.upperBound ? true : nil
+        }
+        let overlapping = ([first] + rest).filter { $0.overlaps(packet) }
+        if overlapping.isEmpty { return false }
+        // Covered when the overlapping pieces leave no gap in the packet's range.
+        var next = packet.lowerBound
+        for r in overlapping.sorted(by: { $0.lowerBound < $1.lowerBound }) where r.lowerBound <= next {
+            next = max(next, r.upperBound + 1)
+        }
+        return next > packet.upperBound ? true : nil
+    }
+}
+
+/// Address blocks; the first one inline.
+public struct AddressList: Sendable {
+    public var first: IPRange
+    public var rest: [IPRange] = []
+
+    public init?(_ ranges: [IPRange]) {
+        guard let f = ranges.first else { return nil }
+        first = f
+        rest = Array(ranges.dropFirst())
+    }
+
+    init(first: IPRange, rest: [IPRange] = []) {
+        self.first = first
+        self.rest = rest
+    }
+
+    public func contains(_ a: IPAddressValue) -> Bool { first.contains(a) || rest.contains { $0.contains(a) } }
+}
+
 /// Bytes many values point into (a whole iptables-save output), kept once.
 final class SharedBytes: Sendable {
     let bytes: [UInt8]
@@ -261,6 +344,17 @@ struct LazyText: Sendable {
 /// Ports as iptables writes them: "80", "8000:8100", ":1024", "1024:",
 /// lists "80,443,8000:8100"; nft ranges come as numbers.
 func parsePortRanges(_ text: String) -> [ClosedRange<Int>]? { parsePortRanges(Array(text.utf8)[...]) }
+
+/// "8080" or "8000:8100" without building an array; lists go through parsePortRanges.
+func parsePortList(_ text: ArraySlice<UInt8>) -> PortList? {
+    if text.contains(UInt8(ascii: ",")) { return parsePortRanges(text).flatMap(PortList.init) }
+    let colon = text.firstIndex(of: UInt8(ascii: ":"))
+    let lowText = text[..<(colon ?? text.endIndex)]
+    let low = lowText.isEmpty ? 0 : IptablesSave.decimal(lowText).map(Int.init)
+    let high = colon.map { c in c + 1 == text.endIndex ? 65535 : IptablesSave.decimal(text[(c + 1)...]).map(Int.init) } ?? low
+    guard !text.isEmpty, let l = low, let h = high, l <= h, h <= 65535 else { return nil }
+    return PortList(first: l...h)
+}
 
 func parsePortRanges(_ text: ArraySlice<UInt8>) -> [ClosedRange<Int>]? {
     var out: [ClosedRange<Int>] = []

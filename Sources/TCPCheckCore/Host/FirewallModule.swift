@@ -134,9 +134,9 @@ struct FirewallQuery {
         let server = port.map { $0...$0 }
         return [
             ("to_target", FirewallPacket(ipv6: v6, saddr: sameFamilySource, daddr: addr, sport: ephemeral, dport: server,
-                                         iif: inInterface, oif: outInterface, ctstate: "new", flags: ["syn"])),
+                                         iif: inInterface, oif: outInterface, ctstate: ConnStates("new"), flags: TCPFlagSet("syn"))),
             ("from_target", FirewallPacket(ipv6: v6, saddr: addr, daddr: sameFamilySource, sport: server, dport: ephemeral,
-                                           iif: outInterface, oif: inInterface, ctstate: "established", flags: ["syn", "ack"])),
+                                           iif: outInterface, oif: inInterface, ctstate: ConnStates("established"), flags: TCPFlagSet(["syn", "ack"]))),
         ]
     }
 }

@@ -116,7 +116,7 @@ public struct FirewallRuleset: Sendable {
         for ci in baseChains(hook: hook, ipv6: packet.ipv6) {
             let chain = chains[ci]
             // NAT chains see only the first packet of a connection.
-            if chain.type == "nat" && packet.ctstate != "new" { continue }
+            if chain.type == "nat" && packet.ctstate != ConnStates("new") { continue }
             switch walk(chain.key, depth: 0, tentative: false) {
             case .verdict(let i):
                 let v = rules[i].verdict

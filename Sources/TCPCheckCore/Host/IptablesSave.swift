@@ -95,12 +95,11 @@ public struct IptablesSave: Sendable {
                     while from < end && bytes[from] == UInt8(ascii: " ") { from += 1 }
                     body = from..<end
                 }
-                guard let parsed = scratch.scan(body, userChains: chainIndex) else { continue }
+                guard let parsed = scratch.scan(body, userChains: chainIndex, keep: keep) else { continue }
                 var rule = FirewallRule(backend: backend, family: family, table: table, chain: parsed.chain, position: 0, handle: nil,
                                         textSource: LazyText(shared, body), verdict: parsed.verdict, targetDetail: parsed.detail,
                                         packets: counters?.packets, bytes: counters?.bytes,
-                                        comment: parsed.comment,
-                                        conditions: keep.map { $0(parsed.conditions, parsed.verdict) } ?? true ? parsed.conditions : .irrelevant)
+                                        comment: parsed.comment, conditions: parsed.conditions)
                 if let ci = chainIndex[rule.chain] {
                     save.chains[ci].ruleCount += 1
                     rule.position = save.chains[ci].ruleCount
@@ -188,6 +187,8 @@ struct RuleScanner {
     private var words: [Range<Int>] = []
     private var kinds: [Word] = []
     private var quoted: [Bool] = []
+    /// The line's conditions, reused: only rules worth keeping get a copy.
+    private var scratch: [RuleCondition] = []
 
     init(shared: SharedBytes, family: String) {
         self.shared = shared
@@ -254,10 +255,13 @@ struct RuleScanner {
         return String(decoding: out, as: UTF8.self)
     }
 
-    mutating func scan(_ line: Range<Int>, userChains: [String: Int]) -> Parsed? {
+    /// `keep` decides whether the rule's conditions are kept (nil: always);
+    /// the others get RuleConditions.irrelevant.
+    mutating func scan(_ line: Range<Int>, userChains: [String: Int], keep: ((RuleConditions, RuleVerdict) -> Bool)?) -> Parsed? {
         split(line)
         guard words.count >= 2, kind(0) == .append else { return nil }
-        var p = Parsed(chain: string(1), conditions: RuleConditions(), verdict: .other(""))
+        scratch.removeAll(keepingCapacity: true)
+        var p = Parsed(chain: string(1), conditions: .irrelevant, verdict: .other(""))
         var module = ""
         var negatedAt: Int?     // the word index of a "!" before the current option
         var i = 2
@@ -265,7 +269,7 @@ struct RuleScanner {
         func add(_ kind: RuleCondition.Kind, _ first: Int, _ last: Int, prefix: String = "") {
             let from = negatedAt.map { words[$0].lowerBound } ?? words[first].lowerBound
             let source = LazyText(shared, from..<words[min(last, words.count - 1)].upperBound, prefix: prefix)
-            p.conditions.add(kind, negated: negatedAt != nil, source: source)
+            scratch.append(RuleCondition(kind, negated: negatedAt != nil, source: source))
         }
 
         while i < words.count {
@@ -275,11 +279,18 @@ struct RuleScanner {
             switch k {
             case .proto:
                 let name = protocolName(string(i + 1))
-                if name != "all" && name != "0" { add(.proto([name]), i, i + 1) }
+                if name != "all" && name != "0" { add(.proto(ProtocolSet(name)), i, i + 1) }
                 i += 2
             case .source, .destination:
-                let ranges = word(i + 1).split(separator: UInt8(ascii: ",")).compactMap { IPRange(String(decoding: $0, as: UTF8.self)) }
-                add(k == .source ? .saddr(ranges) : .daddr(ranges), i, i + 1)
+                let value = word(i + 1)
+                let list = value.contains(UInt8(ascii: ","))
+                    ? AddressList(value.split(separator: UInt8(ascii: ",")).compactMap { IPRange(String(decoding: $0, as: UTF8.self)) })
+                    : IPRange(string(i + 1)).map { AddressList(first: $0) }
+                if let list {
+                    add(k == .source ? .saddr(list) : .daddr(list), i, i + 1)
+                } else {
+                    add(.unknown, i, i + 1)
+                }
                 i += 2
             case .inInterface, .outInterface:
                 // iptables writes a wildcard as "eth+", nft as "eth*".
@@ -298,33 +309,33 @@ struct RuleScanner {
                 i = words.count
             case .dport, .sport:
                 let prefix = module == "multiport" ? "-m multiport " : ""
-                if let ranges = parsePortRanges(word(i + 1)) {
-                    add(k == .dport ? .dport(ranges) : .sport(ranges), i, i + 1, prefix: prefix)
+                if let ports = parsePortList(word(i + 1)) {
+                    add(k == .dport ? .dport(ports) : .sport(ports), i, i + 1, prefix: prefix)
                 } else {
                     add(.unknown, i, i + 1, prefix: prefix)
                 }
                 i += 2
             case .ctstate:
-                let states = Set(word(i + 1).split(separator: UInt8(ascii: ",")).map { String(decoding: $0, as: UTF8.self).lowercased() })
+                let states = ConnStates(word(i + 1).split(separator: UInt8(ascii: ",")).map { String(decoding: $0, as: UTF8.self) })
                 add(.ctstate(states), i, i + 1, prefix: "-m \(module) ")
                 i += 2
             case .tcpFlags:
-                func flags(_ s: String) -> Set<String>? {
+                func flags(_ s: String) -> TCPFlagSet? {
                     switch s.uppercased() {
                     case "ALL": return nil
-                    case "NONE": return []
-                    default: return Set(s.lowercased().split(separator: ",").map(String.init))
+                    case "NONE": return TCPFlagSet(raw: 0)
+                    default: return TCPFlagSet(s.split(separator: ",").map(String.init))
                     }
                 }
-                let mask = flags(string(i + 1)), value = flags(string(i + 2)) ?? ["fin", "syn", "rst", "psh", "ack", "urg"]
+                let mask = flags(string(i + 1)), value = flags(string(i + 2)) ?? TCPFlagSet.all
                 add(.tcpFlags(mask: mask, value: value), i, i + 2)
                 i += 3
             case .syn:
-                add(.tcpFlags(mask: ["fin", "syn", "rst", "ack"], value: ["syn"]), i, i)
+                add(.tcpFlags(mask: TCPFlagSet(["fin", "syn", "rst", "ack"]), value: TCPFlagSet("syn")), i, i)
                 i += 1
             case .srcRange, .dstRange:
                 if let range = IPRange(string(i + 1)) {
-                    add(k == .srcRange ? .saddr([range]) : .daddr([range]), i, i + 1, prefix: "-m iprange ")
+                    add(k == .srcRange ? .saddr(AddressList(first: range)) : .daddr(AddressList(first: range)), i, i + 1, prefix: "-m iprange ")
                 } else {
                     add(.unknown, i, i + 1, prefix: "-m iprange ")
                 }
@@ -341,6 +352,9 @@ struct RuleScanner {
                 add(.unknown, first, i - 1, prefix: long && !module.isEmpty ? "-m \(module) " : "")
             }
         }
+        // Shares scratch's storage only while deciding; a kept rule gets its own copy.
+        let conditions = RuleConditions(scratch)
+        if keep?(conditions, p.verdict) ?? true { p.conditions = conditions }
         return p
     }
 }

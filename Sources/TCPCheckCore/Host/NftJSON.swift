@@ -165,25 +165,25 @@ public enum NftJSON {
             switch (proto, field) {
             case (_, "dport"), (_, "sport"):
                 guard transportProtocols.contains(proto) || proto == "th" else { return unknown() }
-                if proto != "th" { conditions.add(.proto([proto]), text: "meta l4proto \(proto)") }
+                if proto != "th" { conditions.add(.proto(ProtocolSet(proto)), text: "meta l4proto \(proto)") }
                 let ranges = ordered ? orderedPortRange(op, right) : elements().flatMap(portRanges)
-                guard let ranges else { return unknown() }
-                conditions.add(field == "dport" ? .dport(ranges) : .sport(ranges), negated: negated, text: text)
+                guard let ports = ranges.flatMap(PortList.init) else { return unknown() }
+                conditions.add(field == "dport" ? .dport(ports) : .sport(ports), negated: negated, text: text)
             case ("ip", "saddr"), ("ip", "daddr"), ("ip6", "saddr"), ("ip6", "daddr"):
                 conditions.add(.family(ipv6: proto == "ip6"), text: "meta nfproto \(proto == "ip6" ? "ipv6" : "ipv4")")
-                guard !ordered, let ranges = elements().flatMap(addressRanges) else { return unknown() }
-                conditions.add(field == "saddr" ? .saddr(ranges) : .daddr(ranges), negated: negated, text: text)
+                guard !ordered, let list = elements().flatMap(addressRanges).flatMap(AddressList.init) else { return unknown() }
+                conditions.add(field == "saddr" ? .saddr(list) : .daddr(list), negated: negated, text: text)
             case ("ip", "protocol"), ("ip6", "nexthdr"):
                 conditions.add(.family(ipv6: proto == "ip6"), text: "meta nfproto \(proto == "ip6" ? "ipv6" : "ipv4")")
                 guard !ordered, let names = elements().flatMap(names) else { return unknown() }
-                conditions.add(.proto(Set(names.map(protocolName))), negated: negated, text: text)
+                conditions.add(.proto(ProtocolSet(names.map(protocolName))), negated: negated, text: text)
             case ("tcp", "flags"):
-                conditions.add(.proto(["tcp"]), text: "meta l4proto tcp")
+                conditions.add(.proto(ProtocolSet("tcp")), text: "meta l4proto tcp")
                 guard !ordered, let value = flagSet(right) else { return unknown() }
                 // "tcp flags syn" (op in): the bit is set; "tcp flags == syn": exactly these.
                 conditions.add(.tcpFlags(mask: op == "in" ? value : nil, value: value), negated: negated, text: text)
             default:
-                if transportProtocols.contains(proto) { conditions.add(.proto([proto]), text: "meta l4proto \(proto)") }
+                if transportProtocols.contains(proto) { conditions.add(.proto(ProtocolSet(proto)), text: "meta l4proto \(proto)") }
                 if proto == "ip" || proto == "ip6" { conditions.add(.family(ipv6: proto == "ip6"), text: "meta nfproto \(proto == "ip6" ? "ipv6" : "ipv4")") }
                 unknown()
             }
@@ -193,7 +193,7 @@ public enum NftJSON {
         if let lhs = left as? [String: Any], let and = lhs["&"] as? [Any], and.count == 2,
            let payload = (and[0] as? [String: Any])?["payload"] as? [String: Any],
            payload["protocol"] as? String == "tcp", payload["field"] as? String == "flags" {
-            conditions.add(.proto(["tcp"]), text: "meta l4proto tcp")
+            conditions.add(.proto(ProtocolSet("tcp")), text: "meta l4proto tcp")
             guard !ordered, let mask = flagSet(and[1]), let value = flagSet(right) else { return unknown() }
             conditions.add(.tcpFlags(mask: mask, value: value), negated: negated, text: text)
             return
@@ -202,7 +202,7 @@ public enum NftJSON {
             switch key {
             case "l4proto":
                 guard let names = elements().flatMap(names) else { return unknown() }
-                conditions.add(.proto(Set(names.map(protocolName))), negated: negated, text: text)
+                conditions.add(.proto(ProtocolSet(names.map(protocolName))), negated: negated, text: text)
             case "nfproto":
                 guard let names = elements().flatMap(names), names.count == 1, names[0] == "ipv4" || names[0] == "ipv6" else { return unknown() }
                 conditions.add(.family(ipv6: names[0] == "ipv6"), negated: negated, text: text)
@@ -216,7 +216,7 @@ public enum NftJSON {
         }
         if let lhs = left as? [String: Any], let ct = lhs["ct"] as? [String: Any], ct["key"] as? String == "state", !ordered,
            let names = elements().flatMap(names) {
-            conditions.add(.ctstate(Set(names.map { $0.lowercased() })), negated: negated, text: text)
+            conditions.add(.ctstate(ConnStates(names)), negated: negated, text: text)
             return
         }
         unknown()
@@ -276,10 +276,10 @@ public enum NftJSON {
         return out
     }
 
-    static func flagSet(_ v: Any) -> Set<String>? {
-        if let s = v as? String { return [s] }
-        if let list = v as? [Any] { return names(list).map(Set.init) }
-        if let or = (v as? [String: Any])?["|"] as? [Any] { return names(or).map(Set.init) }
+    static func flagSet(_ v: Any) -> TCPFlagSet? {
+        if let s = v as? String { return TCPFlagSet(s) }
+        if let list = v as? [Any] { return names(list).map { TCPFlagSet($0) } }
+        if let or = (v as? [String: Any])?["|"] as? [Any] { return names(or).map { TCPFlagSet($0) } }
         return nil
     }
 

@@ -78,6 +78,10 @@ public enum ToolRunner {
             close(outPipe[0]); close(outPipe[1])
             return notStarted("pipe: \(String(cString: strerror(errno)))")
         }
+        // A 1 MiB pipe (F_SETPIPE_SZ, 1031; the default 64 KiB makes a program
+        // printing a megabyte, such as iptables-save, stop and wait for us
+        // sixteen times). Refused above /proc/sys/fs/pipe-max-size: harmless.
+        _ = fcntl(outPipe[1], 1031, Int32(1 << 20))
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
