@@ -233,6 +233,14 @@ skipped and says so.]],
     end
     for _, n in ipairs(fw.notes) do findings[#findings + 1] = { level = "info", message = n } end
 
+    -- Where the rules came from, so a person can read the same.
+    local tables, commands = {}, {}
+    for _, t in ipairs(fw.tables) do tables[#tables + 1] = string.format("%s %s (%s, %d rule%s)", t.family, t.name, t.backend, t.rules, t.rules == 1 and "" or "s") end
+    for _, s in ipairs(fw.sources) do commands[#commands + 1] = "sudo " .. s.command .. (s.ok and "" or ("  # " .. (s.message or "failed"))) end
+    findings[#findings + 1] = { level = "info",
+      message = #tables > 0 and ("firewall tables read: " .. table.concat(tables, "; ")) or "no firewall tables are loaded (nothing filters packets on this host)",
+      evidence = { command = table.concat(commands, "; "), output = string.format("%d rules", fw.rule_count) } }
+
     if not target.given or #target.addresses == 0 then
       -- Summary mode: policies and every rule that drops or rejects.
       local policies = {}

@@ -63,7 +63,7 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
     }
 
     /// The real binary as `nobody`, without capabilities: a skip that says why, never a failure.
-    @Test(.enabled(if: geteuid() == 0 && tcpcheckBinary != nil && ToolRunner.locate("setpriv") != nil))
+    @Test(.enabled(if: geteuid() == 0 && tcpcheckBinary != nil && ToolRunner.locate("setpriv") != nil, "needs root (to drop to nobody), setpriv and the tcpcheck binary"))
     func unprivilegedRunSkipsWithTheReason() throws {
         let nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]
         let result = try runBinary(nil, ["firewall", "--target", "127.0.0.1:8080"], prefix: nobody)
@@ -81,7 +81,7 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
 
     // MARK: the firewall check end to end
 
-    @Test(.enabled(if: NetNS.unavailableReason == nil && tcpcheckBinary != nil && ToolRunner.locate("iptables") != nil))
+    @Test(.enabled(if: NetNS.unavailableReason == nil && tcpcheckBinary != nil && ToolRunner.locate("iptables") != nil, "needs root (namespaces), iptables and the tcpcheck binary"))
     func firewallCheckNamesTheDropRuleWithCounterProof() throws {
         let ns = try NetNS("fwchk")
         defer { ns.delete() }
@@ -105,7 +105,7 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
         #expect(ufwFix.first == "sudo ufw allow 8080/tcp", "\(ufwFix)")
     }
 
-    @Test(.enabled(if: NetNS.unavailableReason == nil && tcpcheckBinary != nil && ToolRunner.locate("nft") != nil))
+    @Test(.enabled(if: NetNS.unavailableReason == nil && tcpcheckBinary != nil && ToolRunner.locate("nft") != nil, "needs root (namespaces), nft and the tcpcheck binary"))
     func firewallCheckNamesAnNftRejectAndItsReply() throws {
         let ns = try NetNS("fwchn")
         defer { ns.delete() }
@@ -124,7 +124,7 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
 
     // MARK: iptables (nf_tables backend)
 
-    @Test(.enabled(if: NetNS.unavailableReason == nil && ToolRunner.locate("iptables") != nil))
+    @Test(.enabled(if: NetNS.unavailableReason == nil && ToolRunner.locate("iptables") != nil, "needs root (namespaces) and iptables"))
     func iptablesDropAndRejectAreFoundAndProvedByCounters() throws {
         let ns = try NetNS("fwipt")
         defer { ns.delete() }
@@ -132,6 +132,13 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
         defer { fds.forEach { close($0) } }
         mustExec(ns, ["iptables", "-A", "INPUT", "-p", "tcp", "--dport", "8080", "-j", "DROP"])
         mustExec(ns, ["iptables", "-A", "INPUT", "-p", "tcp", "--dport", "8081", "-j", "REJECT", "--reject-with", "tcp-reset"])
+        mustExec(ns, ["ip6tables", "-A", "INPUT", "-p", "tcp", "--dport", "8080", "-j", "REJECT", "--reject-with", "icmp6-adm-prohibited"])
+
+        let v6 = try evalInside(ns, #"return firewall.read{port = 8080, addresses = {"::1"}}"#)[0]
+        let v6rule = try #require(rules(v6).first, "\(v6)")
+        #expect(v6rule["family"] == "ip6" && v6rule["tool"] == "ip6tables" && v6rule["reject_with"] == "icmp6-adm-prohibited")
+        #expect(traces(v6, hook: "input").first?["family"] == "ipv6")
+        #expect(rules(v6).count == 1)   // the IPv4 DROP does not see IPv6 packets
 
         let out = try evalInside(ns, """
             local before = firewall.read{port = 8080, addresses = {"127.0.0.1"}}
@@ -170,7 +177,7 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
         #expect(!rules(reject).contains { $0["verdict"] == "drop" })
     }
 
-    @Test(.enabled(if: NetNS.unavailableReason == nil && ToolRunner.locate("iptables") != nil))
+    @Test(.enabled(if: NetNS.unavailableReason == nil && ToolRunner.locate("iptables") != nil, "needs root (namespaces) and iptables"))
     func acceptBeforeDropShadowsTheDrop() throws {
         let ns = try NetNS("fwshd")
         defer { ns.delete() }
@@ -205,7 +212,7 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
 
     // MARK: nft
 
-    @Test(.enabled(if: NetNS.unavailableReason == nil && ToolRunner.locate("nft") != nil))
+    @Test(.enabled(if: NetNS.unavailableReason == nil && ToolRunner.locate("nft") != nil, "needs root (namespaces) and nft"))
     func nftDropAndRejectAreFoundAndProvedByCounters() throws {
         let ns = try NetNS("fwnft")
         defer { ns.delete() }
@@ -258,7 +265,7 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
 
     // MARK: policies and managers
 
-    @Test(.enabled(if: NetNS.unavailableReason == nil && ToolRunner.locate("iptables") != nil && ToolRunner.locate("nft") != nil))
+    @Test(.enabled(if: NetNS.unavailableReason == nil && ToolRunner.locate("iptables") != nil && ToolRunner.locate("nft") != nil, "needs root (namespaces), iptables and nft"))
     func policiesAndManagersAreRead() throws {
         let ns = try NetNS("fwpol")
         defer { ns.delete() }
@@ -301,7 +308,7 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
         #expect((moved["moved"].tableValue?.array ?? []).allSatisfy { $0["kind"] == "policy" })
     }
 
-    @Test(.enabled(if: NetNS.unavailableReason == nil && ToolRunner.locate("iptables") != nil))
+    @Test(.enabled(if: NetNS.unavailableReason == nil && ToolRunner.locate("iptables") != nil, "needs root (namespaces) and iptables"))
     func policyCounterProvesAPolicyDrop() throws {
         let ns = try NetNS("fwpc")
         defer { ns.delete() }
@@ -320,7 +327,7 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
 
     // MARK: iptables-legacy
 
-    @Test(.enabled(if: NetNS.unavailableReason == nil && ToolRunner.locate("iptables-legacy") != nil))
+    @Test(.enabled(if: NetNS.unavailableReason == nil && ToolRunner.locate("iptables-legacy") != nil, "needs root (namespaces) and iptables-legacy"))
     func legacyRulesAreReadAndProved() throws {
         let ns = try NetNS("fwleg")
         defer { ns.delete() }
@@ -469,7 +476,7 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
 
     // MARK: capture_hint
 
-    @Test(.enabled(if: tcpcheckBinary != nil))
+    @Test(.enabled(if: tcpcheckBinary != nil, "needs the tcpcheck binary (swift build)"))
     func captureCommandsForIPv4AndIPv6() throws {
         let v4 = try runBinary(nil, ["capture_hint", "--target", "127.0.0.1:8080"])
         let a4 = try #require(((v4["data"] as? [String: Any])?["addresses"] as? [[String: Any]])?.first)
@@ -490,7 +497,7 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
         }
     }
 
-    @Test(.enabled(if: NetNS.unavailableReason == nil && tcpcheckBinary != nil))
+    @Test(.enabled(if: NetNS.unavailableReason == nil && tcpcheckBinary != nil, "needs root (namespaces) and the tcpcheck binary"))
     func captureCommandUsesTheRoutesInterface() throws {
         let a = try NetNS("cpa"), b = try NetNS("cpb")
         defer { a.delete(); b.delete() }
@@ -512,7 +519,7 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
         return (entry?["outcome"] as? String, result)
     }
 
-    @Test(.enabled(if: liveCaptureReason == nil && ToolRunner.locate("iptables") != nil))
+    @Test(.enabled(if: liveCaptureReason == nil && ToolRunner.locate("iptables") != nil, "needs root, tcpdump, iptables and the tcpcheck binary"))
     func liveCaptureSeesADroppedSYN() throws {
         let ns = try NetNS("cpdrop")
         defer { ns.delete() }
@@ -526,7 +533,7 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
         #expect((result["summary"] as? String ?? "").contains("with no reply"), "\(result)")
     }
 
-    @Test(.enabled(if: liveCaptureReason == nil))
+    @Test(.enabled(if: liveCaptureReason == nil, "needs root (namespaces, CAP_NET_RAW), tcpdump and the tcpcheck binary"))
     func liveCaptureSeesAResetFromAClosedPort() throws {
         let ns = try NetNS("cprst")
         defer { ns.delete() }
@@ -535,7 +542,7 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
         #expect((result["causes"] as? [[String: Any]])?.first?["id"] as? String == "not_listening")
     }
 
-    @Test(.enabled(if: liveCaptureReason == nil))
+    @Test(.enabled(if: liveCaptureReason == nil, "needs root (namespaces, CAP_NET_RAW), tcpdump and the tcpcheck binary"))
     func liveCaptureSeesTheHandshakeAndAnApplicationThatCloses() throws {
         let ns = try NetNS("cpapp")
         defer { ns.delete() }
@@ -566,7 +573,7 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
         #expect((closedResult["causes"] as? [[String: Any]])?.first?["id"] as? String == "app_closed")
     }
 
-    @Test(.enabled(if: liveCaptureReason == nil))
+    @Test(.enabled(if: liveCaptureReason == nil, "needs root (namespaces, CAP_NET_RAW), tcpdump and the tcpcheck binary"))
     func captureProbeRejectsBadInputAndReportsTcpdumpErrors() throws {
         let bad = try eval(#"return capture.probe{interface = "-w/tmp/x", filter = "tcp", address = "127.0.0.1", port = 1}"#)
         guard case .failure(let e) = bad else { Issue.record("a bad interface must raise"); return }

@@ -76,6 +76,8 @@ public enum FirewallReader {
         let listed = run(["nft", "-j", "list", "chains"])
         let nftChains: [FirewallChain]? = listed.ok ? NftJSON.parseChains(listed.stdout) : nil
         if listed.ok && nftChains == nil { notes.append("`nft -j list chains` printed something that is not nft JSON; nft tables were not read") }
+        if let missing = listed.missing { notes.append("\(missing): nftables tables were not read (only iptables' view)") }
+        else if !listed.ok { notes.append("`nft -j list chains` failed (\(listed.stderrText.split(separator: "\n").first ?? "exit \(listed.exitCode ?? -1)")): nftables tables were not read") }
         var nftTables: [(family: String, name: String)] = []
         for c in nftChains ?? [] where !nftTables.contains(where: { $0.family == c.family && $0.name == c.table }) {
             nftTables.append((c.family, c.table))
@@ -91,7 +93,12 @@ public enum FirewallReader {
                 sources.removeLast()
                 r = run(["\(tool)-save", "-c"])
             }
-            guard r.ok else { continue }
+            guard r.ok else {
+                if !candidates.isEmpty {
+                    notes.append("\(family) tables \(candidates.map(\.name).joined(separator: ", ")) look like iptables' but \(tool)-save could not be run (\(sources.last?.message ?? "failed")): read with nft instead, as nft translates them")
+                }
+                continue
+            }
             let priorities = Dictionary(nftChains?.filter { $0.family == family && $0.priority != nil }
                 .map { ("\($0.table) \($0.name)", $0.priority ?? 0) } ?? [], uniquingKeysWith: { a, _ in a })
             let save = IptablesSave.parse(r.stdout, backend: .iptablesNft, family: family, priorities: priorities, keep: keep)
