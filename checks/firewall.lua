@@ -320,7 +320,8 @@ skipped and says so.]],
             if not t.certain then
               local maybes = {}
               for _, s in ipairs(t.steps) do
-                if s.match == "maybe" then maybes[#maybes + 1] = "`" .. rules_by_key[s.rule].text .. "` (if " .. table.concat(s.unless, ", ") .. ")" end
+                local r = rules_by_key[s.rule]
+                if r and s.match == "maybe" then maybes[#maybes + 1] = "`" .. r.text .. "` (if " .. table.concat(s.unless, ", ") .. ")" end
               end
               message = message .. "; unless an earlier rule this check cannot fully evaluate takes it first: " .. table.concat(maybes, "; ")
             end
@@ -350,7 +351,7 @@ skipped and says so.]],
               if t.rule and not accepted_by then accepted_by = rules_by_key[t.rule] end
               for _, s in ipairs(t.steps) do
                 local r = rules_by_key[s.rule]
-                if s.match == "maybe" and (r.verdict == "drop" or r.verdict == "reject") then
+                if r and s.match == "maybe" and (r.verdict == "drop" or r.verdict == "reject") then
                   local proof = probe_note(r.key)
                   findings[#findings + 1] = { level = proof and "fail" or "warn",
                     message = string.format("%s is %s by rule `%s` when %s (this check cannot tell for this packet)%s",

@@ -85,6 +85,8 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
     func firewallCheckNamesTheDropRuleWithCounterProof() throws {
         let ns = try NetNS("fwchk")
         defer { ns.delete() }
+        // A LOG rule that may match (the source is unknown) goes on the way without deciding anything.
+        mustExec(ns, ["iptables", "-A", "INPUT", "-s", "10.0.0.0/8", "-j", "LOG"])
         mustExec(ns, ["iptables", "-A", "INPUT", "-p", "tcp", "--dport", "8080", "-j", "DROP"])
         let result = try runBinary(ns, ["firewall", "--target", "127.0.0.1:8080", "--timeout", "0.5"])
         #expect(result["status"] as? String == "fail")
@@ -96,7 +98,7 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
         #expect(cause["confidence"] as? String == "high")
         let fixes = cause["fix"] as? [String] ?? []
         #expect(fixes.first == "sudo iptables -t filter -D INPUT -p tcp -m tcp --dport 8080 -j DROP", "\(fixes)")
-        #expect(fixes.contains { $0.contains("sudo iptables -t filter -I INPUT 1 -p tcp --dport 8080 -j ACCEPT") }, "\(fixes)")
+        #expect(fixes.contains { $0.contains("sudo iptables -t filter -I INPUT 2 -p tcp --dport 8080 -j ACCEPT") }, "\(fixes)")
 
         // Managed by ufw: the fix is ufw's.
         mustExec(ns, ["iptables", "-N", "ufw-user-input"])

@@ -223,7 +223,8 @@ extension FirewallTrace {
             "rule": LuaValue(decidedBy.map { rs.rules[$0].key }),
             "policy_chain": LuaValue(policyOf.map { rs.chains[$0].key }),
         ]
-        t["steps"] = LuaValue(steps.map { s -> LuaValue in
+        // Only the rules that branch (the ones firewall.read returns); a LOG rule changes nothing.
+        t["steps"] = LuaValue(steps.filter { rs.rules[$0.rule].verdict.branches }.map { s -> LuaValue in
             var step: [String: LuaValue] = ["rule": .str(rs.rules[s.rule].key), "verdict": .str(rs.rules[s.rule].verdict.name)]
             if case .maybe(let unless) = s.match { step["match"] = "maybe"; step["unless"] = LuaValue(unless) } else { step["match"] = "yes" }
             return LuaValue(step)
