@@ -321,7 +321,13 @@ static int trampoline(lua_State *L) {
     int base = lua_gettop(L);
     lua_pushcfunction(L, decode_list_protected);
     lua_pushlightuserdata(L, &r);
+    /* A large result (50,000 sockets) is all live data: collecting while it
+     * is built only re-marks it. Pause the collector for it; the memory cap
+     * still holds (the allocator enforces it). */
+    int pause_gc = outlen > (1u << 20) && lua_gc(L, LUA_GCISRUNNING);
+    if (pause_gc) lua_gc(L, LUA_GCSTOP);
     int status = lua_pcall(L, 1, LUA_MULTRET, 0);
+    if (pause_gc) lua_gc(L, LUA_GCRESTART);
     free(out);
     if (status != LUA_OK) return lua_error(L);
     return lua_gettop(L) - base;

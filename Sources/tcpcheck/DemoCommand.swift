@@ -11,6 +11,9 @@ struct Demo: ParsableCommand {
     @Option(help: "Report format: text, markdown or json.")
     var format: OutputFormat = .text
 
+    @Flag(name: [.short, .long], help: "Show informational findings and their evidence in the text report.")
+    var verbose = false
+
     @Flag(name: .customLong("no-color"), help: "Never colour the text report.")
     var noColor = false
 
@@ -26,7 +29,7 @@ struct Demo: ParsableCommand {
             if n > 0 { print("") }
             if format == .text { print((color ? "\u{1B}[1m" : "") + "=== tcpcheck run all --target 127.0.0.1:\(port)   (\(label))" + (color ? "\u{1B}[0m" : "")) }
             switch format {
-            case .text: print(TextReport.render(report, color: color), terminator: "")
+            case .text: print(TextReport.render(report, color: color, verbose: verbose), terminator: "")
             case .markdown: print(MarkdownReport.render(report))
             case .json: print(JSONReport.render(report))
             }

@@ -25,6 +25,9 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("set"), help: ArgumentHelp("A check option (repeatable), e.g. attempts=5, log=/var/log/app.log, check_timeout=60, check_memory=128.", valueName: "KEY=VALUE"))
     var settings: [String] = []
 
+    @Flag(name: [.short, .long], help: "Show informational findings and their evidence in the text report.")
+    var verbose = false
+
     @Flag(name: .customLong("no-color"), help: "Never colour the text report (NO_COLOR in the environment does the same).")
     var noColor = false
 
@@ -71,7 +74,7 @@ struct Run: ParsableCommand {
         let report = try Runner.run(config)
         let color = !noColor && isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
         switch format {
-        case .text: print(TextReport.render(report, color: color), terminator: "")
+        case .text: print(TextReport.render(report, color: color, verbose: verbose), terminator: "")
         case .markdown: print(MarkdownReport.render(report))
         case .json: print(JSONReport.render(report))
         }

@@ -5,27 +5,6 @@ import Foundation
 import Testing
 @testable import TCPCheckCore
 
-/// A temporary directory, deleted when the value goes away.
-final class TempDir {
-    let path: String
-    init() throws {
-        path = NSTemporaryDirectory() + "tcpcheck-logs-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false,
-                                                attributes: [.posixPermissions: 0o755])
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    @discardableResult
-    func file(_ name: String, _ bytes: [UInt8]) throws -> String {
-        let p = path + "/" + name
-        guard FileManager.default.createFile(atPath: p, contents: Data(bytes)) else { throw HostError("cannot create \(p)") }
-        return p
-    }
-
-    @discardableResult
-    func file(_ name: String, _ text: String) throws -> String { try file(name, Array(text.utf8)) }
-}
-
 /// `tail -n N path`, split into lines as tail printed them (raw bytes).
 func realTail(_ path: String, _ n: Int) throws -> [[UInt8]] {
     let p = Process()

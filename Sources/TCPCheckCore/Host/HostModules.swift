@@ -4,6 +4,7 @@ extension HostModule {
         [
             .net,
             .tools,
+            .sockets,
             .logs,
             .route,
             .dns,

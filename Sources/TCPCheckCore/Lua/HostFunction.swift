@@ -18,6 +18,8 @@ public struct HostCall {
     public let name: String
     public let args: [LuaValue]
     public let env: CheckEnvironment
+    /// Set by encodedResult(_:) when the function wrote its result with a LuaWriter.
+    let encoded = EncodedResult()
 
     public func arg(_ i: Int) -> LuaValue { i >= 1 && i <= args.count ? args[i - 1] : .nil }
 

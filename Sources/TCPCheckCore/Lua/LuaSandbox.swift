@@ -39,8 +39,7 @@ public final class LuaSandbox {
         for module in modules {
             for f in module.functions { register(module: module.name, name: f.name, f.function) }
         }
-        let names = modules.map { "\"\($0.name)\"" }.joined(separator: ", ")
-        let prelude = Prelude.source.replacingOccurrences(of: "__MODULES__", with: names)
+        let prelude = Prelude.text(for: modules.map(\.name))
         if case .failure(let f) = load(source: prelude, chunkName: "=prelude", key: "tcpcheck.prelude") {
             throw f
         }
@@ -113,7 +112,9 @@ public final class LuaSandbox {
         }
     }
 
-    fileprivate func invoke(fid: Int, args: UnsafeRawBufferPointer) -> Result<[LuaValue], HostError> {
+    /// Runs host function fid; the result comes back encoded in a malloc
+    /// buffer that the C shim frees.
+    fileprivate func invoke(fid: Int, args: UnsafeRawBufferPointer) -> Result<(UnsafeMutablePointer<UInt8>, Int), HostError> {
         guard functions.indices.contains(fid) else { return .failure(HostError("unknown host function #\(fid)")) }
         let (name, function) = functions[fid]
         if env.isCancelled { return .failure(HostError("\(name): check stopped: deadline exceeded")) }
@@ -121,7 +122,9 @@ public final class LuaSandbox {
             return .failure(HostError("\(name): malformed arguments"))
         }
         do {
-            return .success(try function(HostCall(name: name, args: values, env: env)))
+            let call = HostCall(name: name, args: values, env: env)
+            let results = try function(call)
+            return .success(call.encoded.takeBuffer() ?? mallocCopy(LuaValueCodec.encodeList(results)))
         } catch let e as HostError {
             return .failure(e)
         } catch {
@@ -139,16 +142,14 @@ private let sandboxDispatch: tc_dispatch_fn = { host, fid, args, argslen, out, o
     let box = Unmanaged<SandboxBox>.fromOpaque(host!).takeUnretainedValue()
     let result = box.sandbox?.invoke(fid: Int(fid), args: UnsafeRawBufferPointer(start: args, count: argslen))
         ?? .failure(HostError("the check's sandbox is gone"))
-    let bytes: [UInt8]
+    let buffer: (UnsafeMutablePointer<UInt8>, Int)
     let rc: Int32
     switch result {
-    case .success(let values): bytes = LuaValueCodec.encodeList(values); rc = 0
-    case .failure(let e): bytes = Array(e.message.utf8); rc = 1
+    case .success(let encoded): buffer = encoded; rc = 0
+    case .failure(let e): buffer = mallocCopy(Array(e.message.utf8)); rc = 1
     }
-    let p = malloc(max(bytes.count, 1))!.assumingMemoryBound(to: UInt8.self)
-    if !bytes.isEmpty { bytes.withUnsafeBufferPointer { p.update(from: $0.baseAddress!, count: bytes.count) } }
-    out!.pointee = p
-    outlen!.pointee = bytes.count
+    out!.pointee = buffer.0
+    outlen!.pointee = buffer.1
     return rc
 }
 

@@ -2,6 +2,18 @@
 // it freezes the host modules, guards setmetatable and rawset, and returns
 // the functions the runner calls (`meta`, `run`).
 enum Prelude {
+    /// The prelude for these module names (the usual set is built once).
+    static func text(for modules: [String]) -> String {
+        modules == standardNames ? standard : build(modules)
+    }
+
+    private static let standardNames = HostModule.all.map(\.name)
+    private static let standard = build(standardNames)
+
+    private static func build(_ modules: [String]) -> String {
+        source.replacingOccurrences(of: "__MODULES__", with: modules.map { "\"\($0)\"" }.joined(separator: ", "))
+    }
+
     static let source = #"""
 local frozen = setmetatable({}, { __mode = "k" })
 local rawset, setmetatable, getmetatable, type, pairs, next = rawset, setmetatable, getmetatable, type, pairs, next

@@ -3,7 +3,9 @@
 import Foundation
 
 public enum TextReport {
-    public static func render(_ report: RunReport, color: Bool) -> String {
+    /// Info-level findings are counted rather than shown unless `verbose`:
+    /// at 3 a.m. the warnings, failures and fixes come first.
+    public static func render(_ report: RunReport, color: Bool, verbose: Bool = false) -> String {
         let paint = Painter(enabled: color)
         var out: [String] = []
         var header = "tcpcheck \(TCPCheck.version)"
@@ -22,7 +24,8 @@ public enum TextReport {
             let status = paint.status(r.status, String(r.status.rawValue.uppercased().padding(toLength: 5, withPad: " ", startingAt: 0)))
             let id = r.id.padding(toLength: max(idWidth, r.id.count), withPad: " ", startingAt: 0)
             out.append("\(status) \(id)  \(r.summary)  \(paint.dim(duration(r.durationMs)))")
-            for f in r.findings {
+            let hidden = verbose ? 0 : r.findings.filter { $0.level == .info }.count
+            for f in r.findings where verbose || f.level != .info {
                 out.append("      \(paint.level(f.level)) \(f.message.replacingOccurrences(of: "\n", with: "\n        "))")
                 if let e = f.evidence {
                     out.append("        " + paint.dim("evidence:"))
@@ -30,6 +33,7 @@ public enum TextReport {
                 }
                 if let fix = f.fix { out.append("        " + paint.bold("fix:") + " " + fix.replacingOccurrences(of: "\n", with: "\n             ")) }
             }
+            if hidden > 0 { out.append("      " + paint.dim("(\(hidden) informational finding\(hidden == 1 ? "" : "s"): --verbose shows them)")) }
         }
         out.append("")
         out.append(contentsOf: verdict(report.verdict, paint: paint))

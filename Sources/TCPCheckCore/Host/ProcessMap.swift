@@ -1,0 +1,250 @@
+// Which processes own which sockets: one pass over /proc/*/fd, where each
+// socket descriptor is a symlink to "socket:[INODE]". Only the inodes asked
+// for are kept, and process details are read once per matching process.
+// Processes come and go during the scan; whatever vanished is skipped.
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct ProcessDetails: Sendable {
+    public var pid: Int32
+    /// /proc/PID/comm (at most 15 characters, as the kernel keeps it).
+    public var command: String
+    /// /proc/PID/cmdline with NULs as spaces, bounded.
+    public var cmdline: String
+    public var uid: UInt32?
+    public var user: String?
+    /// The systemd unit from /proc/PID/cgroup ("nginx.service"), when there is one.
+    public var unit: String?
+}
+
+/// One process holding one socket, as descriptor `fd`.
+public struct SocketOwner: Sendable {
+    public var pid: Int32
+    public var fd: Int32
+}
+
+public struct OwnerScan: Sendable {
+    /// Owners of each inode, kept flat (one array, one index) so that 50,000
+    /// sockets do not cost 50,000 small arrays.
+    private var first: [UInt32: Int32] = [:]
+    private var entries: [(owner: SocketOwner, next: Int32)] = []
+    /// Details of every process that holds one of the sockets.
+    public var processes: [Int32: ProcessDetails] = [:]
+    /// Processes whose fd directory could not be read (not root, another user).
+    public var deniedProcesses = 0
+    public var scannedProcesses = 0
+
+    mutating func add(inode: UInt32, _ owner: SocketOwner) {
+        entries.append((owner, first[inode] ?? -1))
+        first[inode] = Int32(entries.count - 1)
+    }
+
+    /// Calls body for each process holding the socket (in no particular
+    /// order), without building an array.
+    public func forEachOwner(of inode: UInt32, _ body: (SocketOwner) -> Void) {
+        var i = first[inode] ?? -1
+        while i >= 0, Int(i) < entries.count {
+            body(entries[Int(i)].owner)
+            i = entries[Int(i)].next
+        }
+    }
+}
+
+public enum ProcessMap {
+    static let cmdlineLimit = 4096
+
+    /// Maps the given socket inodes to the processes holding them.
+    public static func owners(of inodes: Set<UInt32>, deadline: Date = .distantFuture) -> OwnerScan {
+        var scan = OwnerScan()
+        guard !inodes.isEmpty else { return scan }
+        var found: [(pid: Int32, fd: Int32, inode: UInt32)] = []
+        let pids = allPIDs()
+        // Batches bound the number of fd directories held open at once.
+        for batchStart in stride(from: 0, to: pids.count, by: 256) {
+            if Date() > deadline { break }
+            var dirs: [(pid: Int32, dir: OpaquePointer)] = []
+            var links: [(dir: Int32, fd: Int32)] = []
+            for pid in pids[batchStart..<min(batchStart + 256, pids.count)] {
+                let fdDirFD = open("/proc/\(pid)/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                guard fdDirFD >= 0 else {
+                    if errno == EACCES || errno == EPERM { scan.deniedProcesses += 1 }
+                    continue
+                }
+                guard let dir = fdopendir(fdDirFD) else { close(fdDirFD); continue }
+                scan.scannedProcesses += 1
+                while let entry = readdir(dir) {
+                    if let fd = nameNumber(entry), let fd32 = Int32(exactly: fd) { links.append((Int32(dirs.count), fd32)) }
+                }
+                dirs.append((pid, dir))
+            }
+            let dirFDs = dirs.map { dirfd($0.dir) }
+            for (dirIndex, fd, inode) in resolve(links, dirFDs: dirFDs, inodes: inodes, deadline: deadline) {
+                found.append((dirs[Int(dirIndex)].pid, fd, inode))
+            }
+            for d in dirs { closedir(d.dir) }
+        }
+        var users = UserNames()
+        var gone: Set<Int32> = []
+        for f in found where !gone.contains(f.pid) {
+            if scan.processes[f.pid] == nil {
+                guard let p = process(f.pid, users: &users) else { gone.insert(f.pid); continue }
+                scan.processes[f.pid] = p
+            }
+            scan.add(inode: f.inode, SocketOwner(pid: f.pid, fd: f.fd))
+        }
+        return scan
+    }
+
+    /// Reads the fd links ("socket:[INODE]") and keeps the wanted inodes.
+    /// Each readlink of /proc/PID/fd/N costs microseconds in the kernel, so
+    /// large lists are split over a few threads.
+    private static func resolve(_ links: [(dir: Int32, fd: Int32)], dirFDs: [Int32], inodes: Set<UInt32>,
+                                deadline: Date) -> [(dir: Int32, fd: Int32, inode: UInt32)] {
+        let threads = links.count < 4096 ? 1 : min(max(Foundation.ProcessInfo.processInfo.activeProcessorCount, 1), 4)
+        let chunk = (links.count + threads - 1) / max(threads, 1)
+        let results = ResultSlots<[(dir: Int32, fd: Int32, inode: UInt32)]>(count: threads)
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            var out: [(dir: Int32, fd: Int32, inode: UInt32)] = []
+            var buffer = [CChar](repeating: 0, count: 64)
+            var name = [CChar](repeating: 0, count: 16)
+            let range = (t * chunk)..<min((t + 1) * chunk, links.count)
+            for (i, link) in zip(range, links[range]) {
+                if i % 4096 == 0 && Date() > deadline { break }
+                // The fd number as a name relative to its /proc/PID/fd directory.
+                var v = link.fd, len = 0
+                repeat { name[len] = CChar(48 + v % 10); v /= 10; len += 1 } while v > 0 && len < 15
+                name[0..<len].reverse()
+                name[len] = 0
+                let n = readlinkat(dirFDs[Int(link.dir)], name, &buffer, buffer.count)
+                guard n > 0, let inode = socketInode(buffer, n), inodes.contains(inode) else { continue }
+                out.append((link.dir, link.fd, inode))
+            }
+            results.set(t, out)
+        }
+        return results.all.flatMap { $0 }
+    }
+    /// Running processes whose command (comm) or program name (argv[0]'s
+    /// last path component) equals `name`; all processes when name is nil.
+    public static func processes(named name: String?, limit: Int) -> [ProcessDetails] {
+        var out: [ProcessDetails] = []
+        var users = UserNames()
+        for pid in allPIDs() where out.count < limit {
+            if let name {
+                let comm = HostFile.text("/proc/\(pid)/comm", limit: 64)?.trimmingCharacters(in: .newlines)
+                var matches = comm == name || (name.count > 15 && comm == String(name.prefix(15)))
+                if !matches, let argv0 = HostFile.bytes("/proc/\(pid)/cmdline", limit: 1024)?.split(separator: 0).first {
+                    let program = String(decoding: argv0, as: UTF8.self).split(separator: "/").last.map(String.init)
+                    matches = program == name
+                }
+                if !matches { continue }
+            }
+            if let p = process(pid, users: &users) { out.append(p) }
+        }
+        return out
+    }
+
+    /// Details of one process, or nil when it has gone.
+    static func process(_ pid: Int32, users: inout UserNames) -> ProcessDetails? {
+        guard let comm = HostFile.text("/proc/\(pid)/comm", limit: 64) else { return nil }
+        var cmdline = HostFile.bytes("/proc/\(pid)/cmdline", limit: cmdlineLimit) ?? []
+        while cmdline.last == 0 { cmdline.removeLast() }
+        let args = String(decoding: cmdline.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+        var uid: UInt32?
+        if let status = HostFile.text("/proc/\(pid)/status", limit: 8192),
+           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }) {
+            // "Uid:\treal\teffective\tsaved\tfs": the real uid, as ps shows it.
+            uid = line.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().first.flatMap { UInt32($0) }
+        }
+        return ProcessDetails(pid: pid, command: comm.trimmingCharacters(in: .newlines), cmdline: args,
+                           uid: uid, user: uid.map { users.name($0) }, unit: unit(pid))
+    }
+
+    /// The systemd unit in the process's cgroup path, e.g. "0::/system.slice/nginx.service".
+    static func unit(_ pid: Int32) -> String? {
+        guard let cgroup = HostFile.text("/proc/\(pid)/cgroup", limit: 4096) else { return nil }
+        for line in cgroup.split(separator: "\n") {
+            let path = line.split(separator: ":", maxSplits: 2).last ?? ""
+            if let u = path.split(separator: "/").last(where: { $0.hasSuffix(".service") || $0.hasSuffix(".scope") }) {
+                return String(u)
+            }
+        }
+        return nil
+    }
+
+    static func allPIDs() -> [Int32] {
+        guard let dir = opendir("/proc") else { return [] }
+        defer { closedir(dir) }
+        var pids: [Int32] = []
+        while let entry = readdir(dir) {
+            if let n = nameNumber(entry), let pid = Int32(exactly: n) { pids.append(pid) }
+        }
+        return pids
+    }
+
+    /// The directory entry's name as a number, nil for "." and other names.
+    private static func nameNumber(_ entry: UnsafeMutablePointer<dirent>) -> Int? {
+        // d_name is read in place, up to its NUL: readdir's records are only
+        // as long as their name, so copying the whole 256-byte field could
+        // read past the end of the directory buffer.
+        let name = UnsafeRawPointer(entry) + dNameOffset
+        var n = 0
+        for i in 0..<19 {
+            let c = name.load(fromByteOffset: i, as: UInt8.self)
+            if c == 0 { return i == 0 ? nil : n }
+            guard c >= 48, c <= 57, i < 18 else { return nil }   // 18 digits cannot overflow
+            n = n * 10 + Int(c - 48)
+        }
+        return nil
+    }
+
+    private static let dNameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name) ?? 19
+
+    private static let socketPrefix: [CChar] = "socket:[".utf8.map { CChar(bitPattern: $0) }
+
+    /// "socket:[12345]" -> 12345.
+    private static func socketInode(_ link: [CChar], _ n: Int) -> UInt32? {
+        let prefix = socketPrefix
+        guard n > prefix.count + 1, n <= link.count, link[n - 1] == CChar(UInt8(ascii: "]")),
+              link[0..<prefix.count].elementsEqual(prefix) else { return nil }
+        var v: UInt64 = 0
+        for c in link[prefix.count..<(n - 1)] {
+            guard c >= 48, c <= 57 else { return nil }
+            v = v * 10 + UInt64(c - 48)
+            if v > UInt64(UInt32.max) { return nil }
+        }
+        return UInt32(v)
+    }
+}
+
+/// uid -> user name through getpwuid_r, remembered for the scan.
+struct UserNames {
+    private var cache: [UInt32: String] = [:]
+
+    mutating func name(_ uid: UInt32) -> String {
+        if let n = cache[uid] { return n }
+        var pwd = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buf = [CChar](repeating: 0, count: 4096)
+        let name = getpwuid_r(uid, &pwd, &buf, buf.count, &result) == 0 && result != nil && pwd.pw_name != nil
+            ? String(cString: pwd.pw_name) : String(uid)
+        cache[uid] = name
+        return name
+    }
+}
+
+/// One result slot per worker thread, filled concurrently.
+private final class ResultSlots<T>: @unchecked Sendable {
+    private var slots: [T?]
+    private let lock = NSLock()
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ v: T) { lock.withLock { slots[i] = v } }
+    var all: [T] { lock.withLock { slots.compactMap { $0 } } }
+}
+
+extension HostFile {
+    /// The file's text, or nil when it cannot be read (a process that exited meanwhile).
+    static func text(_ path: String, limit: Int) -> String? { try? read(path, limit: limit).get() }
+    static func bytes(_ path: String, limit: Int) -> [UInt8]? { try? readBytes(path, limit: limit).get() }
+}

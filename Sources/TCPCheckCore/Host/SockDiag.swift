@@ -1,0 +1,325 @@
+// TCP sockets read through netlink sock_diag, the interface `ss` uses.
+//
+// One SOCK_DIAG_BY_FAMILY dump per address family, filtered by TCP state in
+// the kernel. Netlink sockets belong to the network namespace of the thread
+// that creates them, so this reads the calling thread's namespace.
+// (/proc/net/tcp is not used: it costs milliseconds even when empty.)
+//
+// The structs are built and parsed by hand, offsets from linux/netlink.h and
+// linux/inet_diag.h (all fields in host byte order unless marked big-endian):
+//
+//   struct nlmsghdr (16 bytes)       len u32 @0, type u16 @4, flags u16 @6, seq u32 @8, pid u32 @12
+//   struct inet_diag_sockid (48)     sport be16 @0, dport be16 @2, src be32[4] @4, dst be32[4] @20,
+//                                    if u32 @36, cookie u32[2] @40
+//   struct inet_diag_req_v2 (56)     family u8 @0, protocol u8 @1, ext u8 @2, pad u8 @3,
+//                                    states u32 @4, id sockid @8
+//   struct inet_diag_msg (72)        family u8 @0, state u8 @1, timer u8 @2, retrans u8 @3,
+//                                    id sockid @4, expires u32 @52, rqueue u32 @56, wqueue u32 @60,
+//                                    uid u32 @64, inode u32 @68
+//   then attributes: struct rtattr { len u16, type u16 } + payload, each 4-byte aligned.
+//
+// The kernel adds INET_DIAG_SKV6ONLY (u8) by itself for IPv6 sockets in the
+// LISTEN and CLOSE states, so no extension bit needs to be requested for it.
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// TCP states as the kernel numbers them (include/net/tcp_states.h).
+public enum TCPState: UInt8, CaseIterable, Sendable {
+    case established = 1, synSent, synRecv, finWait1, finWait2, timeWait, close, closeWait, lastAck, listen, closing
+    /// A request socket (a SYN received, handshake not finished); ss shows it as SYN-RECV.
+    case newSynRecv
+
+    /// The name `ss` prints.
+    public var ssName: String {
+        switch self {
+        case .established: return "ESTAB"
+        case .synSent: return "SYN-SENT"
+        case .synRecv, .newSynRecv: return "SYN-RECV"
+        case .finWait1: return "FIN-WAIT-1"
+        case .finWait2: return "FIN-WAIT-2"
+        case .timeWait: return "TIME-WAIT"
+        case .close: return "UNCONN"
+        case .closeWait: return "CLOSE-WAIT"
+        case .lastAck: return "LAST-ACK"
+        case .listen: return "LISTEN"
+        case .closing: return "CLOSING"
+        }
+    }
+
+    /// The states an ss name stands for ("SYN-RECV" is two kernel states).
+    public static func named(_ name: String) -> [TCPState] {
+        let n = name.uppercased().replacingOccurrences(of: "_", with: "-")
+        let aliases = ["ESTABLISHED": "ESTAB", "CLOSE": "UNCONN", "FIN-WAIT1": "FIN-WAIT-1", "FIN-WAIT2": "FIN-WAIT-2"]
+        let want = aliases[n] ?? n
+        return allCases.filter { $0.ssName == want }
+    }
+
+    public var bit: UInt32 { 1 << UInt32(rawValue) }
+    public static let allBits: UInt32 = allCases.reduce(0) { $0 | $1.bit }
+}
+
+/// An IPv4 or IPv6 address as the kernel gave it (network byte order),
+/// kept as two words so that lists of thousands stay cheap; text on demand.
+public struct RawIP: Hashable, Sendable {
+    var hi: UInt64 = 0
+    var lo: UInt64 = 0
+    public var isV6: Bool
+
+    init(_ bytes: UnsafeRawBufferPointer, v6: Bool) {
+        isV6 = v6
+        if v6 {
+            hi = bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
+            lo = bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+        } else {
+            hi = UInt64(bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
+        }
+    }
+
+    /// "127.0.0.1", "::1", "::ffff:10.0.0.1": inet_ntop's form, as ss prints it.
+    public var text: String {
+        var words = (hi, lo)
+        var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        let ok = withUnsafeBytes(of: &words) { inet_ntop(isV6 ? AF_INET6 : AF_INET, $0.baseAddress, &buf, socklen_t(buf.count)) != nil }
+        return ok ? String(cString: buf) : "?"
+    }
+}
+
+/// One TCP socket as sock_diag reports it.
+public struct TCPSocket: Sendable {
+    public var state: TCPState
+    public var local: RawIP
+    public var localPort: Int
+    public var remote: RawIP
+    public var remotePort: Int
+    /// The device the socket is bound to (SO_BINDTODEVICE), 0 when none.
+    public var interfaceIndex: UInt32
+    /// LISTEN: current accept queue length. Others: bytes not yet read.
+    public var recvQ: UInt32
+    /// LISTEN: the backlog (accept queue limit). Others: bytes not yet acknowledged.
+    public var sendQ: UInt32
+    public var uid: UInt32
+    /// The sockfs inode (0 for TIME-WAIT and request sockets, which have no file).
+    public var inode: UInt32
+    /// IPV6_V6ONLY, known for IPv6 sockets in LISTEN (and CLOSE) state.
+    public var v6only: Bool?
+
+    public var family: SocketAddress.Family { local.isV6 ? .ipv6 : .ipv4 }
+}
+
+/// What to ask for: states in the kernel; ports and addresses here, before
+/// any text is made, so a large table stays cheap to filter.
+public struct SockDiagQuery: Sendable {
+    public var states: UInt32 = TCPState.allBits
+    public var families: [SocketAddress.Family] = [.ipv4, .ipv6]
+    public var localPort: Int?
+    public var remotePort: Int?
+    /// Raw address bytes (4 or 16) the remote end must have; an IPv4 address also
+    /// matches its IPv4-mapped IPv6 form.
+    public var remoteAddress: [UInt8]?
+    public var localAddress: [UInt8]?
+
+    public init() {}
+}
+
+public struct SockDiagError: Error, CustomStringConvertible, Sendable {
+    /// "permission_denied", "unsupported", "timeout", "netlink_error".
+    public var code: String
+    public var message: String
+    public var description: String { message }
+}
+
+public enum SockDiag {
+    static let netlinkSockDiag: Int32 = 4      // NETLINK_SOCK_DIAG
+    static let sockDiagByFamily: UInt16 = 20   // SOCK_DIAG_BY_FAMILY
+    static let nlmsgError: UInt16 = 2, nlmsgDone: UInt16 = 3
+    static let nlmFRequest: UInt16 = 0x1, nlmFDump: UInt16 = 0x300   // NLM_F_ROOT | NLM_F_MATCH
+    static let attrV6Only: UInt16 = 11         // INET_DIAG_SKV6ONLY
+    static let msgSize = 72, headerSize = 16
+
+    /// The sockets matching the query, at most `limit` of them.
+    public static func list(_ query: SockDiagQuery, limit: Int = .max, timeout: Double = 10) -> Result<[TCPSocket], SockDiagError> {
+        var out: [TCPSocket] = []
+        let r = scan(query, timeout: timeout) { raw in
+            guard out.count < limit else { return false }
+            out.append(raw.socket())
+            return true
+        }
+        return r.map { out }
+    }
+
+    /// Counts matching sockets per state without making text of any of them.
+    public static func count(_ query: SockDiagQuery, timeout: Double = 10) -> Result<[TCPState: Int], SockDiagError> {
+        var counts: [TCPState: Int] = [:]
+        let r = scan(query, timeout: timeout) { raw in
+            counts[raw.state, default: 0] += 1
+            return true
+        }
+        return r.map { counts }
+    }
+
+    /// Runs one dump per family and calls body for each matching socket.
+    static func scan(_ query: SockDiagQuery, timeout: Double, _ body: (RawDiagMessage) -> Bool) -> Result<Void, SockDiagError> {
+        let fd = socket(AF_NETLINK, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), netlinkSockDiag)
+        guard fd >= 0 else {
+            let e = errno
+            return .failure(SockDiagError(code: e == EACCES || e == EPERM ? "permission_denied" : "unsupported",
+                                          message: "cannot open a NETLINK_SOCK_DIAG socket: \(errnoText(e)) (\(errnoName(e)))"))
+        }
+        defer { close(fd) }
+        var tv = timeval(tv_sec: Int(max(timeout, 0.1)), tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+
+        // The kernel fills at most 32 KiB per read of a dump; a bigger buffer
+        // would sit unused.
+        var buffer = [UInt8](repeating: 0, count: 32768)
+        var seq: UInt32 = 0x7463_0000
+        for family in query.families {
+            seq += 1
+            if case .failure(let e) = send(fd, family: family, states: query.states, seq: seq) { return .failure(e) }
+            var stopped = false
+            var done = false
+            while !done {
+                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if n < 0 {
+                    let e = errno
+                    if e == EINTR { continue }
+                    if e == EAGAIN || e == EWOULDBLOCK {
+                        return .failure(SockDiagError(code: "timeout", message: "sock_diag dump did not finish within \(Int(timeout)) s"))
+                    }
+                    return .failure(SockDiagError(code: "netlink_error", message: "reading the sock_diag dump: \(errnoText(e)) (\(errnoName(e)))"))
+                }
+                if n == 0 { break }
+                let result: Result<Bool, SockDiagError> = buffer.withUnsafeBytes { raw in
+                    parse(UnsafeRawBufferPointer(rebasing: raw[0..<n]), seq: seq, query: query) { msg in
+                        if stopped { return }
+                        if !body(msg) { stopped = true }
+                    }
+                }
+                switch result {
+                case .failure(let e): return .failure(e)
+                case .success(let finished): done = finished
+                }
+            }
+            if stopped { break }
+        }
+        return .success(())
+    }
+
+    private static func send(_ fd: Int32, family: SocketAddress.Family, states: UInt32, seq: UInt32) -> Result<Void, SockDiagError> {
+        var req = [UInt8](repeating: 0, count: headerSize + 56)
+        func put<T: FixedWidthInteger>(_ v: T, _ at: Int) {
+            withUnsafeBytes(of: v) { for (i, b) in $0.enumerated() { req[at + i] = b } }
+        }
+        put(UInt32(req.count), 0)
+        put(sockDiagByFamily, 4)
+        put(nlmFRequest | nlmFDump, 6)
+        put(seq, 8)
+        req[headerSize] = UInt8(family == .ipv4 ? AF_INET : AF_INET6)
+        req[headerSize + 1] = UInt8(IPPROTO_TCP)
+        put(states, headerSize + 4)
+        // The socket id (a specific socket to look up) stays zero for a dump.
+        let sent = req.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, 0) }
+        guard sent == req.count else {
+            let e = errno
+            return .failure(SockDiagError(code: e == EPERM || e == EACCES ? "permission_denied" : "netlink_error",
+                                          message: "sending the sock_diag request: \(errnoText(e)) (\(errnoName(e)))"))
+        }
+        return .success(())
+    }
+
+    /// Walks the netlink messages of one read. Returns true once NLMSG_DONE is seen.
+    static func parse(_ buf: UnsafeRawBufferPointer, seq: UInt32, query: SockDiagQuery,
+                      _ each: (RawDiagMessage) -> Void) -> Result<Bool, SockDiagError> {
+        var at = 0
+        while at + headerSize <= buf.count {
+            let len = Int(buf.loadUnaligned(fromByteOffset: at, as: UInt32.self))
+            let type = buf.loadUnaligned(fromByteOffset: at + 4, as: UInt16.self)
+            let mseq = buf.loadUnaligned(fromByteOffset: at + 8, as: UInt32.self)
+            guard len >= headerSize, at + len <= buf.count else { break }
+            defer { at += (len + 3) & ~3 }
+            if mseq != seq { continue }
+            switch type {
+            case nlmsgDone:
+                return .success(true)
+            case nlmsgError:
+                let code = len >= headerSize + 4 ? -buf.loadUnaligned(fromByteOffset: at + headerSize, as: Int32.self) : 0
+                if code == 0 { continue }
+                let name = errnoName(code)
+                let kind = code == EPERM || code == EACCES ? "permission_denied" : (code == ENOENT ? "unsupported" : "netlink_error")
+                let hint = code == ENOENT ? " (the kernel has no inet_diag/tcp_diag support: modprobe tcp_diag)" : ""
+                return .failure(SockDiagError(code: kind, message: "the kernel refused the sock_diag request: \(errnoText(code)) (\(name))\(hint)"))
+            case sockDiagByFamily:
+                guard len >= headerSize + msgSize else { continue }
+                let msg = RawDiagMessage(buf: UnsafeRawBufferPointer(rebasing: buf[(at + headerSize)..<(at + len)]))
+                if msg.matches(query) { each(msg) }
+            default:
+                continue
+            }
+        }
+        return .success(false)
+    }
+}
+
+/// One inet_diag_msg still in the receive buffer.
+struct RawDiagMessage {
+    let buf: UnsafeRawBufferPointer
+
+    var familyIsV6: Bool { Int32(buf[0]) == AF_INET6 }
+    var state: TCPState { TCPState(rawValue: buf[1]) ?? .close }
+    var localPort: Int { Int(UInt16(buf[4]) << 8 | UInt16(buf[5])) }
+    var remotePort: Int { Int(UInt16(buf[6]) << 8 | UInt16(buf[7])) }
+    var addressLength: Int { familyIsV6 ? 16 : 4 }
+    func local() -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: buf[8..<(8 + addressLength)]) }
+    func remote() -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: buf[24..<(24 + addressLength)]) }
+    func u32(_ at: Int) -> UInt32 { buf.loadUnaligned(fromByteOffset: at, as: UInt32.self) }
+
+    func matches(_ q: SockDiagQuery) -> Bool {
+        if let p = q.localPort, p != localPort { return false }
+        if let p = q.remotePort, p != remotePort { return false }
+        if let a = q.remoteAddress, !RawDiagMessage.same(a, remote()) { return false }
+        if let a = q.localAddress, !RawDiagMessage.same(a, local()) { return false }
+        return true
+    }
+
+    /// Equal bytes, or an IPv4 address against its ::ffff:a.b.c.d form.
+    static func same(_ want: [UInt8], _ have: UnsafeRawBufferPointer) -> Bool {
+        if want.count == have.count { return want.elementsEqual(have) }
+        if want.count == 4 && have.count == 16 {
+            return have[0..<10].allSatisfy { $0 == 0 } && have[10] == 0xff && have[11] == 0xff && want.elementsEqual(have[12..<16])
+        }
+        return false
+    }
+
+    /// The IPV6_V6ONLY attribute, when the kernel sent it.
+    var v6only: Bool? {
+        var at = SockDiag.msgSize
+        while at + 4 <= buf.count {
+            let len = Int(buf.loadUnaligned(fromByteOffset: at, as: UInt16.self))
+            let type = buf.loadUnaligned(fromByteOffset: at + 2, as: UInt16.self)
+            guard len >= 4, at + len <= buf.count else { return nil }
+            if type == SockDiag.attrV6Only && len >= 5 { return buf[at + 4] != 0 }
+            at += (len + 3) & ~3
+        }
+        return nil
+    }
+
+    func socket() -> TCPSocket {
+        TCPSocket(
+            state: state, local: RawIP(local(), v6: familyIsV6), localPort: localPort,
+            remote: RawIP(remote(), v6: familyIsV6), remotePort: remotePort,
+            interfaceIndex: u32(40), recvQ: u32(56), sendQ: u32(60), uid: u32(64), inode: u32(68),
+            v6only: familyIsV6 ? v6only : nil)
+    }
+}
+
+extension SocketAddress {
+    /// The address as raw network-order bytes (4 or 16), for sock_diag filters.
+    public static func rawBytes(_ text: String) -> [UInt8]? {
+        var a4 = in_addr(), a6 = in6_addr()
+        if inet_pton(AF_INET, text, &a4) == 1 { return withUnsafeBytes(of: a4) { Array($0) } }
+        if inet_pton(AF_INET6, text, &a6) == 1 { return withUnsafeBytes(of: a6) { Array($0) } }
+        return nil
+    }
+}

@@ -1,0 +1,309 @@
+// Lua module `sockets`: TCP sockets (sock_diag), their owning processes
+// (/proc/*/fd), this host's addresses and the listen queue counters.
+// Documented in docs/lua-api/sockets.md. Plain data only: what a finding
+// makes of it is up to the checks.
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension HostModule {
+    static let sockets = HostModule(name: "sockets", functions: [
+        ("listening", { call in
+            let opts = try call.optTable(1)
+            var q = try SocketsFilter.query(opts, call: call.name, allowRemote: false)
+            q.states = TCPState.listen.bit
+            return SocketRows.list(q, opts: opts, call: call, limit: .max, rows: .listeners)
+        }),
+        ("connections", { call in
+            let opts = try call.optTable(1)
+            var q = try SocketsFilter.query(opts, call: call.name, allowRemote: true)
+            q.states = try SocketsFilter.states(opts["state"], call: call.name) ?? (TCPState.allBits & ~TCPState.listen.bit)
+            let limit = try SocketsFilter.limit(opts, call: call.name)
+            return SocketRows.list(q, opts: opts, call: call, limit: limit ?? .max, rows: .connections)
+        }),
+        ("count", { call in
+            let opts = try call.optTable(1)
+            var q = try SocketsFilter.query(opts, call: call.name, allowRemote: true)
+            q.states = try SocketsFilter.states(opts["state"], call: call.name) ?? TCPState.allBits
+            switch SockDiag.count(q) {
+            case .failure(let e): return [.nil, .str(e.message), .str(e.code)]
+            case .success(let counts):
+                var states: [String: LuaValue] = [:]
+                for (state, n) in counts { states[state.ssName] = .int(Int64(n) + (states[state.ssName]?.intValue ?? 0)) }
+                return [["total": .int(Int64(counts.values.reduce(0, +))), "states": LuaValue(states)]]
+            }
+        }),
+        ("local_addresses", { _ in
+            switch LocalAddresses.list() {
+            case .failure(let e): return [.nil, .str(e.message), .str(e.code)]
+            case .success(let list):
+                return [LuaValue(list.map { a -> LuaValue in
+                    ["address": .str(a.address.ip), "family": .str(a.address.family.rawValue), "interface": .str(a.interface),
+                     "prefix": LuaValue(a.prefixLength), "up": .bool(a.up), "loopback": .bool(a.loopback)]
+                })]
+            }
+        }),
+        ("processes", { call in
+            let opts = try call.optTable(1)
+            let name = opts["command"].isNil ? nil : opts["command"].stringValue
+            if !opts["command"].isNil && name == nil { throw HostError("sockets.processes: command must be a string") }
+            let limit = try SocketsFilter.limit(opts, call: call.name) ?? 4096
+            return [LuaValue(ProcessMap.processes(named: name, limit: limit).map(\.luaValue))]
+        }),
+        ("listen_stats", { _ in
+            [ListenStats.read().luaValue]
+        }),
+    ])
+}
+
+/// Turns Lua filter tables into sock_diag queries and socket lists into Lua.
+enum SocketsFilter {
+    static func query(_ opts: LuaTable, call: String, allowRemote: Bool) throws -> SockDiagQuery {
+        var q = SockDiagQuery()
+        q.localPort = try port(opts["port"], "port", call)
+        if allowRemote {
+            q.remotePort = try port(opts["remote_port"], "remote_port", call)
+            q.remoteAddress = try address(opts["remote_address"], "remote_address", call)
+        }
+        q.localAddress = try address(opts[allowRemote ? "local_address" : "address"], allowRemote ? "local_address" : "address", call)
+        switch opts["family"].stringValue {
+        case nil where opts["family"].isNil: break
+        case "ipv4": q.families = [.ipv4]
+        case "ipv6": q.families = [.ipv6]
+        default: throw HostError("\(call): family must be \"ipv4\" or \"ipv6\"")
+        }
+        return q
+    }
+
+    static func port(_ v: LuaValue, _ key: String, _ call: String) throws -> Int? {
+        if v.isNil { return nil }
+        guard let p = v.intValue, (0...65535).contains(p) else { throw HostError("\(call): \(key) must be a port number 0-65535") }
+        return Int(p)
+    }
+
+    static func address(_ v: LuaValue, _ key: String, _ call: String) throws -> [UInt8]? {
+        if v.isNil { return nil }
+        guard let s = v.stringValue, let raw = SocketAddress.rawBytes(s) else {
+            throw HostError("\(call): \(key) must be an IP address (got \(v.stringValue.map { "'\($0.prefix(64))'" } ?? v.typeName))")
+        }
+        return raw
+    }
+
+    static func limit(_ opts: LuaTable, call: String) throws -> Int? {
+        if opts["limit"].isNil { return nil }
+        guard let n = opts["limit"].intValue, n >= 0 else { throw HostError("\(call): limit must be a number >= 0") }
+        return Int(min(n, Int64(Int32.max)))
+    }
+
+    /// "ESTAB", {"ESTAB", "TIME-WAIT"} or "all" -> a kernel state mask.
+    static func states(_ v: LuaValue, call: String) throws -> UInt32? {
+        if v.isNil { return nil }
+        var names: [String] = []
+        if let s = v.stringValue { names = [s] } else if let t = v.tableValue {
+            names = try t.array.map { guard let s = $0.stringValue else { throw HostError("\(call): state names must be strings") }; return s }
+        } else {
+            throw HostError("\(call): state must be a state name or an array of them")
+        }
+        var mask: UInt32 = 0
+        for name in names {
+            if name.lowercased() == "all" { mask |= TCPState.allBits; continue }
+            let states = TCPState.named(name)
+            guard !states.isEmpty else {
+                let known = Set(TCPState.allCases.map(\.ssName)).sorted().joined(separator: ", ")
+                throw HostError("\(call): unknown TCP state '\(name.prefix(32))' (known: \(known), all)")
+            }
+            for s in states { mask |= s.bit }
+        }
+        return mask
+    }
+
+}
+
+/// Socket lists written straight into Lua tables with a LuaWriter: a list of
+/// 50,000 sockets must cost about what `ss -tan` costs.
+enum SocketRows {
+    enum Kind { case listeners, connections }
+
+    static let kState = LuaWriter.Key("state"), kFamily = LuaWriter.Key("family")
+    static let kAddress = LuaWriter.Key("address"), kPort = LuaWriter.Key("port")
+    static let kLocalAddress = LuaWriter.Key("local_address"), kLocalPort = LuaWriter.Key("local_port")
+    static let kRemoteAddress = LuaWriter.Key("remote_address"), kRemotePort = LuaWriter.Key("remote_port")
+    static let kRecvQ = LuaWriter.Key("recv_q"), kSendQ = LuaWriter.Key("send_q")
+    static let kAcceptQueue = LuaWriter.Key("accept_queue"), kBacklog = LuaWriter.Key("backlog")
+    static let kV6only = LuaWriter.Key("v6only"), kInode = LuaWriter.Key("inode"), kUID = LuaWriter.Key("uid")
+    static let kUser = LuaWriter.Key("user"), kInterface = LuaWriter.Key("interface")
+    static let kOwners = LuaWriter.Key("owners"), kOwnersDenied = LuaWriter.Key("owners_denied")
+    static let kPid = LuaWriter.Key("pid"), kFd = LuaWriter.Key("fd"), kCommand = LuaWriter.Key("command")
+    static let kCmdline = LuaWriter.Key("cmdline"), kUnit = LuaWriter.Key("unit")
+
+    /// Lists the sockets of query q, maps owners when opts.owners is true,
+    /// and returns them as one Lua array (or nil, message, code).
+    static func list(_ q: SockDiagQuery, opts: LuaTable, call: HostCall, limit: Int, rows kind: Kind) -> [LuaValue] {
+        let sockets: [TCPSocket]
+        switch SockDiag.list(q, limit: limit) {
+        case .failure(let e): return [.nil, .str(e.message), .str(e.code)]
+        case .success(let list): sockets = list
+        }
+        var scan: OwnerScan?
+        if opts["owners"].boolValue == true {
+            let inodes = Set(sockets.lazy.map(\.inode).filter { $0 != 0 })
+            scan = ProcessMap.owners(of: inodes, deadline: Date().addingTimeInterval(30))
+        }
+        // About 210 bytes per connection row and 300 per listener row, 70 more per owner.
+        let w = LuaWriter.result(capacity: sockets.count * ((kind == .connections ? 220 : 320) + (scan == nil ? 0 : 80)))
+        var text = TextCache()
+        var ownerBuffer: [SocketOwner] = []
+        let list = w.beginTable()
+        for (i, s) in sockets.enumerated() {
+            w.int(i + 1)
+            let row = w.beginTable()
+            var n = 0
+            func field(_ k: LuaWriter.Key) { w.key(k); n += 1 }
+            if kind == .listeners {
+                field(kFamily); w.string(s.family.rawValue)
+                field(kAddress); text.address(s.local, into: w)
+                field(kPort); w.int(s.localPort)
+                if let v6only = s.v6only { field(kV6only); w.bool(v6only) }
+                field(kAcceptQueue); w.int(s.recvQ)
+                field(kBacklog); w.int(s.sendQ)
+                field(kUser); text.user(s.uid, into: w)
+            } else {
+                // Eight fields keep a row in Lua's smallest hash part that fits them
+                // (family: the address has a ':' for IPv6; uid: see listening rows).
+                field(kState); w.string(s.state.ssName)
+                field(kLocalAddress); text.address(s.local, into: w)
+                field(kLocalPort); w.int(s.localPort)
+                field(kRemoteAddress); text.address(s.remote, into: w)
+                field(kRemotePort); w.int(s.remotePort)
+                field(kRecvQ); w.int(s.recvQ)
+                field(kSendQ); w.int(s.sendQ)
+            }
+            field(kInode); w.int(s.inode)
+            if kind == .listeners { field(kUID); w.int(s.uid) }
+            if s.interfaceIndex != 0 { field(kInterface); w.string(text.interfaces.name(s.interfaceIndex)) }
+            if let scan {
+                field(kOwners)
+                let arr = w.beginTable()
+                var owners = 0
+                ownerBuffer.removeAll(keepingCapacity: true)
+                scan.forEachOwner(of: s.inode) { ownerBuffer.append($0) }
+                if ownerBuffer.count > 1 { ownerBuffer.sort { ($0.pid, $0.fd) < ($1.pid, $1.fd) } }
+                for o in ownerBuffer {
+                    guard let p = scan.processes[o.pid] else { continue }
+                    owners += 1
+                    w.int(owners)
+                    text.owner(p, fd: o.fd, full: kind == .listeners, into: w)
+                }
+                w.endTable(arr, count: owners)
+                if scan.deniedProcesses > 0 { field(kOwnersDenied); w.int(scan.deniedProcesses) }
+            }
+            w.endTable(row, count: n)
+        }
+        w.endTable(list, count: sockets.count)
+        return call.encodedResult(w)
+    }
+
+    /// Text encoded once per distinct address, user and process: the bytes
+    /// are copied for every later socket that shares them.
+    struct TextCache {
+        var addresses: [RawIP: [UInt8]] = [:]
+        var users = UserNames()
+        var userBytes: [UInt32: [UInt8]] = [:]
+        var interfaces = InterfaceNames()
+        var processes: [Int32: (bytes: [UInt8], fields: Int)] = [:]
+
+        mutating func address(_ ip: RawIP, into w: LuaWriter) {
+            if let b = addresses[ip] { w.append(b); return }
+            let one = LuaWriter()
+            one.string(ip.text)
+            if addresses.count < 65536 { addresses[ip] = one.bytes }
+            w.append(one.bytes)
+        }
+
+        mutating func user(_ uid: UInt32, into w: LuaWriter) {
+            if let b = userBytes[uid] { w.append(b); return }
+            let one = LuaWriter()
+            one.string(users.name(uid))
+            userBytes[uid] = one.bytes
+            w.append(one.bytes)
+        }
+
+        /// {fd, pid, command, user} (4 fields: Lua's smallest fitting table) and,
+        /// for listeners, uid, cmdline and unit.
+        mutating func owner(_ p: ProcessDetails, fd: Int32, full: Bool, into w: LuaWriter) {
+            let cached: (bytes: [UInt8], fields: Int)
+            if let c = processes[p.pid] { cached = c } else {
+                let one = LuaWriter()
+                var n = 0
+                one.key(kPid); one.int(p.pid); n += 1
+                one.key(kCommand); one.string(p.command); n += 1
+                if let user = p.user { one.key(kUser); one.string(user); n += 1 }
+                if full {
+                    if let uid = p.uid { one.key(kUID); one.int(uid); n += 1 }
+                    one.key(kCmdline); one.string(p.cmdline); n += 1
+                    if let unit = p.unit { one.key(kUnit); one.string(unit); n += 1 }
+                }
+                cached = (one.bytes, n)
+                processes[p.pid] = cached
+            }
+            let t = w.beginTable()
+            w.key(kFd); w.int(fd)
+            w.append(cached.bytes)
+            w.endTable(t, count: cached.fields + 1)
+        }
+    }
+}
+
+/// Interface index -> name, remembered for one call.
+struct InterfaceNames {
+    private var cache: [UInt32: String] = [:]
+    mutating func name(_ index: UInt32) -> String {
+        if let n = cache[index] { return n }
+        var buf = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
+        let n = if_indextoname(index, &buf) != nil ? String(cString: buf) : "if\(index)"
+        cache[index] = n
+        return n
+    }
+}
+
+extension ProcessDetails {
+    var luaValue: LuaValue {
+        ["pid": .int(Int64(pid)), "command": .str(command), "cmdline": .str(cmdline),
+         "uid": LuaValue(uid.map { Int($0) }), "user": LuaValue(user), "unit": LuaValue(unit)]
+    }
+}
+
+/// Listen queue limits and overflow counters of the calling thread's namespace.
+struct ListenStats {
+    var somaxconn: Int?
+    var maxSynBacklog: Int?
+    var syncookies: Int?
+    var overflows: Int?
+    var drops: Int?
+
+    static func read() -> ListenStats {
+        var s = ListenStats()
+        func number(_ path: String) -> Int? { (try? HostFile.integers(path).get())?.first.map { Int($0) } }
+        s.somaxconn = number("/proc/sys/net/core/somaxconn")
+        s.maxSynBacklog = number("/proc/sys/net/ipv4/tcp_max_syn_backlog")
+        s.syncookies = number("/proc/sys/net/ipv4/tcp_syncookies")
+        // /proc/thread-self/net/netstat: a "TcpExt: names..." line, then "TcpExt: values...".
+        if let text = HostFile.text("/proc/thread-self/net/netstat", limit: 65536) {
+            let lines = text.split(separator: "\n").filter { $0.hasPrefix("TcpExt:") }
+            if lines.count >= 2 {
+                let names = lines[0].split(separator: " "), values = lines[1].split(separator: " ")
+                for (name, value) in zip(names, values) {
+                    if name == "ListenOverflows" { s.overflows = Int(value) }
+                    if name == "ListenDrops" { s.drops = Int(value) }
+                }
+            }
+        }
+        return s
+    }
+
+    var luaValue: LuaValue {
+        ["somaxconn": LuaValue(somaxconn), "tcp_max_syn_backlog": LuaValue(maxSynBacklog), "tcp_syncookies": LuaValue(syncookies),
+         "listen_overflows": LuaValue(overflows), "listen_drops": LuaValue(drops)]
+    }
+}

@@ -1,0 +1,168 @@
+// The runner with real check files: order, shared results, isolation,
+// broken and hostile checks, statuses and exit codes.
+import Foundation
+import Testing
+@testable import TCPCheckCore
+
+func run(_ checks: [String], dirs: [String], target: TargetSpec? = nil, settings: [(String, String)] = [],
+         limits: CheckLimits = CheckLimits()) throws -> RunReport {
+    var c = RunConfig()
+    c.checks = checks
+    c.checkDirs = dirs
+    c.target = target
+    c.limits = limits
+    c.options.settings = settings
+    return try Runner.run(c)
+}
+
+func check(_ id: String, order: Int, body: String, extra: String = "") -> String {
+    """
+    -- \(id): a test check
+    return {
+      id = "\(id)", title = "Test \(id)", order = \(order), tags = {"test"}, inspects = {"nothing"},
+      \(extra)
+      run = function(ctx)
+        \(body)
+      end,
+    }
+    """
+}
+
+extension RunReport {
+    func result(_ id: String) -> CheckResult? { results.first { $0.id == id } }
+}
+
+@Suite struct RunnerTests {
+    @Test func checksRunInOrderAndSeeEarlierResults() throws {
+        let dir = try TempDir()
+        try dir.file("b.lua", check("second", order: 2, body: """
+            local first = ctx.results.first
+            return { status = "pass", summary = "saw " .. first.status .. " " .. first.data.value,
+                     data = { n = #ctx.results.first.findings } }
+            """))
+        try dir.file("a.lua", check("first", order: 1, body: """
+            return { status = "warn", summary = "first", data = { value = 41 + 1 },
+                     findings = { { level = "warn", message = "m" } } }
+            """))
+        let r = try run(["second", "first"], dirs: [dir.path])
+        #expect(r.results.map(\.id) == ["first", "second"])
+        #expect(r.result("second")?.summary == "saw warn 42")
+        #expect(r.result("second")?.data["n"] == .int(1))
+    }
+
+    @Test func earlierResultsAreReadOnly() throws {
+        let dir = try TempDir()
+        try dir.file("a.lua", check("a", order: 1, body: #"return { status = "pass", summary = "a", data = { v = 1 } }"#))
+        try dir.file("b.lua", check("b", order: 2, body: #"ctx.results.a.data.v = 2 return { status = "pass", summary = "b" }"#))
+        let r = try run(["all"], dirs: [dir.path])
+        #expect(r.result("b")?.status == .error)
+        #expect(r.result("b")?.summary.contains("read-only") == true)
+        #expect(r.result("a")?.data["v"] == .int(1))
+    }
+
+    @Test func oneBrokenCheckDoesNotStopTheOthers() throws {
+        let dir = try TempDir()
+        try dir.file("a_syntax.lua", "return { id = 'a', run = function( end }")
+        try dir.file("b_raises.lua", check("b", order: 2, body: "error('database on fire')"))
+        try dir.file("c_garbage.lua", check("c", order: 3, body: "return 42"))
+        try dir.file("d_badstatus.lua", check("d", order: 4, body: #"return { status = "great", summary = "x" }"#))
+        try dir.file("e_ok.lua", check("e", order: 5, body: #"return { status = "pass", summary = "fine" }"#))
+        try dir.file("f_notable.lua", "return 7")
+        let r = try run(["all"], dirs: [dir.path])
+        let custom = r.results.filter { ["a_syntax", "b", "c", "d", "e", "f_notable"].contains($0.id) }
+        #expect(custom.count == 6)
+        let syntax = try #require(r.result("a_syntax"))
+        #expect(syntax.status == .error)
+        #expect(syntax.summary.contains("a_syntax.lua:1:"))
+        #expect(r.result("b")?.summary.contains("b_raises.lua:6: database on fire") == true)
+        #expect(r.result("c")?.summary.contains("instead of a result table") == true)
+        #expect(r.result("d")?.summary.contains("'great'") == true)
+        #expect(r.result("e")?.status == .pass)
+        #expect(r.result("f_notable")?.summary.contains("must return a check table") == true)
+        #expect(r.exitCode == 2)
+    }
+
+    @Test func exitCodesFollowTheWorstStatus() throws {
+        let dir = try TempDir()
+        try dir.file("p.lua", check("p", order: 1, body: #"return { status = "pass", summary = "ok" }"#))
+        try dir.file("w.lua", check("w", order: 2, body: #"return { status = "warn", summary = "hmm" }"#))
+        try dir.file("e.lua", check("e", order: 3, body: "error('x')"))
+        try dir.file("f.lua", check("f", order: 4, body: #"return { status = "fail", summary = "no" }"#))
+        #expect(try run(["p", "w"], dirs: [dir.path]).exitCode == 0)
+        #expect(try run(["p", "e"], dirs: [dir.path]).exitCode == 2)
+        #expect(try run(["e", "f"], dirs: [dir.path]).exitCode == 1)
+    }
+
+    @Test func aStuckCFunctionBecomesAnErrorNearItsDeadline() throws {
+        // string.find with this pattern runs for seconds inside C, where the
+        // instruction hook cannot reach; the watchdog reports it and moves on.
+        let dir = try TempDir()
+        try dir.file("slow.lua", check("slow", order: 1, body: """
+            string.find(string.rep("a", 15), string.rep("a*", 15) .. "b")
+            return { status = "pass", summary = "finished" }
+            """, extra: "timeout = 0.3,"))
+        try dir.file("next.lua", check("after", order: 2, body: #"return { status = "pass", summary = "still ran" }"#))
+        let start = Date()
+        let r = try run(["all"], dirs: [dir.path])
+        let slow = try #require(r.result("slow"))
+        #expect(slow.status == .error)
+        #expect(slow.summary.contains("deadline"))
+        #expect(r.result("after")?.status == .pass)
+        #expect(Date().timeIntervalSince(start) < 3, "reported near the 0.3 s deadline, not when string.find ended")
+    }
+
+    @Test func memoryAndTimeLimitsComeFromMetadataOrTheCommandLine() throws {
+        let dir = try TempDir()
+        try dir.file("m.lua", check("m", order: 1, body: "local s = string.rep('x', 20 * 1024 * 1024) return { status = 'pass', summary = 'big' }", extra: "memory = 8,"))
+        let r = try run(["m"], dirs: [dir.path])
+        #expect(r.result("m")?.status == .error)
+        #expect(r.result("m")?.summary.contains("memory cap of 8 MiB") == true)
+        var limits = CheckLimits()
+        limits.memoryOverrideMiB = 64
+        #expect(try run(["m"], dirs: [dir.path], limits: limits).result("m")?.status == .pass)
+    }
+
+    @Test func aCustomCheckReplacesTheBuiltInWithItsId() throws {
+        let dir = try TempDir()
+        try dir.file("mine.lua", check("port_open", order: 20, body: #"return { status = "skip", summary = "replaced" }"#))
+        let catalog = CheckCatalog.load(sources: try CheckCatalog.sources(checkDirs: [dir.path]), limits: CheckLimits(), options: RunOptions())
+        let e = try #require(catalog.entry("port_open"))
+        #expect(e.info.source.origin == .custom)
+        #expect(e.replaced.first?.path == "checks/port_open.lua")
+        #expect(try run(["port_open"], dirs: [dir.path], target: TargetSpec(host: "127.0.0.1", port: 9)).result("port_open")?.summary == "replaced")
+    }
+
+    @Test func checksThatNeedATargetSkipWithoutOneAndSayHow() throws {
+        let r = try run(["port_open"], dirs: [])
+        let p = try #require(r.result("port_open"))
+        #expect(p.status == .skip)
+        #expect(p.summary.contains("--target HOST:PORT"))
+        #expect(r.exitCode == 0)
+    }
+
+    @Test func unknownChecksAndBadFoldersAreUsageErrors() throws {
+        #expect(throws: UsageError.self) { try run(["no_such_check"], dirs: []) }
+        #expect(throws: UsageError.self) { try run(["all"], dirs: ["/nonexistent/tcpcheck"]) }
+    }
+
+    @Test func hostileStringsAreSanitizedInTheResult() throws {
+        let dir = try TempDir()
+        try dir.file("h.lua", check("h", order: 1, body: #"""
+            return { status = "warn", summary = "red \27[31mALERT\27[0m\r\nline",
+                     findings = { { level = "warn", message = "title \27]0;pwned\7 done", evidence = "a\27[2Jb", fix = "x\226\128\174y" } },
+                     data = { ["k\27[1m"] = "v\27[1mv" } }
+            """#))
+        let r = try run(["h"], dirs: [dir.path]).result("h")!
+        #expect(r.summary == "red ALERT line")
+        #expect(r.findings[0].message == "title  done")
+        #expect(r.findings[0].evidence == "ab")
+        #expect(r.findings[0].fix == "xy")
+        #expect(r.data["k"] == "vv")
+    }
+
+    @Test func printIsCapturedNotWrittenToStdout() throws {
+        let dir = try TempDir()
+        try dir.file("p.lua", check("p", order: 1, body: #"print("hello", 42, nil) return { status = "pass", summary = "s" }"#))
+        #expect(try run(["p"], dirs: [dir.path]).result("p")?.output == ["hello 42 nil"])
+    }
+}
