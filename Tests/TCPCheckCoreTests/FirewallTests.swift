@@ -4,21 +4,10 @@ import Foundation
 import Testing
 @testable import TCPCheckCore
 
-/// A listening TCP socket made inside the namespace; it stays there after
-/// the thread leaves. Close it with close(fd).
-func listenInside(_ ns: NetNS, _ address: String, _ port: Int) throws -> Int32 {
-    try ns.inside {
-        guard let addr = SocketAddress(ip: address, port: port) else { throw HostError("bad address \(address)") }
-        let fd = socket(addr.domain, Int32(SOCK_STREAM.rawValue), 0)
-        var on: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
-        guard addr.withSockaddr({ bind(fd, $0, $1) }) == 0, listen(fd, 16) == 0 else {
-            let e = errno
-            close(fd)
-            throw HostError("listen \(addr): \(errnoText(e))")
-        }
-        return fd
-    }
+/// A listener (Support/Listeners.swift) made inside the namespace; it stays
+/// there after the thread leaves, and closes when released.
+func listenInside(_ ns: NetNS, _ address: String, _ port: Int) throws -> TestSocket {
+    try ns.inside { try TestSocket(address, port: port) }
 }
 
 /// Runs Lua on a thread inside the namespace and returns its results.
@@ -130,8 +119,8 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
     func iptablesDropAndRejectAreFoundAndProvedByCounters() throws {
         let ns = try NetNS("fwipt")
         defer { ns.delete() }
-        let fds = try [8080, 8081].map { try listenInside(ns, "127.0.0.1", $0) }
-        defer { fds.forEach { close($0) } }
+        let listeners = try [8080, 8081].map { try listenInside(ns, "127.0.0.1", $0) }
+        defer { withExtendedLifetime(listeners) {} }
         mustExec(ns, ["iptables", "-A", "INPUT", "-p", "tcp", "--dport", "8080", "-j", "DROP"])
         mustExec(ns, ["iptables", "-A", "INPUT", "-p", "tcp", "--dport", "8081", "-j", "REJECT", "--reject-with", "tcp-reset"])
         mustExec(ns, ["ip6tables", "-A", "INPUT", "-p", "tcp", "--dport", "8080", "-j", "REJECT", "--reject-with", "icmp6-adm-prohibited"])
@@ -218,8 +207,8 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
     func nftDropAndRejectAreFoundAndProvedByCounters() throws {
         let ns = try NetNS("fwnft")
         defer { ns.delete() }
-        let fds = try [8080, 8081].map { try listenInside(ns, "127.0.0.1", $0) }
-        defer { fds.forEach { close($0) } }
+        let listeners = try [8080, 8081].map { try listenInside(ns, "127.0.0.1", $0) }
+        defer { withExtendedLifetime(listeners) {} }
         let ruleset = """
             table inet tc {
               set blocked { type inet_service; flags interval; elements = { 8080, 9000-9010 } }
@@ -333,8 +322,8 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
     func legacyRulesAreReadAndProved() throws {
         let ns = try NetNS("fwleg")
         defer { ns.delete() }
-        let fd = try listenInside(ns, "127.0.0.1", 8080)
-        defer { close(fd) }
+        let listener = try listenInside(ns, "127.0.0.1", 8080)
+        defer { withExtendedLifetime(listener) {} }
         mustExec(ns, ["iptables-legacy", "-A", "INPUT", "-p", "tcp", "--dport", "8080", "-j", "REJECT", "--reject-with", "icmp-admin-prohibited"])
         let out = try evalInside(ns, """
             local before = firewall.read{port = 8080, addresses = {"127.0.0.1"}}
@@ -525,8 +514,8 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
     func liveCaptureSeesADroppedSYN() throws {
         let ns = try NetNS("cpdrop")
         defer { ns.delete() }
-        let fd = try listenInside(ns, "127.0.0.1", 8080)
-        defer { close(fd) }
+        let listener = try listenInside(ns, "127.0.0.1", 8080)
+        defer { withExtendedLifetime(listener) {} }
         mustExec(ns, ["iptables", "-A", "INPUT", "-p", "tcp", "--dport", "8080", "-j", "DROP"])
         let (outcome, result) = try liveOutcome(ns, 8080)
         #expect(outcome == "no_reply", "\(result)")
@@ -550,7 +539,7 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
         defer { ns.delete() }
         // A listener that stays quiet: the handshake completes and the connection stays open.
         let quiet = try listenInside(ns, "127.0.0.1", 8082)
-        defer { close(quiet) }
+        defer { withExtendedLifetime(quiet) {} }
         let (open, openResult) = try liveOutcome(ns, 8082)
         #expect(open == "handshake", "\(openResult)")
         #expect(openResult["status"] as? String == "pass")
@@ -559,17 +548,17 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
         let closer = try listenInside(ns, "127.0.0.1", 8083)
         let stop = DispatchSemaphore(value: 0)
         let acceptor = Thread {
-            var pfd = pollfd(fd: closer, events: Int16(POLLIN), revents: 0)
+            var pfd = pollfd(fd: closer.fd, events: Int16(POLLIN), revents: 0)
             for _ in 0..<200 {   // bounded: 20 s at most
                 if stop.wait(timeout: .now()) == .success { break }
                 if poll(&pfd, 1, 100) > 0 {
-                    let c = accept(closer, nil, nil)
+                    let c = accept(closer.fd, nil, nil)
                     if c >= 0 { close(c) }
                 }
             }
         }
         acceptor.start()
-        defer { stop.signal(); usleep(150_000); close(closer) }
+        defer { stop.signal(); usleep(150_000) }
         let (closed, closedResult) = try liveOutcome(ns, 8083)
         #expect(closed == "app_closed", "\(closedResult)")
         #expect((closedResult["causes"] as? [[String: Any]])?.first?["id"] as? String == "app_closed")
