@@ -67,6 +67,9 @@ public struct ConnectOutcome: Sendable {
     public var rttMicros: Int?
     /// Retransmissions during the handshake (a lost SYN shows here).
     public var retransmits: Int?
+    /// With a hold: how the peer closed the connection while it was held
+    /// ("fin" or "rst"), nil when it stayed open.
+    public var peerClose: String?
 
     public var errnoName: String? { errno.map(TCPCheckCore.errnoName) }
 
@@ -102,7 +105,10 @@ public struct ConnectOutcome: Sendable {
 }
 
 public enum Connector {
-    public static func connect(to remote: SocketAddress, timeout: Double) -> ConnectOutcome {
+    /// `hold`: after connecting, keep the connection open this many seconds
+    /// and report whether the peer closed it (an application that accepts
+    /// and closes at once).
+    public static func connect(to remote: SocketAddress, timeout: Double, hold: Double = 0) -> ConnectOutcome {
         let start = DispatchTime.now()
         func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9 }
         var result = ConnectOutcome(outcome: .other, errno: nil, seconds: 0, remote: remote)
@@ -163,7 +169,30 @@ public enum Connector {
         }
         result.outcome = .connected
         (result.rttMicros, result.retransmits) = tcpInfo(fd)
+        if hold > 0 { result.peerClose = waitForPeerClose(fd, seconds: min(hold, 60)) }
         return result
+    }
+
+    /// "fin" when the peer closes within `seconds`, "rst" when it resets, nil
+    /// when the connection is still open (data it sends is left unread).
+    static func waitForPeerClose(_ fd: Int32, seconds: Double) -> String? {
+        let end = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9)
+        let rdhup: Int16 = 0x2000   // POLLRDHUP (a _GNU_SOURCE name Glibc does not export): the peer sent FIN
+        var pfd = pollfd(fd: fd, events: rdhup, revents: 0)
+        while DispatchTime.now().uptimeNanoseconds < end {
+            let left = Double(end - DispatchTime.now().uptimeNanoseconds) / 1e6
+            let n = poll(&pfd, 1, Int32(max(left, 1)))
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return nil }
+            if pfd.revents & Int16(POLLERR) != 0 {
+                var soErr: Int32 = 0
+                var len = socklen_t(MemoryLayout<Int32>.size)
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &soErr, &len)
+                return soErr == ECONNRESET ? "rst" : "fin"
+            }
+            if pfd.revents & (rdhup | Int16(POLLHUP)) != 0 { return "fin" }
+        }
+        return nil
     }
 
     static func classify(_ e: Int32) -> ConnectOutcome.Outcome {

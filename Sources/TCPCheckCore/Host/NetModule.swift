@@ -10,7 +10,8 @@ extension HostModule {
             }
             let opts = try call.optTable(3)
             let timeout = min(max(opts["timeout"].doubleValue ?? call.env.options.timeout, 0.01), 120)
-            return [Connector.connect(to: addr, timeout: timeout).luaValue]
+            let hold = min(max(opts["hold"].doubleValue ?? 0, 0), 10)
+            return [Connector.connect(to: addr, timeout: timeout, hold: hold).luaValue]
         }),
         ("resolve", { call in
             let name = try call.string(1)
@@ -37,6 +38,7 @@ extension ConnectOutcome {
             "rtt_ms": LuaValue(rttMicros.map { Double($0) / 1000 }),
             "retransmits": LuaValue(retransmits),
             "message": .str(message),
+            "closed_by_peer": LuaValue(peerClose),
         ]
         if let icmp {
             t["icmp"] = [
