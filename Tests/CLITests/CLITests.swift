@@ -222,8 +222,8 @@ func json(_ s: String) throws -> [String: Any] {
         let dir = try Scratch()
         try dir.write("slow.lua", #"""
             return { id = "slow", run = function()
-              local t = net.resolve("127.0.0.1")          -- a host call, then busy Lua for about 0.8 s
-              local s = 0 for i = 1, 4e7 do s = s + i end
+              local t = net.resolve("127.0.0.1")          -- a host call, then busy Lua for a second or more
+              local s = 0 for i = 1, 2e8 do s = s + i end
               return { status = "warn", summary = "slow but done" } end }
             """#)
         guard let tty = try onTerminal(["run", "slow", "--checks-dir", dir.path]) else {

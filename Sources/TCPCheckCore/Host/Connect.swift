@@ -72,6 +72,16 @@ public struct ConnectOutcome: Sendable {
     /// With a watch period: what the server did right after accepting.
     public var peer: PeerBehaviour?
 
+    /// How the peer closed the watched connection: "fin", "rst", or nil
+    /// while it stayed open (the capture probe reports it this way).
+    public var peerClose: String? {
+        switch peer?.action {
+        case .closed?: return "fin"
+        case .reset?: return "rst"
+        default: return nil
+        }
+    }
+
     public var errnoName: String? { errno.map(TCPCheckCore.errnoName) }
 
     /// For refused: "rst" when a TCP reset came back, "icmp" when an ICMP

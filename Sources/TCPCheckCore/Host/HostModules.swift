@@ -10,6 +10,8 @@ extension HostModule {
             .dns,
             .proxy,
             .sys,
+            .firewall,
+            .capture,
             // MODULES: one line per module, keep this comment last.
         ]
     }

@@ -12,7 +12,8 @@ extension HostModule {
             let timeout = min(max(opts["timeout"].doubleValue ?? call.env.options.timeout, 0.01), 120)
             // Both bounded to 10 s: they lengthen a probe, and a run has a time budget.
             let grace = min(max(opts["grace"].doubleValue ?? 0, 0), 10)
-            let watch = min(max(opts["watch"].doubleValue ?? 0, 0), 10)
+            // `hold` is the older name of `watch` (the capture step's word for it).
+            let watch = min(max(opts["watch"].doubleValue ?? opts["hold"].doubleValue ?? 0, 0), 10)
             return [Connector.connect(to: addr, timeout: timeout, grace: grace, watch: watch).luaValue]
         }),
         ("resolve", { call in
@@ -40,6 +41,7 @@ extension ConnectOutcome {
             "rtt_ms": LuaValue(rttMicros.map { Double($0) / 1000 }),
             "retransmits": LuaValue(retransmits),
             "message": .str(message),
+            "closed_by_peer": LuaValue(peerClose),
         ]
         if let late {
             t["late"] = [

@@ -45,28 +45,43 @@ public enum ToolRunner {
     /// Runs argv[0] with the rest as arguments. Never throws: a program that
     /// cannot run comes back with `missing` saying why.
     public static func run(_ argv: [String], timeout: Double = 5, maxOutput: Int = 16 << 20) -> ToolResult {
+        switch start(argv, timeout: timeout, maxOutput: maxOutput) {
+        case .success(let tool): return tool.finish()
+        case .failure(let notStarted): return notStarted.result
+        }
+    }
+
+    public struct NotStarted: Error { public var result: ToolResult }
+
+    /// Starts argv[0] and returns at once, for a caller that does something
+    /// else while the program runs (a capture during a connect). The same
+    /// rules as run: allowlist, no shell, fixed environment, timeout, cap.
+    public static func start(_ argv: [String], timeout: Double = 5, maxOutput: Int = 16 << 20) -> Result<RunningTool, NotStarted> {
         let program = argv.first ?? ""
         var result = ToolResult(program: program)
+        func notStarted(_ why: String) -> Result<RunningTool, NotStarted> {
+            result.missing = why
+            return .failure(NotStarted(result: result))
+        }
         guard !program.isEmpty, !program.contains("/"), allowed.contains(program) else {
-            result.missing = "'\(program)' is not an allowed tool (allowed: \(allowed.sorted().joined(separator: ", ")))"
-            return result
+            return notStarted("'\(program)' is not an allowed tool (allowed: \(allowed.sorted().joined(separator: ", ")))")
         }
         guard let path = locate(program) else {
-            result.missing = "\(program) is not installed (looked in \(searchPath.joined(separator: ":")))"
-            return result
+            return notStarted("\(program) is not installed (looked in \(searchPath.joined(separator: ":")))")
         }
         result.path = path
-        guard argv.allSatisfy({ !$0.utf8.contains(0) }) else {
-            result.missing = "an argument to \(program) contains a NUL byte"
-            return result
-        }
+        guard argv.allSatisfy({ !$0.utf8.contains(0) }) else { return notStarted("an argument to \(program) contains a NUL byte") }
 
         var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
-        guard cloexecPipe(&outPipe) else { result.missing = "pipe: \(String(cString: strerror(errno)))"; return result }
+        guard cloexecPipe(&outPipe) else { return notStarted("pipe: \(String(cString: strerror(errno)))") }
         guard cloexecPipe(&errPipe) else {
             close(outPipe[0]); close(outPipe[1])
-            result.missing = "pipe: \(String(cString: strerror(errno)))"; return result
+            return notStarted("pipe: \(String(cString: strerror(errno)))")
         }
+        // A 1 MiB pipe (F_SETPIPE_SZ, 1031; the default 64 KiB makes a program
+        // printing a megabyte, such as iptables-save, stop and wait for us
+        // sixteen times). Refused above /proc/sys/fs/pipe-max-size: harmless.
+        _ = fcntl(outPipe[1], 1031, Int32(1 << 20))
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -83,7 +98,6 @@ public enum ToolRunner {
 
         // A fixed environment: the C locale keeps output parseable.
         let env = ["PATH=" + searchPath.joined(separator: ":"), "LC_ALL=C", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"]
-        let start = Date()
         var pid: pid_t = 0
         let spawnResult = withCStrings(argv) { cargv in
             withCStrings(env) { cenv in posix_spawn(&pid, path, &actions, &attr, cargv, cenv) }
@@ -91,21 +105,60 @@ public enum ToolRunner {
         close(outPipe[1]); close(errPipe[1])
         guard spawnResult == 0 else {
             close(outPipe[0]); close(errPipe[0])
-            result.missing = "cannot start \(path): \(String(cString: strerror(spawnResult)))"
-            return result
+            return notStarted("cannot start \(path): \(String(cString: strerror(spawnResult)))")
         }
+        return .success(RunningTool(result: result, pid: pid, stdout: outPipe[0], stderr: errPipe[0],
+                                    timeout: timeout, maxOutput: maxOutput))
+    }
+}
 
-        var fds = [pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)]
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        let deadline = start.addingTimeInterval(timeout)
-        while fds.contains(where: { $0.fd >= 0 }) {
-            let left = deadline.timeIntervalSinceNow
-            if left <= 0 { result.timedOut = true; break }
+/// A program ToolRunner started that may still be running. Read what it
+/// prints with `read`, stop it early with `signal`, and always `finish` it
+/// (which reaps it; a RunningTool dropped unfinished is killed and reaped).
+public final class RunningTool {
+    public private(set) var result: ToolResult
+    private let pid: pid_t
+    private var fds: [pollfd]
+    private let start = Date()
+    private let deadline: Date
+    private let maxOutput: Int
+    private var reaped = false
+    private var buffer = [UInt8](repeating: 0, count: 65536)
+
+    fileprivate init(result: ToolResult, pid: pid_t, stdout: Int32, stderr: Int32, timeout: Double, maxOutput: Int) {
+        self.result = result
+        self.pid = pid
+        self.fds = [pollfd(fd: stdout, events: Int16(POLLIN), revents: 0), pollfd(fd: stderr, events: Int16(POLLIN), revents: 0)]
+        self.deadline = Date().addingTimeInterval(timeout)
+        self.maxOutput = maxOutput
+    }
+
+    deinit {
+        if !reaped {
+            kill(-pid, SIGKILL)
+            for f in fds where f.fd >= 0 { close(f.fd) }
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        }
+    }
+
+    /// True while the program's output is still open.
+    public var isOpen: Bool { fds.contains { $0.fd >= 0 } }
+
+    /// Reads output for up to `seconds` (never past the timeout), returning
+    /// early when `done` holds or the program closes its output.
+    public func read(for seconds: Double, until done: (ToolResult) -> Bool = { _ in false }) {
+        let stop = min(deadline, Date().addingTimeInterval(seconds))
+        while isOpen && !result.truncated && !done(result) {
+            let left = stop.timeIntervalSinceNow
+            if left <= 0 {
+                if Date() >= deadline { result.timedOut = true }
+                return
+            }
             let n = poll(&fds, nfds_t(fds.count), Int32(min(left * 1000, 1000)) + 1)
-            if n < 0 && errno != EINTR { break }
+            if n < 0 && errno != EINTR { return }
             for i in fds.indices where fds[i].fd >= 0 && fds[i].revents != 0 {
-                let got = read(fds[i].fd, &buffer, buffer.count)
+                let got = Glibc.read(fds[i].fd, &buffer, buffer.count)
                 if got <= 0 {
                     close(fds[i].fd); fds[i].fd = -1
                     continue
@@ -113,13 +166,25 @@ public enum ToolRunner {
                 if i == 0 { result.stdout.append(contentsOf: buffer[0..<got]) } else { result.stderr.append(contentsOf: buffer[0..<got]) }
                 if result.stdout.count + result.stderr.count > maxOutput { result.truncated = true }
             }
-            if result.truncated { break }
         }
-        for f in fds where f.fd >= 0 { close(f.fd) }
-        if result.timedOut || result.truncated { kill(-pid, SIGKILL) }
+    }
 
+    /// Sends a signal to the program's process group (SIGINT lets tcpdump print its summary).
+    public func signal(_ sig: Int32) {
+        if !reaped { kill(-pid, sig) }
+    }
+
+    /// Reads to the end (bounded by the timeout), stops the program if it
+    /// overran, reaps it and returns what it did.
+    public func finish() -> ToolResult {
+        guard !reaped else { return result }
+        read(for: .infinity)
+        for f in fds where f.fd >= 0 { close(f.fd) }
+        fds = fds.map { pollfd(fd: -1, events: $0.events, revents: 0) }
+        if result.timedOut || result.truncated { kill(-pid, SIGKILL) }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        reaped = true
         if status & 0x7f == 0 { result.exitCode = (status >> 8) & 0xff } else { result.signal = status & 0x7f }
         if result.stdout.count > maxOutput { result.stdout.removeSubrange(maxOutput...) }
         result.seconds = Date().timeIntervalSince(start)

@@ -21,8 +21,14 @@ func runCommand(_ argv: [String], timeout: Double = 20, stdin: String? = nil) ->
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
     p.standardError = err
-    if stdin == nil { p.standardInput = FileHandle.nullDevice }
+    let input = Pipe()
+    p.standardInput = stdin == nil ? FileHandle.nullDevice : input
     do { try p.run() } catch { return CommandResult(status: -1, stdout: "", stderr: "\(error)") }
+    if let stdin {
+        // Fed whole, then closed, so the program sees end of input.
+        try? input.fileHandleForWriting.write(contentsOf: Data(stdin.utf8))
+        try? input.fileHandleForWriting.close()
+    }
     let group = DispatchGroup()
     var outData = Data(), errData = Data()
     group.enter(); DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
