@@ -298,6 +298,18 @@ struct ScenarioTests {
         #expect(!d.causes.contains { $0["id"] as? String == "not_listening" }, "not_listening is dropped\n\(d.explained)")
     }
 
+    // 7b. REJECT with the default ICMP port unreachable, seen from the client:
+    // the ICMP error itself proves a reject, and the server command finishes it.
+    @Test func icmpRejectSeenFromTheClientIsFirewallReject() throws {
+        let s = try Scenario("rjc")
+        try s.listen("hold", on: "0.0.0.0", port: 18015, in: s.server)
+        try s.must(["iptables", "-A", "INPUT", "-p", "tcp", "--dport", "18015", "-j", "REJECT"], in: s.server)
+        let d = try s.diagnose("\(Scenario.serverIP):18015", timeout: 1, in: s.client)
+        expectVerdict(d, ["firewall_reject"], confidence: "high", timeout: 1)
+        #expect(d.topText.contains("ICMP port unreachable") && d.topText.contains("198.18.0.2"), "the evidence names the ICMP and its sender\n\(d.topText)")
+        #expect(d.verdict["server_command"] as? String == "sudo tcpcheck run all --target \(Scenario.serverIP):18015")
+    }
+
     // 8. The client has no route to the target.
     @Test func noRouteIsNoRoute() throws {
         let s = try Scenario("nrt")

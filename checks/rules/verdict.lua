@@ -327,8 +327,8 @@ rule("reset_while_listening",
       summary = string.format("%s answers with a TCP reset although %s listens on it: a reject rule with tcp-reset (or a full accept queue with net.ipv4.tcp_abort_on_overflow=1) resets it",
         hostport(r.address, s.port), o and string.format("%s (pid %s)", tostring(o.command), tostring(o.pid)) or "a socket"),
       evidence = { try_line(r), listener_line(s.listeners[1]) },
-      fix = { "sudo iptables -S | grep -i reject; sudo ip6tables -S | grep -i reject; sudo nft list ruleset | grep -i reject",
-              "sysctl net.ipv4.tcp_abort_on_overflow    # 1 makes a full accept queue answer with resets" } })
+      fix = { string.format("sudo iptables -S | grep -i -e reject -e 'dport %d'; sudo ip6tables -S | grep -i reject; sudo nft -a list ruleset | grep -i -e reject -e 'dport %d'", s.port, s.port),
+              string.format("sysctl net.ipv4.tcp_abort_on_overflow; ss -tln 'sport = :%d'    # 1 makes a full accept queue answer with resets", s.port) } })
   end)
 
 rule("timeout_drop_rule",
@@ -391,7 +391,13 @@ rule("late_handshake",
     local s = v.seen
     if not v:get("timeout_too_short") then return end
     local would = v:data("port_open").would_work_timeout
-    if would then v:fix("timeout_too_short", string.format("a connect timeout of %g s works here: tcpcheck --timeout %g", would, would), false) end
+    local named = false
+    for _, f in ipairs(v:get("timeout_too_short").fix) do
+      if would and f:find(string.format("--timeout %g", would), 1, true) then named = true end
+    end
+    if would and not named then
+      v:fix("timeout_too_short", string.format("a connect timeout of %g s works here: tcpcheck --timeout %g", would, would), false)
+    end
     v:drop("filtered", "the target answered, only later than --timeout")
   end)
 
