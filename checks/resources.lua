@@ -150,10 +150,11 @@ comes from the listening check or --set pid=N. Counters are those of tcpcheck's 
       { command = "sysctl net.core.somaxconn net.ipv4.tcp_max_syn_backlog net.ipv4.tcp_syncookies" })
 
     -- A probe connect to the target, so an overflowing accept queue shows in the counters now.
+    -- The counters move when the SYN reaches the full queue: at most 0.5 s, not --timeout again.
     local probe
     local target = ctx.target
     if target and target.given and target.port and target.addresses and #target.addresses > 0 then
-      local t = math.min(ctx.options.timeout or 3, 3)
+      local t = math.min(ctx.options.timeout or 3, 0.5)
       probe = net.connect(target.addresses[1].address, target.port, { timeout = t })
       data.probe = probe
     end
