@@ -3,7 +3,7 @@
 --           the errno and any ICMP error the kernel queued for the socket (IP_RECVERR).
 -- Options:  --set attempts=N  probe each address N times (1-100) to expose intermittent failures.
 --           --set grace=S     follow a handshake that missed --timeout S seconds longer (default: half the timeout,
---                             at most 1 s; 0: off), sending one fresh SYN too, to tell slow or lossy from filtered.
+--                             at most 0.5 s; 0: off), sending one fresh SYN too, to tell slow or lossy from filtered.
 --           --set watch=S     after connecting, watch S seconds (default 0.25) for the server closing at once.
 return {
   id = "port_open",
@@ -74,9 +74,9 @@ latency (min/median/max) show an intermittent failure as such.]],
       if not v or v ~= v or v < 0 then return default end
       return math.min(v, max)
     end
-    -- Half the timeout, at most 1 s: the fresh SYN answers within one round trip
-    -- when the first was lost; a slow handshake gets 50% more time.
-    local grace = seconds_option("grace", math.min(timeout / 2, 1), 10)
+    -- Half the timeout, at most 0.5 s: the fresh SYN answers within one round trip
+    -- when the first was lost; a slow handshake gets that much more time.
+    local grace = seconds_option("grace", math.min(timeout / 2, 0.5), 10)
     local watch = seconds_option("watch", math.min(timeout, 0.25), 10)
 
     -- A timeout that would have worked: the time measured, with half again as

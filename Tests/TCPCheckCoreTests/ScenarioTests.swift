@@ -263,14 +263,14 @@ struct ScenarioTests {
         let s = try Scenario("ipd")
         try s.listen("hold", on: "0.0.0.0", port: 18005, in: s.server)
         try s.must(["iptables", "-A", "INPUT", "-p", "tcp", "--dport", "18005", "-j", "DROP"], in: s.server)
-        let onServer = try s.diagnose("\(Scenario.serverIP):18005", timeout: 0.5, in: s.server)
-        expectVerdict(onServer, ["firewall_drop"], confidence: "high", timeout: 0.5)
+        let onServer = try s.diagnose("\(Scenario.serverIP):18005", timeout: 1, in: s.server)
+        expectVerdict(onServer, ["firewall_drop"], confidence: "high", timeout: 1)
         #expect(onServer.topText.contains("--dport 18005") && onServer.topText.contains("-j DROP"), "the evidence quotes the rule\n\(onServer.topText)")
         #expect(onServer.topText.contains("counter moved"), "the evidence says the counter moved\n\(onServer.topText)")
         #expect(!onServer.causes.contains { $0["id"] as? String == "filtered" }, "filtered is dropped\n\(onServer.explained)")
 
-        let fromClient = try s.diagnose("\(Scenario.serverIP):18005", timeout: 0.5, in: s.client)
-        expectVerdict(fromClient, ["filtered"], timeout: 0.5)
+        let fromClient = try s.diagnose("\(Scenario.serverIP):18005", timeout: 1, in: s.client)
+        expectVerdict(fromClient, ["filtered"], timeout: 1)
         #expect((fromClient.top["fix"] as? [String] ?? []).contains { $0.contains("sudo tcpcheck run all --target \(Scenario.serverIP):18005") },
                 "the fix names the server-side command\n\(fromClient.topText)")
     }
