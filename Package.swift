@@ -43,7 +43,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "TCPCheckCoreTests", dependencies: ["TCPCheckCore"]),
-        .testTarget(name: "CLITests", dependencies: ["tcpcheck", "TCPCheckCore"]),
+        .testTarget(name: "CLITests", dependencies: ["tcpcheck", "TCPCheckCore", "CSys"]),
     ],
     swiftLanguageModes: [.v5]
 )

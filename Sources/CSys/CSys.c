@@ -1,8 +1,23 @@
 #define _GNU_SOURCE
 #include "CSys.h"
+#include <fcntl.h>
 #include <sched.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <sys/fsuid.h>
 
 int csys_setns_net(int fd) { return setns(fd, CLONE_NEWNET); }
 
 int csys_setfsuid(unsigned int uid) { return setfsuid(uid); }
+
+int csys_open_pty(int *slave) {
+    int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0) return -1;
+    const char *name = (grantpt(master) == 0 && unlockpt(master) == 0) ? ptsname(master) : NULL;
+    *slave = name ? open(name, O_RDWR | O_NOCTTY | O_CLOEXEC) : -1;
+    if (*slave < 0) {
+        close(master);
+        return -1;
+    }
+    return master;
+}

@@ -1,5 +1,6 @@
 // The real tcpcheck binary: bad input, exit codes, reports, built-in checks
 // found wherever the binary is.
+import CSys
 import Foundation
 import Testing
 
@@ -211,11 +212,36 @@ func json(_ s: String) throws -> [String: Any] {
         #expect(r.stderr.isEmpty, "no progress line when stderr is not a terminal")
     }
 
-    /// Runs the binary on a pseudo-terminal (util-linux `script`), as a person would.
+    /// Runs the binary with stdout and stderr on a pseudo-terminal, as a
+    /// person at a terminal would; returns everything written to it.
     func onTerminal(_ args: [String], env: [String: String] = [:]) throws -> Output? {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/script") else { return nil }
-        let line = ([tcpcheckBinary] + args).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
-        return try tcpcheck(["-qec", line, "/dev/null"], binary: "/usr/bin/script", env: env)
+        var slave: Int32 = -1
+        let master = csys_open_pty(&slave)
+        guard master >= 0 else { return nil }
+        defer { close(master) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tcpcheckBinary)
+        p.arguments = args
+        var environment = ProcessInfo.processInfo.environment
+        environment.removeValue(forKey: "NO_COLOR")
+        for (k, v) in env { environment[k] = v }
+        p.environment = environment
+        let tty = FileHandle(fileDescriptor: slave, closeOnDealloc: false)
+        p.standardOutput = tty
+        p.standardError = tty
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        close(slave)
+        var bytes: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            let n = read(master, &buf, buf.count) // EIO once the child has closed the terminal
+            if n <= 0 { break }
+            bytes.append(contentsOf: buf[0..<n])
+        }
+        p.waitUntilExit()
+        return Output(status: p.terminationStatus, stdout: String(decoding: bytes, as: UTF8.self), stderr: "")
     }
 
     @Test func colourAndProgressOnlyOnATerminal() throws {
@@ -227,7 +253,7 @@ func json(_ s: String) throws -> [String: Any] {
               return { status = "warn", summary = "slow but done" } end }
             """#)
         guard let tty = try onTerminal(["run", "slow", "--checks-dir", dir.path]) else {
-            print("skipped: needs util-linux `script` to give the binary a terminal"); return
+            Issue.record("could not open a pseudo-terminal"); return
         }
         #expect(tty.stdout.contains("\u{1B}[33m"), "colour on a terminal")
         #expect(tty.stdout.contains("running slow"), "progress line on a terminal for a check over 0.5 s")

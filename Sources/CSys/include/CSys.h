@@ -10,4 +10,8 @@ int csys_setns_net(int fd);
    for that thread: tests use it to see files as an unprivileged user. */
 int csys_setfsuid(unsigned int uid);
 
+/* Opens a pseudo-terminal pair (tests run the CLI "on a terminal").
+   Returns the master fd and sets *slave, or -1 with errno set. */
+int csys_open_pty(int *slave);
+
 #endif
