@@ -4,7 +4,7 @@
 #   port_open on a closed port, with the verdict rules   vs  nc -z (the standard tool for the same probe)
 #   2000 suspected causes (100 ids) through the rules     vs  an empty check (tcpcheck's start-up floor)
 #
-# and, from the JSON reports, the time outside the checks (catalog, resolution, verdict rules, report) per run.
+# and, from the JSON reports, the time outside the checks (catalog, resolution, report) and the verdict rules' share.
 # Runs in a network namespace made for the run (loopback only; one connect to 127.0.0.1:9, nothing listens),
 # removed at the end. Needs root, hyperfine, iproute2, netcat-openbsd, python3.
 #
@@ -60,9 +60,10 @@ while i < len(text):
     while i < len(text) and text[i].isspace(): i += 1
     if i >= len(text): break
     doc, i = dec.raw_decode(text, i)
-    out.append(doc["duration_ms"] - sum(c["duration_ms"] for c in doc["checks"]))
+    out.append((doc["duration_ms"] - sum(c["duration_ms"] for c in doc["checks"]), doc["verdict"]["duration_ms"]))
 out.sort()
-print(f"{sys.argv[2]:<16} outside the checks (catalog, resolution, verdict rules, report): median {out[len(out)//2]:.2f} ms of 5 runs; method {doc['verdict']['method']}")
+outside, rules = out[len(out)//2]
+print(f"{sys.argv[2]:<16} outside the checks: {outside:.2f} ms (catalog, resolution, report), of which the verdict rules {rules:.2f} ms (median of 5 runs; method {doc['verdict']['method']})")
 PY
 }
 

@@ -37,6 +37,7 @@ public enum JSONReport {
         let method: String
         let notes: [String]
         let server_command: String?
+        let duration_ms: Double
     }
     struct CauseDoc: Encodable {
         let id: String
@@ -63,7 +64,8 @@ public enum JSONReport {
             },
             verdict: VerdictDoc(status: report.verdict.status.rawValue, causes: report.verdict.causes.map {
                 CauseDoc(id: $0.id, confidence: $0.confidence.rawValue, summary: $0.summary, evidence: $0.evidence, fix: $0.fix, checks: $0.checks)
-            }, method: report.verdict.method.rawValue, notes: report.verdict.notes, server_command: report.verdict.serverCommand)
+            }, method: report.verdict.method.rawValue, notes: report.verdict.notes, server_command: report.verdict.serverCommand,
+               duration_ms: rounded(report.verdict.durationMs))
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

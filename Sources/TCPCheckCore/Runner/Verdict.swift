@@ -1,6 +1,8 @@
 // The verdict: the causes the checks suspected, correlated by the rules in
 // checks/rules/verdict.lua (see VerdictRules) and ranked. When the rules
 // cannot run, the plain merge below stands in, and the verdict says so.
+import Dispatch
+
 public struct Verdict: Sendable {
     public enum Status: String, Sendable { case ok, problem, unknown }
     /// How the causes were put together.
@@ -18,6 +20,8 @@ public struct Verdict: Sendable {
     public var notes: [String] = []
     /// For a target on another host: the tcpcheck command that finishes the diagnosis there.
     public var serverCommand: String?
+    /// How long the rules (or the fallback) took.
+    public var durationMs: Double = 0
 
     public init(status: Status, causes: [Cause], method: Method = .plainMerge, notes: [String] = [], serverCommand: String? = nil) {
         self.status = status
@@ -30,16 +34,19 @@ public struct Verdict: Sendable {
     /// Runs the rules over the results; falls back to the plain merge when they fail.
     static func decide(results: [CheckResult], target: TargetReport?, options: RunOptions, rules: [CheckSource],
                        timeout: Double = VerdictRules.timeout) -> Verdict {
+        let start = DispatchTime.now()
         let input = VerdictRules.input(results: results, target: target, options: options)
+        var v: Verdict
         switch VerdictRules.run(sources: rules, input: input, options: options, timeout: timeout) {
         case .success(let out):
-            return Verdict(status: status(of: out.causes), causes: out.causes, method: .rules, notes: out.notes,
-                           serverCommand: out.serverCommand)
+            v = Verdict(status: status(of: out.causes), causes: out.causes, method: .rules, notes: out.notes,
+                        serverCommand: out.serverCommand)
         case .failure(let failure):
-            var v = plainMerge(results)
+            v = plainMerge(results)
             v.notes = failure.notes + ["the verdict rules failed (\(failure.reason)): the causes below are the checks' own, merged by id and ranked by confidence, without cross-step correlation"]
-            return v
         }
+        v.durationMs = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
+        return v
     }
 
     /// ok when the top cause is ok, problem when it is anything else, unknown when there is none.
