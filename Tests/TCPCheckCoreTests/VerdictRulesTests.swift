@@ -161,7 +161,7 @@ fileprivate final class RulesDir {
         var filtered = CheckResult(id: "port_open", title: "Port open", status: .fail, summary: "no answer")
         filtered.causes = [Cause(id: "filtered", confidence: .medium, summary: "no answer", evidence: [], fix: [], checks: ["port_open"])]
         for (text, says) in [("return {", "syntax error"),
-                             ("return { decide = function() while true do end end, add_rules = function() end }", "deadline"),
+                             ("return { decide = function() while true do end end, add_rules = function() end }", "did not finish within 0.3 s"),
                              ("return { decide = function() return { causes = { { id = 'x', confidence = 'sure' } } } end }", "invalid verdict")] {
             let rules = [CheckSource(origin: .builtin, path: VerdictRules.builtinPath, text: text)]
             let v = Verdict.decide(results: [filtered], target: nil, options: RunOptions(), rules: rules, timeout: 0.3)
