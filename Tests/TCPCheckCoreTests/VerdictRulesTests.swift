@@ -193,6 +193,32 @@ fileprivate final class RulesDir {
         for id in causeIDs { #expect(docs.contains("| `\(id)` |"), "docs/verdict.md does not list cause id \(id)") }
     }
 
+    /// Through the binary: a user rule that eats memory is stopped at the cap and skipped (the rest still
+    /// runs); one that loops stops the rules at their deadline, and the run goes on with the plain merge,
+    /// saying so in both reports.
+    @Test(.enabled(if: tcpcheckBinary != nil, "needs the tcpcheck binary (swift build)"))
+    func runawayRulesAreSkippedOrFallBackAndTheReportsSaySo() throws {
+        let closed = try TestSocket("127.0.0.1", listen: nil)
+        func verdict(_ dir: RulesDir) throws -> [String: Any] {
+            let r = tcpcheck(["run", "port_open", "--target", closed.target, "--rules-dir", dir.path, "--format", "json"])
+            let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stderr)")
+            return try #require(doc["verdict"] as? [String: Any])
+        }
+        let hog = try RulesDir(["hog.lua": "return { id = 'hog', apply = function(v) local t = {} for i = 1, 1e9 do t[i] = i end end }"])
+        let skipped = try verdict(hog)
+        #expect(skipped["method"] as? String == "rules")
+        #expect((skipped["notes"] as? [String] ?? []).contains { $0.contains("rule hog from") && $0.contains("not enough memory") }, "\(skipped)")
+
+        let loop = try RulesDir(["loop.lua": "return { id = 'loop', apply = function(v) while true do end end }"])
+        let fallback = try verdict(loop)
+        #expect(fallback["method"] as? String == "plain_merge")
+        #expect((fallback["notes"] as? [String])?.last?.contains("a rule did not finish within 2.0 s") == true, "\(fallback)")
+        #expect((fallback["causes"] as? [[String: Any]])?.first?["id"] as? String == "not_listening")
+        let text = tcpcheck(["run", "port_open", "--target", closed.target, "--rules-dir", loop.path, "--no-color"])
+        #expect(text.stdout.contains("note: the verdict rules failed (a rule did not finish"), "\(text.stdout)")
+        #expect(text.stdout.contains("Verdict: PROBLEM not_listening"))
+    }
+
     @Test func badRulesDirIsAUsageError() throws {
         #expect(throws: UsageError.self) { try VerdictRules.sources(ruleDirs: ["/nonexistent/tcpcheck-rules"], environment: [:]) }
     }
