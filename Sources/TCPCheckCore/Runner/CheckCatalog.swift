@@ -109,10 +109,14 @@ public struct CheckCatalog {
 
     /// Loads every source, each in a sandbox of its own with the default limits.
     public static func load(sources: [CheckSource], limits: CheckLimits, options: RunOptions) -> CheckCatalog {
+        load(sources: sources, limits: limits, options: options, watchdog: Watchdog())
+    }
+
+    static func load(sources: [CheckSource], limits: CheckLimits, options: RunOptions, watchdog: Watchdog) -> CheckCatalog {
         var byID: [String: CatalogEntry] = [:]
         var order: [String] = []
         for source in sources {
-            let entry = loadOne(source, limits: limits, options: options)
+            let entry = loadOne(source, limits: limits, options: options, watchdog: watchdog)
             if let old = byID[entry.info.id] {
                 entry.replaced = old.replaced + [old.info.source]
             } else {
@@ -126,7 +130,7 @@ public struct CheckCatalog {
         return CheckCatalog(entries: entries)
     }
 
-    static func loadOne(_ source: CheckSource, limits: CheckLimits, options: RunOptions) -> CatalogEntry {
+    static func loadOne(_ source: CheckSource, limits: CheckLimits, options: RunOptions, watchdog: Watchdog) -> CatalogEntry {
         let fallback = CheckInfo(id: source.fallbackID, title: source.fallbackID, description: "", order: 1000, tags: [],
                                  inspects: [], needsTarget: false, timeout: nil, memoryMiB: nil, source: source)
         guard let text = source.text else {
@@ -135,7 +139,7 @@ public struct CheckCatalog {
         let loadTimeout = (limits.timeoutOverride ?? limits.timeout).clamped(to: CheckLimits.timeoutBounds)
         let env = CheckEnvironment(checkID: source.fallbackID, options: options)
         var sandboxRef: LuaSandbox?
-        let outcome = Watchdog.run(seconds: loadTimeout + 0.25) { () -> Result<(LuaSandbox, LuaValue), LuaFailure> in
+        let outcome = watchdog.run(seconds: loadTimeout + 0.25) { () -> Result<(LuaSandbox, LuaValue), LuaFailure> in
             do {
                 let sb = try LuaSandbox(memoryLimit: limits.memoryBytes(for: fallback), env: env)
                 sandboxRef = sb

@@ -47,8 +47,9 @@ public enum Runner {
     public static func run(_ config: RunConfig) throws -> RunReport {
         let started = Date()
         let clock = DispatchTime.now()
+        let watchdog = Watchdog()
         let catalog = CheckCatalog.load(sources: try CheckCatalog.sources(checkDirs: config.checkDirs),
-                                        limits: config.limits, options: config.options)
+                                        limits: config.limits, options: config.options, watchdog: watchdog)
         let selected = try select(config.checks, from: catalog)
         let rules = try VerdictRules.sources(ruleDirs: config.ruleDirs)
 
@@ -60,7 +61,7 @@ public enum Runner {
 
         var results: [CheckResult] = []
         for entry in selected {
-            let result = execute(entry, target: target, earlier: results, config: config)
+            let result = execute(entry, target: target, earlier: results, config: config, watchdog: watchdog)
             config.finished?(result)
             results.append(result)
         }
@@ -83,7 +84,8 @@ public enum Runner {
         return catalog.entries.filter { e in picked.contains { $0 === e } }
     }
 
-    static func execute(_ entry: CatalogEntry, target: TargetReport?, earlier: [CheckResult], config: RunConfig) -> CheckResult {
+    static func execute(_ entry: CatalogEntry, target: TargetReport?, earlier: [CheckResult], config: RunConfig,
+                        watchdog: Watchdog) -> CheckResult {
         let info = entry.info
         let start = DispatchTime.now()
         func done(_ r: CheckResult) -> CheckResult {
@@ -111,7 +113,7 @@ public enum Runner {
         let memory = config.limits.memoryBytes(for: info)
         sandbox.setMemoryLimit(memory)
         let ctx = context(target: target, earlier: earlier, options: config.options)
-        let outcome = Watchdog.run(seconds: timeout + 0.25, tick: { config.progress?(info.id, $0) }) {
+        let outcome = watchdog.run(seconds: timeout + 0.25, tick: { config.progress?(info.id, $0) }) {
             sandbox.setDeadline(seconds: timeout)
             return sandbox.call(key: "tcpcheck.prelude", field: "run", first: "check", args: [ctx])
         }
