@@ -65,7 +65,7 @@ public enum Runner {
             config.finished?(result)
             results.append(result)
         }
-        let verdict = Verdict.decide(results: results, target: target, options: config.options, rules: rules)
+        let verdict = Verdict.decide(results: results, target: target, options: config.options, rules: rules, watchdog: watchdog)
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - clock.uptimeNanoseconds) / 1e6
         return RunReport(target: target, startedAt: started, durationMs: elapsed, results: results, verdict: verdict)
     }

@@ -60,13 +60,14 @@ enum VerdictRules {
         return ctx
     }
 
-    static func run(sources: [CheckSource], input: LuaValue, options: RunOptions, timeout: Double = timeout) -> Result<Output, Failure> {
+    static func run(sources: [CheckSource], input: LuaValue, options: RunOptions, timeout: Double = timeout,
+                    watchdog: Watchdog = Watchdog()) -> Result<Output, Failure> {
         guard let builtin = sources.first(where: { $0.origin == .builtin }), let builtinText = builtin.text else {
             return .failure(Failure(reason: "\(builtinPath) is not in this build"))
         }
         let env = CheckEnvironment(checkID: "verdict", options: options)
         var sandboxRef: LuaSandbox?
-        let outcome = Watchdog.run(seconds: timeout + 0.25) { () -> Result<Output, Failure> in
+        let outcome = watchdog.run(seconds: timeout + 0.25) { () -> Result<Output, Failure> in
             let sb: LuaSandbox
             do {
                 sb = try LuaSandbox(memoryLimit: memoryBytes, env: env, modules: [])
