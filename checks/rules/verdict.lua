@@ -115,6 +115,16 @@ function V:evidence(id, text, first)
   table.insert(m.evidence, first and 1 or #m.evidence + 1, text)
 end
 
+-- Replaces a cause's evidence (and fixes, when given) with a rule's own,
+-- when the rule has the definitive reading of what several steps said in
+-- their own words.
+function V:restate(id, evidence, fix)
+  local m = self.by_id[id]
+  if not m then return end
+  m.evidence = evidence
+  if fix then m.fix = fix end
+end
+
 function V:fix(id, text, first)
   local m = self.by_id[id]
   if not m or not text or contains(m.fix, text) then return end
@@ -285,6 +295,9 @@ rule("refused_nothing_bound",
         s.port, hostport(r.address, r.port), r.errno or "ECONNREFUSED"),
       evidence = { try_line(r), string.format("ss -tlnp 'sport = :%d' → no listening socket", s.port) } })
     v:raise("not_listening", "high", "refused, and no socket listens on the port")
+    v:restate("not_listening",
+      { try_line(r), string.format("ss -tlnp 'sport = :%d' → no listening socket", s.port) },
+      { string.format("start the service so that it listens on port %d, or point the client at the port it does listen on (`ss -tlnp` lists them)", s.port) })
   end)
 
 rule("refused_bound_elsewhere",
