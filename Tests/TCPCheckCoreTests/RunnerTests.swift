@@ -132,6 +132,40 @@ extension RunReport {
         #expect(try run(["port_open"], dirs: [dir.path], target: TargetSpec(host: "127.0.0.1", port: 9)).result("port_open")?.summary == "replaced")
     }
 
+    // The runner loads only the built-ins a run names, found by file name:
+    // that works only while every built-in's file is named after its id.
+    @Test func builtInFileNamesEqualTheirIds() throws {
+        let builtins = try CheckCatalog.sources(checkDirs: [], environment: [:])
+        #expect(builtins.count >= 7)
+        let catalog = CheckCatalog.load(sources: builtins, limits: CheckLimits(), options: RunOptions())
+        #expect(catalog.entries.count == builtins.count)
+        for e in catalog.entries {
+            #expect(e.failure == nil, "\(e.info.source.path): \(e.failure ?? "")")
+            #expect(e.info.id == e.info.source.fallbackID, "\(e.info.source.path) holds check '\(e.info.id)'")
+        }
+    }
+
+    @Test func aRunLoadsTheNamedBuiltInsAndEveryCustomCheck() throws {
+        let dir = try TempDir()
+        try dir.file("mine.lua", check("mine", order: 1, body: #"return { status = "pass", summary = "mine" }"#))
+        let all = try CheckCatalog.sources(checkDirs: [dir.path], environment: [:])
+        let needed = CheckCatalog.sources(all, needing: ["firewall"])
+        #expect(needed.filter { $0.origin == .builtin }.map(\.path) == ["checks/firewall.lua"])
+        #expect(needed.filter { $0.origin == .custom }.count == 1)
+        #expect(CheckCatalog.sources(all, needing: ["all"]).count == all.count)
+        // A custom check named by an id its file name does not say is still found.
+        #expect(try run(["mine"], dirs: [dir.path]).result("mine")?.summary == "mine")
+        // An unknown id still lists every known one, built-in or custom.
+        do {
+            _ = try run(["no_such_check"], dirs: [dir.path])
+            Issue.record("an unknown check must be a usage error")
+        } catch let e as UsageError {
+            for id in ["client_config", "port_open", "listening", "firewall", "resources", "logs", "mine"] {
+                #expect(e.description.contains(id), "\(e.description)")
+            }
+        }
+    }
+
     @Test func checksThatNeedATargetSkipWithoutOneAndSayHow() throws {
         let r = try run(["port_open"], dirs: [])
         let p = try #require(r.result("port_open"))

@@ -55,7 +55,7 @@ public struct RuleCondition: Sendable {
         case .oif(let names): result = p.oif.map { RuleCondition.interface($0, matchesAny: names) }
         case .ctstate(let states): result = states.overlaps(p.ctstate)
         case .tcpFlags(let mask, let value):
-            result = p.proto == ProtocolSet("tcp") ? p.flags.raw & (mask ?? p.flags).raw == value.raw : false
+            result = p.proto == ProtocolSet.tcp ? p.flags.raw & (mask ?? p.flags).raw == value.raw : false
         case .unknown: result = nil
         case .never: return false
         }

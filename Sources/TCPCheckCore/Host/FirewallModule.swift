@@ -5,7 +5,7 @@ extension HostModule {
         ("read", { call in
             let opts = try call.optTable(1)
             let query = try FirewallQuery(opts)
-            switch FirewallReader.read(keep: query.keep) {
+            switch FirewallReader.read(filter: query.filter) {
             case .failure(let e):
                 return [["ok": false, "error": .str(e.error), "message": .str(e.message),
                          "sources": LuaValue(e.sources.map(\.luaValue))]]
@@ -121,10 +121,9 @@ struct FirewallQuery {
 
     /// Which rules' conditions the answer can need: those that may match a
     /// traced packet, or without addresses every rule that drops or rejects.
-    var keep: (RuleConditions, RuleVerdict) -> Bool {
+    var filter: RuleFilter {
         let traced = addresses.flatMap { packets(for: $0.ip).map(\.packet) }
-        if traced.isEmpty { return { _, verdict in verdict.stopsPacket } }
-        return { conditions, _ in traced.contains { conditions.canMatch($0) } }
+        return traced.isEmpty ? .stopping : .mayMatch(traced)
     }
 
     /// The SYN toward the target and the replies coming back from it.

@@ -48,9 +48,9 @@ public struct FirewallReadError: Error, Sendable {
 public enum FirewallReader {
     static let iptablesTableNames: Set<String> = ["filter", "nat", "mangle", "raw", "security"]
 
-    /// `keep` (see IptablesSave.parse) lets a large iptables ruleset keep
+    /// `filter` (see IptablesSave.parse) lets a large iptables ruleset keep
     /// only the conditions of rules that can matter to the caller.
-    public static func read(keep: ((RuleConditions, RuleVerdict) -> Bool)? = nil) -> Result<FirewallReading, FirewallReadError> {
+    public static func read(filter: RuleFilter = .all) -> Result<FirewallReading, FirewallReadError> {
         if let reason = Capabilities.missingReason(Capabilities.netAdmin, for: "reading the firewall") {
             return .failure(FirewallReadError(error: "permission_denied", message: reason))
         }
@@ -101,7 +101,7 @@ public enum FirewallReader {
             }
             let priorities = Dictionary(nftChains?.filter { $0.family == family && $0.priority != nil }
                 .map { ("\($0.table) \($0.name)", $0.priority ?? 0) } ?? [], uniquingKeysWith: { a, _ in a })
-            let save = IptablesSave.parse(r.stdout, backend: .iptablesNft, family: family, priorities: priorities, keep: keep)
+            let save = IptablesSave.parse(r.stdout, backend: .iptablesNft, family: family, priorities: priorities, filter: filter)
             if let g = save.generator, g.contains("(legacy)") {
                 // A legacy-only iptables: the legacy step below reads these.
                 notes.append("`\(tool)-save` here is the legacy backend; nft tables named like iptables' were read with nft")
@@ -141,7 +141,7 @@ public enum FirewallReader {
                   !list.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { continue }
             let r = run(["\(tool)-legacy-save", "-c"])
             guard r.ok else { continue }
-            let save = IptablesSave.parse(r.stdout, backend: .iptablesLegacy, family: family, keep: keep)
+            let save = IptablesSave.parse(r.stdout, backend: .iptablesLegacy, family: family, filter: filter)
             chains += save.chains
             rules += save.rules
         }

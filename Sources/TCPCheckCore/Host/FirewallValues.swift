@@ -111,6 +111,17 @@ public struct IPRange: Sendable {
         self.init(prefix: addr, length: length)
     }
 
+    /// "10.0.0.0/24" or "10.0.0.1" straight from bytes (what iptables-save
+    /// prints for IPv4); nil for anything else, which the String form reads.
+    init?(ipv4 text: ArraySlice<UInt8>) {
+        let slash = text.firstIndex(of: UInt8(ascii: "/"))
+        guard let v4 = IPAddressValue.parseIPv4(text[..<(slash ?? text.endIndex)]) else { return nil }
+        let addr = IPAddressValue(high: 0, low: UInt64(v4), isIPv6: false)
+        guard let slash else { self.init(low: addr, high: addr); return }
+        guard let n = IptablesSave.decimal(text[(slash + 1)...]), n <= 32 else { return nil }
+        self.init(prefix: addr, length: Int(n))
+    }
+
     public init?(prefix addr: IPAddressValue, length: Int) {
         guard (0...addr.bits).contains(length) else { return nil }
         self.init(low: addr.masked(length, fill: false), high: addr.masked(length, fill: true))
@@ -142,11 +153,24 @@ extension NameBits {
 
     public init(_ name: String) { self.init([name]) }
 
+    /// "NEW,ESTABLISHED" as iptables-save prints it, without building Strings.
+    init(commaSeparated text: ArraySlice<UInt8>) {
+        var raw: UInt32 = 0
+        for name in text.split(separator: UInt8(ascii: ",")) {
+            let index = Self.vocabulary.firstIndex { word in
+                word.utf8.count == name.count && zip(word.utf8, name).allSatisfy { $0 == $1 | 0x20 }
+            }
+            raw |= index.map { UInt32(1) << UInt32($0) } ?? (UInt32(1) << 31)
+        }
+        self.init(raw: raw)
+    }
+
     public func overlaps(_ other: Self) -> Bool { raw & other.raw != 0 }
 }
 
 public struct ProtocolSet: NameBits {
     public static let vocabulary = ["tcp", "udp", "icmp", "icmpv6", "sctp", "udplite", "dccp", "esp", "ah", "gre"]
+    public static let tcp = ProtocolSet("tcp")
     public let raw: UInt32
     public init(raw: UInt32) { self.raw = raw }
 }
@@ -226,19 +250,32 @@ final class SharedBytes: Sendable {
 /// Text kept as a range of shared bytes until someone reads it: a
 /// 10,000-rule firewall has 50,000 condition texts and shows a handful.
 struct LazyText: Sendable {
+    /// What goes before the bytes: nothing, a fixed text, or "-m NAME "
+    /// with NAME a range of the same bytes (built only when read).
+    enum Prefix: Sendable {
+        case none
+        case text(StaticString)
+        case module(Range<Int>)
+    }
     private enum Storage: Sendable {
         case string(String)
-        case bytes(SharedBytes, Range<Int>, prefix: String)
+        case bytes(SharedBytes, Range<Int>, prefix: Prefix)
     }
     private let storage: Storage
 
     init(_ s: String) { storage = .string(s) }
-    init(_ buffer: SharedBytes, _ range: Range<Int>, prefix: String = "") { storage = .bytes(buffer, range, prefix: prefix) }
+    init(_ buffer: SharedBytes, _ range: Range<Int>, prefix: Prefix = .none) { storage = .bytes(buffer, range, prefix: prefix) }
 
     var string: String {
         switch storage {
         case .string(let s): return s
-        case .bytes(let b, let r, let prefix): return prefix + String(decoding: b.bytes[r], as: UTF8.self)
+        case .bytes(let b, let r, let prefix):
+            let text = String(decoding: b.bytes[r], as: UTF8.self)
+            switch prefix {
+            case .none: return text
+            case .text(let t): return t.description + text
+            case .module(let m): return "-m " + String(decoding: b.bytes[m], as: UTF8.self) + " " + text
+            }
         }
     }
 }

@@ -38,10 +38,10 @@ public struct IptablesSave: Sendable {
     }
 
     /// `priorities` maps "table chain" to the priority nft reports, when known.
-    /// `keep` says which rules' conditions are worth keeping (the others can
-    /// match nothing the caller will ask about); nil keeps all.
+    /// `filter` says which rules' conditions are worth keeping (the others can
+    /// match nothing the caller will ask about).
     public static func parse(_ bytes: [UInt8], backend: FirewallBackend, family: String, priorities: [String: Int] = [:],
-                             keep: ((RuleConditions, RuleVerdict) -> Bool)? = nil) -> IptablesSave {
+                             filter: RuleFilter = .all) -> IptablesSave {
         var save = IptablesSave()
         let shared = SharedBytes(bytes)
         var table = ""
@@ -95,7 +95,7 @@ public struct IptablesSave: Sendable {
                     while from < end && bytes[from] == UInt8(ascii: " ") { from += 1 }
                     body = from..<end
                 }
-                guard let parsed = scratch.scan(body, userChains: chainIndex, keep: keep) else { continue }
+                guard let parsed = scratch.scan(body, userChains: chainIndex, filter: filter) else { continue }
                 var rule = FirewallRule(backend: backend, family: family, table: table, chain: parsed.chain, position: 0, handle: nil,
                                         textSource: LazyText(shared, body), verdict: parsed.verdict, targetDetail: parsed.detail,
                                         packets: counters?.packets, bytes: counters?.bytes,
@@ -131,7 +131,7 @@ public struct IptablesSave: Sendable {
     }
 
     static func parseTarget(_ target: String, options: [String], goto: Bool, family: String, isChain: Bool) -> (RuleVerdict, String?) {
-        let detail = options.isEmpty ? nil : options.joined(separator: " ")
+        var detail: String? { options.isEmpty ? nil : options.joined(separator: " ") }
         if isChain { return (goto ? .goto(target) : .jump(target), nil) }
         switch target {
         case "ACCEPT": return (.accept, nil)
@@ -146,6 +146,16 @@ public struct IptablesSave: Sendable {
         default: return (.other(target), detail)
         }
     }
+}
+
+/// Which rules' conditions a reading keeps; the others get
+/// RuleConditions.irrelevant (they still count, with their target).
+public enum RuleFilter: Sendable {
+    case all
+    /// Rules that drop or reject (what the summary without a target lists).
+    case stopping
+    /// Rules that may match at least one of these packets.
+    case mayMatch([FirewallPacket])
 }
 
 /// Scans one "-A CHAIN ..." line: words as byte ranges, options matched
@@ -255,37 +265,83 @@ struct RuleScanner {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// `keep` decides whether the rule's conditions are kept (nil: always);
-    /// the others get RuleConditions.irrelevant.
-    mutating func scan(_ line: Range<Int>, userChains: [String: Int], keep: ((RuleConditions, RuleVerdict) -> Bool)?) -> Parsed? {
+    /// `filter` decides whether the rule's conditions are kept; the others
+    /// get RuleConditions.irrelevant. The chain, target and comment are always read.
+    mutating func scan(_ line: Range<Int>, userChains: [String: Int], filter: RuleFilter) -> Parsed? {
         split(line)
         guard words.count >= 2, kind(0) == .append else { return nil }
+        switch filter {
+        case .all, .mayMatch:
+            return scan(userChains: userChains, filter: filter, skipConditions: false)
+        case .stopping:
+            // The target comes last: walk once without conditions, and again only for a rule that drops or rejects.
+            guard let p = scan(userChains: userChains, filter: filter, skipConditions: true) else { return nil }
+            return p.verdict.stopsPacket ? scan(userChains: userChains, filter: .all, skipConditions: false) : p
+        }
+    }
+
+    /// Walks the split words. Once the conditions read so far rule out every
+    /// packet `filter` asks about (or with `skipConditions`), the other
+    /// conditions are stepped over without reading their values.
+    private mutating func scan(userChains: [String: Int], filter: RuleFilter, skipConditions: Bool) -> Parsed? {
         scratch.removeAll(keepingCapacity: true)
         var p = Parsed(chain: string(1), conditions: .irrelevant, verdict: .other(""))
-        var module = ""
+        var module: Range<Int>?  // the word of the last "-m NAME"
         var negatedAt: Int?     // the word index of a "!" before the current option
         var i = 2
+        var skipping = skipConditions
+        // Bit n: the conditions so far may hold for the filter's packet n.
+        var alive: UInt64 = 0
+        var packets: [FirewallPacket] = []
+        if case .mayMatch(let traced) = filter {
+            packets = traced
+            alive = traced.count >= 64 ? .max : (UInt64(1) << UInt64(traced.count)) - 1
+        }
         // The condition's text: from its "!" (or option) through its last value.
-        func add(_ kind: RuleCondition.Kind, _ first: Int, _ last: Int, prefix: String = "") {
+        func add(_ kind: RuleCondition.Kind, _ first: Int, _ last: Int, prefix: LazyText.Prefix = .none) {
             let from = negatedAt.map { words[$0].lowerBound } ?? words[first].lowerBound
             let source = LazyText(shared, from..<words[min(last, words.count - 1)].upperBound, prefix: prefix)
-            scratch.append(RuleCondition(kind, negated: negatedAt != nil, source: source))
+            let condition = RuleCondition(kind, negated: negatedAt != nil, source: source)
+            if !packets.isEmpty {
+                for (n, packet) in packets.enumerated().prefix(64) where alive & (UInt64(1) << UInt64(n)) != 0 {
+                    if condition.holds(for: packet) == false { alive &= ~(UInt64(1) << UInt64(n)) }
+                }
+                if alive == 0 { skipping = true; return }
+            }
+            scratch.append(condition)
         }
+        func modulePrefix() -> LazyText.Prefix { module.map { .module($0) } ?? .none }
 
         while i < words.count {
             let k = kind(i)
             if k == .not { negatedAt = i; i += 1; continue }
             defer { negatedAt = nil }
             switch k {
+            case _ where skipping && k != .jump && k != .goto && k != .comment:
+                // Step over the option and its values as the cases below do.
+                switch k {
+                case .proto, .source, .destination, .inInterface, .outInterface, .match, .dport, .sport, .ctstate,
+                     .srcRange, .dstRange:
+                    i += 2
+                case .tcpFlags: i += 3
+                case .syn: i += 1
+                default:
+                    i += 1
+                    while i < words.count, kind(i) == .value { i += 1 }
+                }
             case .proto:
-                let name = protocolName(string(i + 1))
-                if name != "all" && name != "0" { add(.proto(ProtocolSet(name)), i, i + 1) }
+                if word(i + 1).elementsEqual("tcp".utf8) {
+                    add(.proto(ProtocolSet.tcp), i, i + 1)
+                } else {
+                    let name = protocolName(string(i + 1))
+                    if name != "all" && name != "0" { add(.proto(ProtocolSet(name)), i, i + 1) }
+                }
                 i += 2
             case .source, .destination:
                 let value = word(i + 1)
                 let list = value.contains(UInt8(ascii: ","))
                     ? AddressList(value.split(separator: UInt8(ascii: ",")).compactMap { IPRange(String(decoding: $0, as: UTF8.self)) })
-                    : IPRange(string(i + 1)).map { AddressList(first: $0) }
+                    : (IPRange(ipv4: value) ?? IPRange(string(i + 1))).map { AddressList(first: $0) }
                 if let list {
                     add(k == .source ? .saddr(list) : .daddr(list), i, i + 1)
                 } else {
@@ -299,7 +355,7 @@ struct RuleScanner {
                 add(k == .inInterface ? .iif([name]) : .oif([name]), i, i + 1)
                 i += 2
             case .match:
-                module = string(i + 1)
+                module = i + 1 < words.count ? words[i + 1] : nil
                 i += 2
             case .jump, .goto:
                 let target = string(i + 1)
@@ -308,7 +364,8 @@ struct RuleScanner {
                                                                  family: family, isChain: userChains[target] != nil)
                 i = words.count
             case .dport, .sport:
-                let prefix = module == "multiport" ? "-m multiport " : ""
+                let multiport = module.map { shared.bytes[$0].elementsEqual("multiport".utf8) } ?? false
+                let prefix: LazyText.Prefix = multiport ? .text("-m multiport ") : .none
                 if let ports = parsePortList(word(i + 1)) {
                     add(k == .dport ? .dport(ports) : .sport(ports), i, i + 1, prefix: prefix)
                 } else {
@@ -316,8 +373,7 @@ struct RuleScanner {
                 }
                 i += 2
             case .ctstate:
-                let states = ConnStates(word(i + 1).split(separator: UInt8(ascii: ",")).map { String(decoding: $0, as: UTF8.self) })
-                add(.ctstate(states), i, i + 1, prefix: "-m \(module) ")
+                add(.ctstate(ConnStates(commaSeparated: word(i + 1))), i, i + 1, prefix: modulePrefix())
                 i += 2
             case .tcpFlags:
                 func flags(_ s: String) -> TCPFlagSet? {
@@ -335,9 +391,9 @@ struct RuleScanner {
                 i += 1
             case .srcRange, .dstRange:
                 if let range = IPRange(string(i + 1)) {
-                    add(k == .srcRange ? .saddr(AddressList(first: range)) : .daddr(AddressList(first: range)), i, i + 1, prefix: "-m iprange ")
+                    add(k == .srcRange ? .saddr(AddressList(first: range)) : .daddr(AddressList(first: range)), i, i + 1, prefix: .text("-m iprange "))
                 } else {
-                    add(.unknown, i, i + 1, prefix: "-m iprange ")
+                    add(.unknown, i, i + 1, prefix: .text("-m iprange "))
                 }
                 i += 2
             case .comment:
@@ -349,12 +405,11 @@ struct RuleScanner {
                 let long = word(i).starts(with: "--".utf8)
                 i += 1
                 while i < words.count, kind(i) == .value { i += 1 }
-                add(.unknown, first, i - 1, prefix: long && !module.isEmpty ? "-m \(module) " : "")
+                add(.unknown, first, i - 1, prefix: long ? modulePrefix() : .none)
             }
         }
         // Shares scratch's storage only while deciding; a kept rule gets its own copy.
-        let conditions = RuleConditions(scratch)
-        if keep?(conditions, p.verdict) ?? true { p.conditions = conditions }
+        if !skipping, alive != 0 || packets.isEmpty { p.conditions = RuleConditions(scratch) }
         return p
     }
 }

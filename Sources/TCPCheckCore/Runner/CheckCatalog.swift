@@ -107,6 +107,16 @@ public struct CheckCatalog {
         return out
     }
 
+    /// The sources a run of these check ids needs: every custom file (its id is
+    /// known only once loaded, and it may replace a built-in) and the built-ins
+    /// whose file name is a named id (a built-in's file is named after its id).
+    /// "all" or no names: every source.
+    public static func sources(_ sources: [CheckSource], needing ids: [String]) -> [CheckSource] {
+        if ids.isEmpty || ids.contains("all") { return sources }
+        let named = Set(ids)
+        return sources.filter { $0.origin == .custom || named.contains($0.fallbackID) }
+    }
+
     /// Loads every source, each in a sandbox of its own with the default limits.
     public static func load(sources: [CheckSource], limits: CheckLimits, options: RunOptions) -> CheckCatalog {
         load(sources: sources, limits: limits, options: options, watchdog: Watchdog())

@@ -48,9 +48,20 @@ public enum Runner {
         let started = Date()
         let clock = DispatchTime.now()
         let watchdog = Watchdog()
-        let catalog = CheckCatalog.load(sources: try CheckCatalog.sources(checkDirs: config.checkDirs),
-                                        limits: config.limits, options: config.options, watchdog: watchdog)
-        let selected = try select(config.checks, from: catalog)
+        let sources = try CheckCatalog.sources(checkDirs: config.checkDirs)
+        // Loading a check costs a Lua state and a parse (about 1 ms each): load
+        // the built-ins that were named and every custom file (any of them may
+        // replace a built-in). A name not found that way is looked up in the
+        // whole catalog, which also lists every known id if it is not there.
+        let selected: [CatalogEntry]
+        do {
+            let needed = CheckCatalog.load(sources: CheckCatalog.sources(sources, needing: config.checks),
+                                           limits: config.limits, options: config.options, watchdog: watchdog)
+            selected = try select(config.checks, from: needed)
+        } catch is UsageError {
+            let all = CheckCatalog.load(sources: sources, limits: config.limits, options: config.options, watchdog: watchdog)
+            selected = try select(config.checks, from: all)
+        }
         let rules = try VerdictRules.sources(ruleDirs: config.ruleDirs)
 
         var target: TargetReport?
