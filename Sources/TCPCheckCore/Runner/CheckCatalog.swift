@@ -75,14 +75,13 @@ extension Comparable {
     func clamped(to r: ClosedRange<Self>) -> Self { min(max(self, r.lowerBound), r.upperBound) }
 }
 
-public struct CheckCatalog {
-    public var entries: [CatalogEntry]
-
-    /// Every source in precedence order: built-ins, TCPCHECK_CHECKS_PATH, --checks-dir.
-    public static func sources(checkDirs: [String], environment: [String: String] = ProcessInfo.processInfo.environment) throws -> [CheckSource] {
-        var out = EmbeddedChecks.files.map { CheckSource(origin: .builtin, path: "checks/\($0.name)", text: $0.source) }
-        let envDirs = (environment["TCPCHECK_CHECKS_PATH"] ?? "").split(separator: ":").map(String.init)
-        for (dir, origin) in envDirs.map({ ($0, "TCPCHECK_CHECKS_PATH") }) + checkDirs.map({ ($0, "--checks-dir") }) {
+/// The *.lua files of the folders an environment variable (colon-separated)
+/// and a repeatable option name, in that order. Shared by checks and verdict rules.
+enum LuaFolders {
+    static func read(variable: String, option: String, dirs: [String], environment: [String: String]) throws -> [CheckSource] {
+        var out: [CheckSource] = []
+        let envDirs = (environment[variable] ?? "").split(separator: ":").map(String.init)
+        for (dir, origin) in envDirs.map({ ($0, variable) }) + dirs.map({ ($0, option) }) {
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) else {
                 throw UsageError("\(origin) '\(Sanitize.line(dir))' does not exist")
@@ -105,6 +104,16 @@ public struct CheckCatalog {
             }
         }
         return out
+    }
+}
+
+public struct CheckCatalog {
+    public var entries: [CatalogEntry]
+
+    /// Every source in precedence order: built-ins, TCPCHECK_CHECKS_PATH, --checks-dir.
+    public static func sources(checkDirs: [String], environment: [String: String] = ProcessInfo.processInfo.environment) throws -> [CheckSource] {
+        let builtins = EmbeddedChecks.files.map { CheckSource(origin: .builtin, path: "checks/\($0.name)", text: $0.source) }
+        return builtins + (try LuaFolders.read(variable: "TCPCHECK_CHECKS_PATH", option: "--checks-dir", dirs: checkDirs, environment: environment))
     }
 
     /// The sources a run of these check ids needs: every custom file (its id is

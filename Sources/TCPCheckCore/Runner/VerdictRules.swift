@@ -25,29 +25,8 @@ enum VerdictRules {
 
     /// The built-in rules, then every *.lua of TCPCHECK_RULES_PATH and --rules-dir, in that order.
     static func sources(ruleDirs: [String], environment: [String: String] = ProcessInfo.processInfo.environment) throws -> [CheckSource] {
-        var out = EmbeddedChecks.rules.map { CheckSource(origin: .builtin, path: "checks/rules/\($0.name)", text: $0.source) }
-        let envDirs = (environment["TCPCHECK_RULES_PATH"] ?? "").split(separator: ":").map(String.init)
-        for (dir, origin) in envDirs.map({ ($0, "TCPCHECK_RULES_PATH") }) + ruleDirs.map({ ($0, "--rules-dir") }) {
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) else {
-                throw UsageError("\(origin) '\(Sanitize.line(dir))' does not exist")
-            }
-            guard isDir.boolValue else { throw UsageError("\(origin) '\(Sanitize.line(dir))' is not a directory") }
-            guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else {
-                throw UsageError("\(origin) '\(Sanitize.line(dir))' cannot be read (permission denied?)")
-            }
-            for name in names.filter({ $0.hasSuffix(".lua") }).sorted() {
-                let path = (dir as NSString).appendingPathComponent(name)
-                var s = CheckSource(origin: .custom, path: path)
-                if let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) {
-                    s.text = text
-                } else {
-                    s.readError = "cannot read the file as UTF-8 text (permission denied, not a regular file, or binary)"
-                }
-                out.append(s)
-            }
-        }
-        return out
+        let builtins = EmbeddedChecks.rules.map { CheckSource(origin: .builtin, path: "checks/rules/\($0.name)", text: $0.source) }
+        return builtins + (try LuaFolders.read(variable: "TCPCHECK_RULES_PATH", option: "--rules-dir", dirs: ruleDirs, environment: environment))
     }
 
     /// What the rules see: the ctx a check would get, with every check's result, plus the run order.
