@@ -29,12 +29,8 @@ Options: --set expect_subnet=CIDR (the source address must be inside it), --set 
     local findings, causes, data = {}, {}, {}
     local set = (ctx.options and ctx.options.set) or {}
 
-    local function add(level, message, evidence, fix)
-      findings[#findings + 1] = { level = level, message = message, evidence = evidence, fix = fix }
-    end
-    local function cause(id, confidence, summary, evidence, fix)
-      causes[#causes + 1] = { id = id, confidence = confidence, summary = summary, evidence = evidence, fix = fix }
-    end
+    local function add(...) report.finding(findings, ...) end
+    local function cause(...) report.cause(causes, ...) end
     local function join(list, sep)
       local out = {}
       for _, v in ipairs(list or {}) do out[#out + 1] = tostring(v) end
@@ -46,14 +42,7 @@ Options: --set expect_subnet=CIDR (the source address must be inside it), --set 
     local function is_loopback(a)
       return route.in_prefix(a, "127.0.0.0/8") or a == "::1" or route.in_prefix(a, "::ffff:127.0.0.0/104") or false
     end
-    local function status()
-      local worst = "pass"
-      for _, f in ipairs(findings) do
-        if f.level == "fail" then return "fail" end
-        if f.level == "warn" then worst = "warn" end
-      end
-      return worst
-    end
+    local function status() return report.worst(findings) end
 
     -- Interfaces by index, and the text `ip -brief addr` would show for one.
     local ifaces, by_index = {}, {}

@@ -258,14 +258,7 @@ local function queue_findings(listeners, stats, findings, causes)
   end
 end
 
-local function status_of(findings)
-  local status = "pass"
-  for _, f in ipairs(findings) do
-    if f.level == "fail" then return "fail" end
-    if f.level == "warn" then status = "warn" end
-  end
-  return status
-end
+local status_of = report.worst
 
 -- No --target: list every listener and check their queues.
 local function run_without_target(ctx, all, stats)

@@ -30,12 +30,8 @@ comes from the listening check or --set pid=N. Counters are those of tcpcheck's 
   run = function(ctx)
     local findings, causes, data = {}, {}, {}
     local set = (ctx.options and ctx.options.set) or {}
-    local function add(level, message, evidence, fix)
-      findings[#findings + 1] = { level = level, message = message, evidence = evidence, fix = fix }
-    end
-    local function cause(id, confidence, summary, evidence, fix)
-      causes[#causes + 1] = { id = id, confidence = confidence, summary = summary, evidence = evidence, fix = fix }
-    end
+    local function add(...) report.finding(findings, ...) end
+    local function cause(...) report.cause(causes, ...) end
 
     -- Thresholds.
     local warn_pct, fail_pct = tonumber(set.warn_pct) or 80, tonumber(set.fail_pct) or 95
@@ -371,11 +367,7 @@ comes from the listening check or --set pid=N. Counters are those of tcpcheck's 
         lvl == "warn" and "Find the busy processes: top -o %CPU (or ps aux --sort=-%cpu | head)" or nil)
     end
 
-    local status = "pass"
-    for _, f in ipairs(findings) do
-      if f.level == "fail" then status = "fail"
-      elseif f.level == "warn" and status ~= "fail" then status = "warn" end
-    end
+    local status = report.worst(findings)
     local summary
     if status == "pass" then
       summary = "No resource limit is near exhaustion"

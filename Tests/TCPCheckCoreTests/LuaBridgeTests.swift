@@ -161,6 +161,18 @@ let probeModule = HostModule(name: "probe", functions: [
         #expect(f.message == "(error object is a table value)")
     }
 
+    @Test func theReportHelpersBuildResults() throws {
+        let r = try eval("""
+            local f, c = {}, {}
+            report.finding(f, "info", "a")
+            report.finding(f, "warn", "b", "ev", "fix")
+            report.cause(c, "not_listening", "high", "s", {"e"}, {"x"})
+            local ok = pcall(function() report.worst = nil end)
+            return report.worst(f), report.worst({}), report.worst({{level = "warn"}, {level = "fail"}}), #f, f[2].fix, c[1].id, ok
+            """).get()
+        #expect(r == [.str("warn"), .str("pass"), .str("fail"), .int(2), .str("fix"), .str("not_listening"), .bool(false)])
+    }
+
     @Test func eachSandboxStartsFresh() throws {
         // Patching globals, the string metatable or shared libraries in one
         // state is invisible in the next.

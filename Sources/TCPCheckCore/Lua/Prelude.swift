@@ -80,6 +80,27 @@ _G.xpcall = function(f, handler, ...)
   return false, h
 end
 
+-- Small helpers every check needs to build its result (documented in
+-- checks/README.md), so checks don't each carry their own copies.
+local report = {}
+function report.finding(findings, level, message, evidence, fix)
+  findings[#findings + 1] = { level = level, message = message, evidence = evidence, fix = fix }
+end
+function report.cause(causes, id, confidence, summary, evidence, fix)
+  causes[#causes + 1] = { id = id, confidence = confidence, summary = summary, evidence = evidence, fix = fix }
+end
+-- The status the findings call for: fail if any fails, else warn if any warns, else pass.
+function report.worst(findings)
+  local status = "pass"
+  for _, f in ipairs(findings) do
+    if f.level == "fail" then return "fail" end
+    if f.level == "warn" then status = "warn" end
+  end
+  return status
+end
+_G.report = readonly(report)
+modules.report = _G.report
+
 local prelude = {}
 
 function prelude.run(check, raw)
