@@ -19,8 +19,7 @@ public enum NftNetlink {
     static let netlinkNetfilter: Int32 = 12
     static let subsysNftables: UInt16 = 10
     static let msgNewChain: UInt16 = 3, msgGetChain: UInt16 = 4, msgNewRule: UInt16 = 6, msgGetRule: UInt16 = 7
-    static let nlmsgError: UInt16 = 2, nlmsgDone: UInt16 = 3
-    static let flagRequest: UInt16 = 1, flagDump: UInt16 = 0x300
+    static let flagRequest = Netlink.NLM_F_REQUEST, flagDump = Netlink.NLM_F_DUMP
 
     /// NFPROTO_* numbers of the nft families.
     public static func familyNumber(_ family: String) -> UInt8? {
@@ -83,51 +82,19 @@ public enum NftNetlink {
     /// the nfgenmsg header) to `each`, until the dump ends or the kernel answers.
     static func exchange(type: UInt16, flags: UInt16, family: UInt8, attributes: [UInt8],
                          each: (UInt16, ArraySlice<UInt8>) -> Void) -> Result<Void, HostError> {
-        let fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), netlinkNetfilter)
-        guard fd >= 0 else { return .failure(HostError("netlink socket: \(errnoText(errno))")) }
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: 2, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-
-        var msg: [UInt8] = []
-        let length = 16 + 4 + attributes.count
-        append32(&msg, UInt32(length))
-        append16(&msg, subsysNftables << 8 | type)
-        append16(&msg, flags)
-        append32(&msg, 1)           // sequence
-        append32(&msg, 0)           // port id: the kernel assigns it
-        msg += [family, 0, 0, 0]    // nfgenmsg: family, NFNETLINK_V0, res_id
-        msg += attributes
-        guard send(fd, msg, msg.count, 0) == msg.count else { return .failure(HostError("netlink send: \(errnoText(errno))")) }
-
-        var replies = 0
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        for _ in 0..<100_000 {      // bounded: a dump of many rules arrives in many datagrams
-            let n = recv(fd, &buffer, buffer.count, 0)
-            if n < 0 {
-                if errno == EINTR { continue }
-                return .failure(HostError("netlink receive: \(errnoText(errno))"))
-            }
-            var at = 0
-            while at + 16 <= n {
-                let len = Int(read32(buffer, at))
-                let mtype = read16(buffer, at + 4)
-                guard len >= 16, at + len <= n else { break }
-                if mtype == nlmsgDone { return .success(()) }
-                if mtype == nlmsgError {
-                    let code = len >= 20 ? Int32(bitPattern: read32(buffer, at + 16)) : 0
-                    if code == 0 { return .success(()) }      // an ACK
-                    return .failure(HostError("the kernel refused the nftables request: \(errnoText(-code)) (\(errnoName(-code)))"))
-                }
-                if len >= 20 {
-                    each(mtype & 0xff, buffer[(at + 20)..<(at + len)])
-                    replies += 1
-                }
-                at += (len + 3) & ~3
-            }
-            if flags & flagDump == 0 && replies > 0 { return .success(()) }
+        // nfgenmsg: family, NFNETLINK_V0, res_id; then the attributes.
+        let r = Netlink.exchange(proto: netlinkNetfilter, type: subsysNftables << 8 | type, flags: flags,
+                                 payload: [family, 0, 0, 0] + attributes) { msgType, body in
+            if body.count >= 4 { each(msgType & 0xff, ArraySlice(body.dropFirst(4))) }
+            return true
         }
-        return .failure(HostError("netlink: the reply did not end"))
+        switch r {
+        case .success: return .success(())
+        case .failure(.kernel(let code)): return .failure(HostError("the kernel refused the nftables request: \(errnoText(code)) (\(errnoName(code)))"))
+        case .failure(.system(let e, let what)): return .failure(HostError("netlink \(what): \(errnoText(e))"))
+        case .failure(.timeout): return .failure(HostError("netlink: no answer from the kernel within 2 s"))
+        case .failure(.malformed): return .failure(HostError("netlink: malformed answer from the kernel"))
+        }
     }
 
     static func attribute(_ type: UInt16, string: String) -> [UInt8] {
@@ -170,7 +137,4 @@ public enum NftNetlink {
     }
 
     static func append16(_ out: inout [UInt8], _ v: UInt16) { out += [UInt8(v & 0xff), UInt8(v >> 8)] }
-    static func append32(_ out: inout [UInt8], _ v: UInt32) { out += (0..<4).map { UInt8((v >> ($0 * 8)) & 0xff) } }
-    static func read16(_ b: [UInt8], _ at: Int) -> UInt16 { UInt16(b[at]) | UInt16(b[at + 1]) << 8 }
-    static func read32(_ b: [UInt8], _ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(b[at + $1]) << ($1 * 8) } }
 }

@@ -16,12 +16,9 @@ public struct NetlinkMessage {
 
 public enum Rtnetlink {
     // Message types and flags from <linux/rtnetlink.h>, <linux/netlink.h>.
-    static let NLMSG_ERROR: UInt16 = 2, NLMSG_DONE: UInt16 = 3
     static let RTM_NEWLINK: UInt16 = 16, RTM_GETLINK: UInt16 = 18
     static let RTM_NEWADDR: UInt16 = 20, RTM_GETADDR: UInt16 = 22
     static let RTM_NEWROUTE: UInt16 = 24, RTM_GETROUTE: UInt16 = 26
-    static let NLM_F_REQUEST: UInt16 = 0x1, NLM_F_DUMP: UInt16 = 0x300
-    static let headerSize = 16
 
     public enum Failure: Error {
         /// The kernel answered with an error (a positive errno value).
@@ -35,57 +32,19 @@ public enum Rtnetlink {
     /// Bounded by a receive timeout and a message count.
     public static func request(type: UInt16, dump: Bool, payload: [UInt8], timeout: Double = 2,
                                maxMessages: Int = 100_000) -> Result<[NetlinkMessage], Failure> {
-        let fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0 /* NETLINK_ROUTE */)
-        guard fd >= 0 else { return .failure(.socket(errno, "socket(AF_NETLINK)")) }
-        defer { close(fd) }
-        var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1e6))
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-
-        let seq = UInt32.random(in: 1...UInt32.max)
-        var message = [UInt8]()
-        append(&message, UInt32(headerSize + payload.count))
-        append(&message, type)
-        append(&message, NLM_F_REQUEST | (dump ? NLM_F_DUMP : 0))
-        append(&message, seq)
-        append(&message, UInt32(0))
-        message += payload
-        // With no address, a netlink socket sends to the kernel (port 0).
-        let sent = message.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-        guard sent == message.count else { return .failure(.socket(errno, "send")) }
-
         var answers: [NetlinkMessage] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while answers.count < maxMessages {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return .failure(.socket(errno, "recv"))
-            }
-            if n == 0 { return .failure(.socket(EPROTO, "netlink socket closed")) }
-            var at = 0
-            while at + headerSize <= n {
-                let len = Int(load(buffer, at, UInt32.self))
-                let msgType = load(buffer, at + 4, UInt16.self)
-                let msgSeq = load(buffer, at + 8, UInt32.self)
-                guard len >= headerSize, at + len <= n else { return .failure(.socket(EPROTO, "malformed netlink message")) }
-                let body = Array(buffer[(at + headerSize)..<(at + len)])
-                at += align(len)
-                guard msgSeq == seq else { continue }
-                switch msgType {
-                case NLMSG_DONE:
-                    return .success(answers)
-                case NLMSG_ERROR:
-                    // struct nlmsgerr: int error (negative errno, 0 = ack).
-                    let code = body.count >= 4 ? load(body, 0, Int32.self) : -EPROTO
-                    if code == 0 { return .success(answers) }
-                    return .failure(.kernel(-code))
-                default:
-                    answers.append(NetlinkMessage(type: msgType, payload: body))
-                    if !dump { return .success(answers) }
-                }
-            }
+        let flags = Netlink.NLM_F_REQUEST | (dump ? Netlink.NLM_F_DUMP : 0)
+        let r = Netlink.exchange(proto: 0 /* NETLINK_ROUTE */, type: type, flags: flags, payload: payload, timeout: timeout) { msgType, body in
+            answers.append(NetlinkMessage(type: msgType, payload: Array(body)))
+            return answers.count < maxMessages
         }
-        return .success(answers)
+        switch r {
+        case .success: return .success(answers)
+        case .failure(.kernel(let e)): return .failure(.kernel(e))
+        case .failure(.system(let e, let what)): return .failure(.socket(e, what))
+        case .failure(.timeout): return .failure(.socket(EAGAIN, "recv: no answer in time"))
+        case .failure(.malformed): return .failure(.socket(EPROTO, "malformed netlink message"))
+        }
     }
 
     // MARK: bytes

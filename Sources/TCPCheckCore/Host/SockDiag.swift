@@ -133,10 +133,8 @@ public struct SockDiagError: Error, CustomStringConvertible, Sendable {
 public enum SockDiag {
     static let netlinkSockDiag: Int32 = 4      // NETLINK_SOCK_DIAG
     static let sockDiagByFamily: UInt16 = 20   // SOCK_DIAG_BY_FAMILY
-    static let nlmsgError: UInt16 = 2, nlmsgDone: UInt16 = 3
-    static let nlmFRequest: UInt16 = 0x1, nlmFDump: UInt16 = 0x300   // NLM_F_ROOT | NLM_F_MATCH
     static let attrV6Only: UInt16 = 11         // INET_DIAG_SKV6ONLY
-    static let msgSize = 72, headerSize = 16
+    static let msgSize = 72
 
     /// The sockets matching the query, at most `limit` of them.
     public static func list(_ query: SockDiagQuery, limit: Int = .max, timeout: Double = 10) -> Result<[TCPSocket], SockDiagError> {
@@ -161,104 +159,50 @@ public enum SockDiag {
 
     /// Runs one dump per family and calls body for each matching socket.
     static func scan(_ query: SockDiagQuery, timeout: Double, _ body: (RawDiagMessage) -> Bool) -> Result<Void, SockDiagError> {
-        let fd = socket(AF_NETLINK, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), netlinkSockDiag)
-        guard fd >= 0 else {
-            let e = errno
-            return .failure(SockDiagError(code: e == EACCES || e == EPERM ? "permission_denied" : "unsupported",
-                                          message: "cannot open a NETLINK_SOCK_DIAG socket: \(errnoText(e)) (\(errnoName(e)))"))
-        }
-        defer { close(fd) }
-        var tv = timeval(tv_sec: Int(max(timeout, 0.1)), tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-
-        // The kernel fills at most 32 KiB per read of a dump; a bigger buffer
-        // would sit unused.
-        var buffer = [UInt8](repeating: 0, count: 32768)
-        var seq: UInt32 = 0x7463_0000
         for family in query.families {
-            seq += 1
-            if case .failure(let e) = send(fd, family: family, states: query.states, seq: seq) { return .failure(e) }
             var stopped = false
-            var done = false
-            while !done {
-                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-                if n < 0 {
-                    let e = errno
-                    if e == EINTR { continue }
-                    if e == EAGAIN || e == EWOULDBLOCK {
-                        return .failure(SockDiagError(code: "timeout", message: "sock_diag dump did not finish within \(Int(timeout)) s"))
-                    }
-                    return .failure(SockDiagError(code: "netlink_error", message: "reading the sock_diag dump: \(errnoText(e)) (\(errnoName(e)))"))
-                }
-                if n == 0 { break }
-                let result: Result<Bool, SockDiagError> = buffer.withUnsafeBytes { raw in
-                    parse(UnsafeRawBufferPointer(rebasing: raw[0..<n]), seq: seq, query: query) { msg in
-                        if stopped { return }
-                        if !body(msg) { stopped = true }
-                    }
-                }
-                switch result {
-                case .failure(let e): return .failure(e)
-                case .success(let finished): done = finished
-                }
+            // The kernel fills at most 32 KiB per read of a dump; a bigger buffer would sit unused.
+            let r = Netlink.exchange(proto: netlinkSockDiag, type: sockDiagByFamily, flags: Netlink.NLM_F_REQUEST | Netlink.NLM_F_DUMP,
+                                     payload: request(family: family, states: query.states), timeout: timeout,
+                                     bufferSize: 32768) { type, msg in
+                guard type == sockDiagByFamily, msg.count >= msgSize else { return true }
+                let raw = RawDiagMessage(buf: msg)
+                if raw.matches(query) && !body(raw) { stopped = true }
+                return !stopped
             }
+            if case .failure(let f) = r { return .failure(SockDiagError(f, timeout: timeout)) }
             if stopped { break }
         }
         return .success(())
     }
 
-    private static func send(_ fd: Int32, family: SocketAddress.Family, states: UInt32, seq: UInt32) -> Result<Void, SockDiagError> {
-        var req = [UInt8](repeating: 0, count: headerSize + 56)
-        func put<T: FixedWidthInteger>(_ v: T, _ at: Int) {
-            withUnsafeBytes(of: v) { for (i, b) in $0.enumerated() { req[at + i] = b } }
-        }
-        put(UInt32(req.count), 0)
-        put(sockDiagByFamily, 4)
-        put(nlmFRequest | nlmFDump, 6)
-        put(seq, 8)
-        req[headerSize] = UInt8(family == .ipv4 ? AF_INET : AF_INET6)
-        req[headerSize + 1] = UInt8(IPPROTO_TCP)
-        put(states, headerSize + 4)
-        // The socket id (a specific socket to look up) stays zero for a dump.
-        let sent = req.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, 0) }
-        guard sent == req.count else {
-            let e = errno
-            return .failure(SockDiagError(code: e == EPERM || e == EACCES ? "permission_denied" : "netlink_error",
-                                          message: "sending the sock_diag request: \(errnoText(e)) (\(errnoName(e)))"))
-        }
-        return .success(())
+    /// struct inet_diag_req_v2 (56 bytes): family u8 @0, protocol u8 @1, ext u8 @2, states u32 @4,
+    /// then the socket id, which stays zero for a dump.
+    private static func request(family: SocketAddress.Family, states: UInt32) -> [UInt8] {
+        var req = [UInt8](repeating: 0, count: 56)
+        req[0] = UInt8(family == .ipv4 ? AF_INET : AF_INET6)
+        req[1] = UInt8(IPPROTO_TCP)
+        withUnsafeBytes(of: states) { for (i, b) in $0.enumerated() { req[4 + i] = b } }
+        return req
     }
+}
 
-    /// Walks the netlink messages of one read. Returns true once NLMSG_DONE is seen.
-    static func parse(_ buf: UnsafeRawBufferPointer, seq: UInt32, query: SockDiagQuery,
-                      _ each: (RawDiagMessage) -> Void) -> Result<Bool, SockDiagError> {
-        var at = 0
-        while at + headerSize <= buf.count {
-            let len = Int(buf.loadUnaligned(fromByteOffset: at, as: UInt32.self))
-            let type = buf.loadUnaligned(fromByteOffset: at + 4, as: UInt16.self)
-            let mseq = buf.loadUnaligned(fromByteOffset: at + 8, as: UInt32.self)
-            guard len >= headerSize, at + len <= buf.count else { break }
-            defer { at += (len + 3) & ~3 }
-            if mseq != seq { continue }
-            switch type {
-            case nlmsgDone:
-                return .success(true)
-            case nlmsgError:
-                let code = len >= headerSize + 4 ? -buf.loadUnaligned(fromByteOffset: at + headerSize, as: Int32.self) : 0
-                if code == 0 { continue }
-                let name = errnoName(code)
-                let kind = code == EPERM || code == EACCES ? "permission_denied" : (code == ENOENT ? "unsupported" : "netlink_error")
-                let hint = code == ENOENT ? " (the kernel has no inet_diag/tcp_diag support: modprobe tcp_diag)" : ""
-                return .failure(SockDiagError(code: kind, message: "the kernel refused the sock_diag request: \(errnoText(code)) (\(name))\(hint)"))
-            case sockDiagByFamily:
-                guard len >= headerSize + msgSize else { continue }
-                let msg = RawDiagMessage(buf: UnsafeRawBufferPointer(rebasing: buf[(at + headerSize)..<(at + len)]))
-                if msg.matches(query) { each(msg) }
-            default:
-                continue
-            }
+extension SockDiagError {
+    /// What a netlink failure means for a socket listing, in words a person can act on.
+    init(_ f: Netlink.Failure, timeout: Double) {
+        switch f {
+        case .system(let e, let what):
+            self.init(code: e == EACCES || e == EPERM ? "permission_denied" : (what.hasPrefix("socket") ? "unsupported" : "netlink_error"),
+                      message: "sock_diag \(what): \(errnoText(e)) (\(errnoName(e)))")
+        case .timeout:
+            self.init(code: "timeout", message: "sock_diag dump did not finish within \(Int(timeout)) s")
+        case .kernel(let code):
+            let kind = code == EPERM || code == EACCES ? "permission_denied" : (code == ENOENT ? "unsupported" : "netlink_error")
+            let hint = code == ENOENT ? " (the kernel has no inet_diag/tcp_diag support: modprobe tcp_diag)" : ""
+            self.init(code: kind, message: "the kernel refused the sock_diag request: \(errnoText(code)) (\(errnoName(code)))\(hint)")
+        case .malformed:
+            self.init(code: "netlink_error", message: "malformed sock_diag answer from the kernel")
         }
-        return .success(false)
     }
 }
 

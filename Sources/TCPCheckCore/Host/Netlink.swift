@@ -1,0 +1,97 @@
+// The one netlink request/answer loop, shared by rtnetlink (routes,
+// interfaces), sock_diag (sockets) and nfnetlink (nftables counters).
+// Netlink sockets follow the calling thread's network namespace, so this
+// works from a thread that entered one with setns.
+// struct nlmsghdr (16 bytes): len u32 @0, type u16 @4, flags u16 @6, seq u32 @8, port u32 @12.
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum Netlink {
+    static let headerSize = 16
+    static let NLMSG_ERROR: UInt16 = 2, NLMSG_DONE: UInt16 = 3
+    static let NLM_F_REQUEST: UInt16 = 0x1, NLM_F_DUMP: UInt16 = 0x300
+
+    enum Failure: Error {
+        /// socket(2), send(2) or recv(2) failed with this errno.
+        case system(Int32, String)
+        /// No answer within the timeout.
+        case timeout
+        /// The kernel answered with an error (a positive errno value).
+        case kernel(Int32)
+        case malformed
+    }
+
+    /// Sends one request on a fresh socket of `proto` and calls `each` with
+    /// the type and body (the bytes after nlmsghdr) of every answer to it,
+    /// until NLMSG_DONE, an error or ack, or `each` returns false. Without
+    /// NLM_F_DUMP in `flags` the first answer ends it. Bounded by `timeout`
+    /// per receive and by a number of reads.
+    static func exchange(proto: Int32, type: UInt16, flags: UInt16, payload: [UInt8], timeout: Double = 2,
+                         bufferSize: Int = 65536,
+                         _ each: (UInt16, UnsafeRawBufferPointer) -> Bool) -> Result<Void, Failure> {
+        let fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), proto)
+        guard fd >= 0 else { return .failure(.system(errno, "socket(AF_NETLINK)")) }
+        defer { close(fd) }
+        let t = max(timeout, 0.1)
+        var tv = timeval(tv_sec: Int(t), tv_usec: Int((t - Double(Int(t))) * 1e6))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+
+        let seq = UInt32.random(in: 1...UInt32.max)
+        var message = [UInt8]()
+        message.reserveCapacity(headerSize + payload.count)
+        withUnsafeBytes(of: UInt32(headerSize + payload.count)) { message += $0 }
+        withUnsafeBytes(of: type) { message += $0 }
+        withUnsafeBytes(of: flags) { message += $0 }
+        withUnsafeBytes(of: seq) { message += $0 }
+        withUnsafeBytes(of: UInt32(0)) { message += $0 } // port id: the kernel's
+        message += payload
+        let sent = message.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        guard sent == message.count else { return .failure(.system(errno, "send")) }
+
+        let dump = flags & NLM_F_DUMP != 0
+        var buffer = [UInt8](repeating: 0, count: bufferSize)
+        for _ in 0..<1_000_000 { // a dump of many entries arrives in many reads
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n < 0 {
+                let e = errno
+                if e == EINTR { continue }
+                if e == EAGAIN || e == EWOULDBLOCK { return .failure(.timeout) }
+                return .failure(.system(e, "recv"))
+            }
+            if n == 0 { return .failure(.malformed) }
+            let outcome: Result<Bool, Failure>? = buffer.withUnsafeBytes { raw in
+                var at = 0
+                var answered = false
+                while at + headerSize <= n {
+                    let len = Int(raw.loadUnaligned(fromByteOffset: at, as: UInt32.self))
+                    let msgType = raw.loadUnaligned(fromByteOffset: at + 4, as: UInt16.self)
+                    let msgSeq = raw.loadUnaligned(fromByteOffset: at + 8, as: UInt32.self)
+                    guard len >= headerSize, at + len <= n else { return .failure(.malformed) }
+                    defer { at += (len + 3) & ~3 }
+                    guard msgSeq == seq else { continue }
+                    switch msgType {
+                    case NLMSG_DONE:
+                        return .success(true)
+                    case NLMSG_ERROR:
+                        // struct nlmsgerr: int error (a negative errno; 0 is an ack).
+                        let code = len >= headerSize + 4 ? raw.loadUnaligned(fromByteOffset: at + headerSize, as: Int32.self) : -EPROTO
+                        return code == 0 ? .success(true) : .failure(.kernel(-code))
+                    default:
+                        answered = true
+                        let body = UnsafeRawBufferPointer(rebasing: raw[(at + headerSize)..<(at + len)])
+                        if !each(msgType, body) { return .success(true) }
+                    }
+                }
+                return answered && !dump ? .success(true) : nil
+            }
+            switch outcome {
+            case .success?: return .success(())
+            case .failure(let f)?: return .failure(f)
+            case nil: continue
+            }
+        }
+        return .failure(.malformed)
+    }
+}
