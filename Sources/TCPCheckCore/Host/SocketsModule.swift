@@ -288,16 +288,12 @@ struct ListenStats {
         s.somaxconn = number("/proc/sys/net/core/somaxconn")
         s.maxSynBacklog = number("/proc/sys/net/ipv4/tcp_max_syn_backlog")
         s.syncookies = number("/proc/sys/net/ipv4/tcp_syncookies")
-        // /proc/thread-self/net/netstat: a "TcpExt: names..." line, then "TcpExt: values...".
-        if let text = HostFile.text("/proc/thread-self/net/netstat", limit: 65536) {
-            let lines = text.split(separator: "\n").filter { $0.hasPrefix("TcpExt:") }
-            if lines.count >= 2 {
-                let names = lines[0].split(separator: " "), values = lines[1].split(separator: " ")
-                for (name, value) in zip(names, values) {
-                    if name == "ListenOverflows" { s.overflows = Int(value) }
-                    if name == "ListenDrops" { s.drops = Int(value) }
-                }
-            }
+        // The same parser as sys.netstat, on the one file these counters are in.
+        if let text = HostFile.text("\(KernelResources.netDir)/netstat", limit: 65536) {
+            var counters: [String: [String: Int64]] = [:]
+            KernelResources.parsePairedCounters(text, into: &counters)
+            s.overflows = counters["TcpExt"]?["ListenOverflows"].map { Int($0) }
+            s.drops = counters["TcpExt"]?["ListenDrops"].map { Int($0) }
         }
         return s
     }
