@@ -145,18 +145,25 @@ comes from the listening check or --set pid=N. Counters are those of tcpcheck's 
       tostring(somaxconn or "?"), tostring(synbacklog or "?"), tostring(syncookies or "?")),
       { command = "sysctl net.core.somaxconn net.ipv4.tcp_max_syn_backlog net.ipv4.tcp_syncookies" })
 
-    -- A probe connect to the target, so an overflowing accept queue shows in the counters now.
-    -- The counters move when the SYN reaches the full queue: at most 0.5 s, not --timeout again.
-    local probe
-    local target = ctx.target
-    if target and target.given and target.port and target.addresses and #target.addresses > 0 then
-      local t = math.min(ctx.options.timeout or 3, 0.5)
-      probe = net.connect(target.addresses[1].address, target.port, { timeout = t })
-      data.probe = probe
-    end
-    local after = sys.netstat()
+    -- The counters must be read around a connect to the target, so that an overflowing accept queue
+    -- shows. When client_config took a snapshot and port_open probed after it, that window already
+    -- holds a probe: reuse port_open's outcome instead of connecting again. Otherwise probe here;
+    -- the counters move when the SYN reaches the full queue: at most 0.5 s, not --timeout again.
     local earlier = ctx.results and ctx.results.client_config and ctx.results.client_config.data
       and ctx.results.client_config.data.tcp_counters
+    local po = ctx.results and ctx.results.port_open and ctx.results.port_open.data
+    local po_first = po and po.addresses and po.addresses[1] and po.addresses[1].results and po.addresses[1].results[1]
+    local probe
+    local target = ctx.target
+    if earlier and po_first then
+      probe = po_first
+      data.probe_from = "port_open"
+    elseif target and target.given and target.port and target.addresses and #target.addresses > 0 then
+      local t = math.min(ctx.options.timeout or 3, 0.5)
+      probe = net.connect(target.addresses[1].address, target.port, { timeout = t })
+    end
+    data.probe = probe
+    local after = sys.netstat()
     if before and before.TcpExt and after and after.TcpExt then
       local now, delta, since_earlier = {}, {}, {}
       for _, k in ipairs(counter_names) do
