@@ -196,7 +196,8 @@ func json(_ s: String) throws -> [String: Any] {
             if let o = open { if t == o { open = nil } } else { open = ticks }
         }
         #expect(open == nil, "all fences closed")
-        #expect(md.contains("```` fence") == false || md.contains("`````"), "the evidence fence is longer than its content's")
+        // The evidence holds a run of four backticks, so its fence is five long.
+        #expect(md.contains("  `````text\n  ``` fence\n  ````\n"), "the evidence fence is longer than its content's")
         #expect(md.hasPrefix("# tcpcheck report"))
         #expect(md.range(of: "## Diagnosis")!.lowerBound < md.range(of: "## Checks")!.lowerBound)
     }
