@@ -17,7 +17,7 @@ struct Run: ParsableCommand {
     @Option(help: "Report format: text, markdown or json.")
     var format: OutputFormat = .text
 
-    @Option(help: ArgumentHelp("Connect timeout in seconds (decimals allowed).", valueName: "SECONDS"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Connect timeout in seconds (decimals allowed).", valueName: "SECONDS"))
     var timeout: Double = 3
 
     @OptionGroup var sources: CheckSourceOptions

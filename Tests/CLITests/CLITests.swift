@@ -99,6 +99,7 @@ func json(_ s: String) throws -> [String: Any] {
         (["run", "all", "--set", "novalue"], "malformed --set"),
         (["run", "all", "--set", "=x"], "malformed --set"),
         (["run", "all", "--timeout", "zero"], "zero"),
+        (["run", "all", "--timeout", "-1"], "above 0"),
         (["run"], "CHECK"),
         (["show", "nosuchcheck"], "unknown check"),
         (["frobnicate"], "frobnicate"),
