@@ -157,23 +157,37 @@ public enum SockDiag {
         return r.map { counts }
     }
 
-    /// Runs one dump per family and calls body for each matching socket.
+    /// Runs one dump per family and calls body for each matching socket,
+    /// family after family. Every socket is opened here, on the calling
+    /// thread (so in its network namespace); each dump is requested and
+    /// received on a thread of its own (NetlinkDumpReader) while this thread parses.
     static func scan(_ query: SockDiagQuery, timeout: Double, _ body: (RawDiagMessage) -> Bool) -> Result<Void, SockDiagError> {
+        var readers: [NetlinkDumpReader] = []
+        defer { for r in readers { r.close() } }
+        var openFailure: Netlink.Failure?
         for family in query.families {
+            let opened = Netlink.Request.open(proto: netlinkSockDiag, type: sockDiagByFamily, flags: Netlink.NLM_F_REQUEST | Netlink.NLM_F_DUMP,
+                                              payload: request(family: family, states: query.states), timeout: timeout)
+            guard case .success(let request) = opened else {
+                if case .failure(let f) = opened { openFailure = f }
+                break
+            }
+            readers.append(NetlinkDumpReader(request))
+        }
+        for reader in readers {
             var stopped = false
-            // The kernel fills at most 32 KiB per read of a dump; a bigger buffer would sit unused.
-            let r = Netlink.exchange(proto: netlinkSockDiag, type: sockDiagByFamily, flags: Netlink.NLM_F_REQUEST | Netlink.NLM_F_DUMP,
-                                     payload: request(family: family, states: query.states), timeout: timeout,
-                                     bufferSize: 32768) { type, msg in
-                guard type == sockDiagByFamily, msg.count >= msgSize else { return true }
-                let raw = RawDiagMessage(buf: msg)
-                if raw.matches(query) && !body(raw) { stopped = true }
-                return !stopped
+            let r = reader.forEachRead { read in
+                reader.request.walk(read) { type, msg in
+                    guard type == sockDiagByFamily, msg.count >= msgSize else { return true }
+                    let raw = RawDiagMessage(buf: msg)
+                    if raw.matches(query) && !body(raw) { stopped = true }
+                    return !stopped
+                }
             }
             if case .failure(let f) = r { return .failure(SockDiagError(f, timeout: timeout)) }
-            if stopped { break }
+            if stopped { return .success(()) }
         }
-        return .success(())
+        return openFailure.map { .failure(SockDiagError($0, timeout: timeout)) } ?? .success(())
     }
 
     /// struct inet_diag_req_v2 (56 bytes): family u8 @0, protocol u8 @1, ext u8 @2, states u32 @4,

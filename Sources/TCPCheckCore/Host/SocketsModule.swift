@@ -140,23 +140,57 @@ enum SocketRows {
     /// Lists the sockets of query q, maps owners when opts.owners is true,
     /// and returns them as one Lua array (or nil, message, code).
     static func list(_ q: SockDiagQuery, opts: LuaTable, call: HostCall, limit: Int, rows kind: Kind) -> [LuaValue] {
+        if opts["owners"].boolValue == true { return listWithOwners(q, call: call, limit: limit, rows: kind) }
+        // Without owners each row is written as its socket arrives, while
+        // the rest of the dump is still being received.
+        // The count is not known yet. Capacity never written costs nothing, and
+        // from 8 MiB on the writer asks for huge pages (50,000 rows are ~10 MiB).
+        var rows = RowEncoder(LuaWriter.result(capacity: 16 << 20), kind: kind)
+        let list = rows.w.beginTable()
+        var n = 0
+        let r = SockDiag.scan(q, timeout: 10) { raw in
+            guard n < limit else { return false }
+            n += 1
+            rows.row(n, raw.socket(), owners: nil)
+            return true
+        }
+        if case .failure(let e) = r { return [.nil, .str(e.message), .str(e.code)] }
+        rows.w.endTable(list, count: n)
+        return call.encodedResult(rows.w)
+    }
+
+    /// The owner scan needs every socket's inode first, so the list is
+    /// complete before any row is written.
+    static func listWithOwners(_ q: SockDiagQuery, call: HostCall, limit: Int, rows kind: Kind) -> [LuaValue] {
         let sockets: [TCPSocket]
         switch SockDiag.list(q, limit: limit) {
         case .failure(let e): return [.nil, .str(e.message), .str(e.code)]
         case .success(let list): sockets = list
         }
-        var scan: OwnerScan?
-        if opts["owners"].boolValue == true {
-            let inodes = Set(sockets.lazy.map(\.inode).filter { $0 != 0 })
-            scan = ProcessMap.owners(of: inodes, deadline: Date().addingTimeInterval(30))
-        }
-        // About 210 bytes per connection row and 300 per listener row, 70 more per owner.
-        let w = LuaWriter.result(capacity: sockets.count * ((kind == .connections ? 220 : 320) + (scan == nil ? 0 : 80)))
+        let inodes = Set(sockets.lazy.map(\.inode).filter { $0 != 0 })
+        let scan = ProcessMap.owners(of: inodes, deadline: Date().addingTimeInterval(30))
+        // About 210 bytes per connection row and 300 per listener row, 80 more per owner.
+        var rows = RowEncoder(LuaWriter.result(capacity: sockets.count * ((kind == .connections ? 220 : 320) + 80)), kind: kind)
+        let list = rows.w.beginTable()
+        for (i, s) in sockets.enumerated() { rows.row(i + 1, s, owners: scan) }
+        rows.w.endTable(list, count: sockets.count)
+        return call.encodedResult(rows.w)
+    }
+
+    /// Writes socket rows (keyed by their index in the list) into w.
+    struct RowEncoder {
+        let w: LuaWriter
+        let kind: Kind
         var text = TextCache()
         var ownerBuffer: [SocketOwner] = []
-        let list = w.beginTable()
-        for (i, s) in sockets.enumerated() {
-            w.int(i + 1)
+
+        init(_ w: LuaWriter, kind: Kind) {
+            self.w = w
+            self.kind = kind
+        }
+
+        mutating func row(_ index: Int, _ s: TCPSocket, owners scan: OwnerScan?) {
+            w.int(index)
             let row = w.beginTable()
             var n = 0
             func field(_ k: LuaWriter.Key) { w.key(k); n += 1 }
@@ -200,25 +234,19 @@ enum SocketRows {
             }
             w.endTable(row, count: n)
         }
-        w.endTable(list, count: sockets.count)
-        return call.encodedResult(w)
     }
 
     /// Text encoded once per distinct address, user and process: the bytes
     /// are copied for every later socket that shares them.
     struct TextCache {
-        var addresses: [RawIP: [UInt8]] = [:]
+        var addresses = AddressTexts()
         var users = UserNames()
         var userBytes: [UInt32: [UInt8]] = [:]
         var interfaces = InterfaceNames()
         var processes: [Int32: (bytes: [UInt8], fields: Int)] = [:]
 
         mutating func address(_ ip: RawIP, into w: LuaWriter) {
-            if let b = addresses[ip] { w.append(b); return }
-            let one = LuaWriter()
-            one.string(ip.text)
-            if addresses.count < 65536 { addresses[ip] = one.bytes }
-            w.append(one.bytes)
+            w.append(addresses.encoded(ip))
         }
 
         mutating func user(_ uid: UInt32, into w: LuaWriter) {
@@ -252,6 +280,26 @@ enum SocketRows {
             w.append(cached.bytes)
             w.endTable(t, count: cached.fields + 1)
         }
+    }
+}
+
+/// Encoded address text, remembered in a small direct-mapped table: a few
+/// multiplications per lookup instead of hashing into a Dictionary, and
+/// bounded however many distinct addresses a listing has.
+struct AddressTexts {
+    private static let slots = 1024
+    private var keys = [RawIP?](repeating: nil, count: slots)
+    private var texts = [[UInt8]](repeating: [], count: slots)
+
+    mutating func encoded(_ ip: RawIP) -> [UInt8] {
+        let mixed = (ip.hi &* 0x9E37_79B9_7F4A_7C15) ^ (ip.lo &* 0xC2B2_AE3D_27D4_EB4F)
+        let slot = Int(truncatingIfNeeded: mixed >> 54) & (AddressTexts.slots - 1)
+        if keys[slot] == ip { return texts[slot] }
+        let one = LuaWriter(capacity: 64)
+        one.string(ip.text)
+        keys[slot] = ip
+        texts[slot] = one.bytes
+        return texts[slot]
     }
 }
 
