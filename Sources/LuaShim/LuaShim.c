@@ -34,6 +34,12 @@ struct tc_state {
     int timed_out;
     void *host;
     tc_dispatch_fn dispatch;
+    /* While a host function runs: the calling Lua thread, and the stack slot
+     * of its streamed result table (0: none) with the rows it holds. */
+    lua_State *calling;
+    int stream_slot;
+    lua_Integer stream_count;
+    int stream_paused_gc;
 };
 
 static tc_state *state_of(lua_State *L) { return *(tc_state **)lua_getextraspace(L); }
@@ -212,6 +218,7 @@ static void encode_list(lua_State *L, int first, int last, tc_buf *b) {
 
 typedef struct {
     const uint8_t *p, *end;
+    int stream; /* stack index of a streamed result table (tag 8), 0 if none */
 } tc_reader;
 
 static int get(tc_reader *r, void *dst, size_t n) {
@@ -253,6 +260,10 @@ static void decode(lua_State *L, tc_reader *r, int depth) {
         r->p += n;
         break;
     }
+    case 8: /* the table the host function streamed (tc_stream_begin) */
+        if (r->stream) lua_pushvalue(L, r->stream);
+        else lua_pushnil(L);
+        break;
     case 6: {
         uint32_t n;
         if (!get(r, &n, 4)) luaL_error(L, "malformed table from host");
@@ -279,9 +290,11 @@ static int decode_list(lua_State *L, tc_reader *r) {
     return (int)n;
 }
 
+/* Arguments: the reader, then the streamed table if r->stream is set. */
 static int decode_list_protected(lua_State *L) {
     tc_reader *r = lua_touserdata(L, 1);
     lua_remove(L, 1);
+    if (r->stream) r->stream = 1;
     return decode_list(L, r);
 }
 
@@ -303,10 +316,16 @@ static int trampoline(lua_State *L) {
 
     uint8_t *out = NULL;
     size_t outlen = 0;
+    st->calling = L;
+    st->stream_slot = 0;
     int rc = st->dispatch(st->host, fid, args.p, args.len, &out, &outlen);
     free(args.p);
+    st->calling = NULL;
+    int stream = st->stream_slot;
+    if (stream && st->stream_paused_gc) lua_gc(L, LUA_GCRESTART);
 
     if (rc != 0) {
+        st->stream_slot = 0;
         char msg[1024];
         size_t n = outlen < sizeof msg - 1 ? outlen : sizeof msg - 1;
         if (out) memcpy(msg, out, n);
@@ -317,20 +336,74 @@ static int trampoline(lua_State *L) {
 
     /* Push the results in a nested protected call so that a memory error
      * while pushing cannot leak the host's buffer. */
-    tc_reader r = {out, out + outlen};
+    tc_reader r = {out, out + outlen, stream};
     int base = lua_gettop(L);
     lua_pushcfunction(L, decode_list_protected);
     lua_pushlightuserdata(L, &r);
+    if (stream) lua_pushvalue(L, stream);
     /* A large result (50,000 sockets) is all live data: collecting while it
      * is built only re-marks it. Pause the collector for it; the memory cap
      * still holds (the allocator enforces it). */
     int pause_gc = outlen > (1u << 20) && lua_gc(L, LUA_GCISRUNNING);
     if (pause_gc) lua_gc(L, LUA_GCSTOP);
-    int status = lua_pcall(L, 1, LUA_MULTRET, 0);
+    int status = lua_pcall(L, stream ? 2 : 1, LUA_MULTRET, 0);
     if (pause_gc) lua_gc(L, LUA_GCRESTART);
     free(out);
+    st->stream_slot = 0;
     if (status != LUA_OK) return lua_error(L);
-    return lua_gettop(L) - base;
+    int results = lua_gettop(L) - base;
+    if (stream) lua_remove(L, stream); /* below the results */
+    return results;
+}
+
+/* ---- streamed results -------------------------------------------------- */
+
+static int stream_new(lua_State *L) {
+    lua_createtable(L, 0, 0);
+    return 1;
+}
+
+int tc_stream_begin(tc_state *st) {
+    lua_State *L = st->calling;
+    if (L == NULL || st->stream_slot) return TC_ERR_VALUE;
+    if (!lua_checkstack(L, 8)) return TC_ERR_MEMORY;
+    lua_pushcfunction(L, stream_new);
+    if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
+        lua_pop(L, 1);
+        return TC_ERR_MEMORY;
+    }
+    st->stream_slot = lua_gettop(L);
+    st->stream_count = 0;
+    /* As for a large result: the rows are all live, collecting would only re-mark them. */
+    st->stream_paused_gc = lua_gc(L, LUA_GCISRUNNING);
+    if (st->stream_paused_gc) lua_gc(L, LUA_GCSTOP);
+    return TC_OK;
+}
+
+/* Arguments: the stream table, the reader, the row counter. */
+static int stream_append_protected(lua_State *L) {
+    tc_reader *r = lua_touserdata(L, 2);
+    lua_Integer *count = lua_touserdata(L, 3);
+    while (r->p < r->end) {
+        decode(L, r, 1);
+        lua_rawseti(L, 1, ++*count);
+    }
+    return 0;
+}
+
+int tc_stream_append(tc_state *st, const uint8_t *values, size_t len) {
+    lua_State *L = st->calling;
+    if (L == NULL || !st->stream_slot) return TC_ERR_VALUE;
+    if (atomic_load(&st->cancelled) || deadline_passed(st)) return TC_ERR_DEADLINE;
+    tc_reader r = {values, values + len, 0};
+    lua_pushcfunction(L, stream_append_protected);
+    lua_pushvalue(L, st->stream_slot);
+    lua_pushlightuserdata(L, &r);
+    lua_pushlightuserdata(L, &st->stream_count);
+    int status = lua_pcall(L, 3, 0, 0);
+    if (status == LUA_OK) return TC_OK;
+    lua_pop(L, 1);
+    return status == LUA_ERRMEM ? TC_ERR_MEMORY : TC_ERR_VALUE;
 }
 
 /* ---- opening a sandboxed state --------------------------------------- */
@@ -528,7 +601,7 @@ static int call_impl(lua_State *L) {
         lua_getfield(L, LUA_REGISTRYINDEX, a->first);
         nargs++;
     }
-    tc_reader r = {a->args, a->args + a->argslen};
+    tc_reader r = {a->args, a->args + a->argslen, 0};
     if (a->args) nargs += decode_list(L, &r);
     const char *key = a->key;
     a->key = NULL; /* tc_call does not store results */

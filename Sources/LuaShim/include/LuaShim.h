@@ -10,6 +10,7 @@
  * LuaShim.c and LuaValueCodec.swift):
  *   0 nil | 1 false | 2 true | 3 int64 | 4 double | 5 u32 len + bytes
  *   6 table: u32 npairs + (key, value)*  | 7 a function or other opaque value
+ *   8 (host results only) the table streamed with tc_stream_begin/append
  * A value list is a u32 count followed by that many values.
  */
 #ifndef TCPCHECK_LUASHIM_H
@@ -32,13 +33,28 @@ enum {
 };
 
 /*
- * The host dispatcher, implemented in Swift. It must not call into Lua.
+ * The host dispatcher, implemented in Swift. It must not call into Lua
+ * except through tc_stream_begin and tc_stream_append.
  * It receives the encoded argument list of a host function call and
  * returns 0 with *out set to a malloc'd encoded value list, or 1 with *out
  * set to a malloc'd UTF-8 error message (not NUL-terminated; *outlen bytes).
  */
 typedef int (*tc_dispatch_fn)(void *host, int fid, const uint8_t *args,
                               size_t argslen, uint8_t **out, size_t *outlen);
+
+/*
+ * A streamed result, for host functions returning a large list: the host
+ * decodes rows into Lua in parts while it is still producing them (e.g. a
+ * netlink dump still arriving on another thread), instead of all at the end.
+ * Only from the dispatcher, during the call (else TC_ERR_VALUE).
+ * tc_stream_begin makes the empty list; tc_stream_append decodes `values`
+ * (whole encoded values, one after another) and appends each at the next
+ * index, in a protected call. The host's result names the list with tag 8.
+ * Both return TC_OK, TC_ERR_MEMORY (cap reached), TC_ERR_DEADLINE (append
+ * only: deadline passed or cancelled) or TC_ERR_VALUE (malformed values).
+ */
+int tc_stream_begin(tc_state *st);
+int tc_stream_append(tc_state *st, const uint8_t *values, size_t len);
 
 /* A fresh state with the allowlisted libraries only. NULL if out of memory. */
 tc_state *tc_open(size_t mem_limit, void *host, tc_dispatch_fn dispatch);

@@ -13,14 +13,14 @@ extension HostModule {
             let opts = try call.optTable(1)
             var q = try SocketsFilter.query(opts, call: call.name, allowRemote: false)
             q.states = TCPState.listen.bit
-            return SocketRows.list(q, opts: opts, call: call, limit: .max, rows: .listeners)
+            return try SocketRows.list(q, opts: opts, call: call, limit: .max, rows: .listeners)
         }),
         ("connections", { call in
             let opts = try call.optTable(1)
             var q = try SocketsFilter.query(opts, call: call.name, allowRemote: true)
             q.states = try SocketsFilter.states(opts["state"], call: call.name) ?? (TCPState.allBits & ~TCPState.listen.bit)
             let limit = try SocketsFilter.limit(opts, call: call.name)
-            return SocketRows.list(q, opts: opts, call: call, limit: limit ?? .max, rows: .connections)
+            return try SocketRows.list(q, opts: opts, call: call, limit: limit ?? .max, rows: .connections)
         }),
         ("count", { call in
             let opts = try call.optTable(1)
@@ -139,10 +139,28 @@ enum SocketRows {
 
     /// Lists the sockets of query q, maps owners when opts.owners is true,
     /// and returns them as one Lua array (or nil, message, code).
-    static func list(_ q: SockDiagQuery, opts: LuaTable, call: HostCall, limit: Int, rows kind: Kind) -> [LuaValue] {
+    /// Throws when Lua refuses the rows (memory cap, deadline).
+    static func list(_ q: SockDiagQuery, opts: LuaTable, call: HostCall, limit: Int, rows kind: Kind) throws -> [LuaValue] {
         if opts["owners"].boolValue == true { return listWithOwners(q, call: call, limit: limit, rows: kind) }
-        // Without owners each row is written as its socket arrives, while
-        // the rest of the dump is still being received.
+        if let stream = call.beginStream() {
+            // Without owners each row goes to Lua as its socket arrives: the
+            // dump is received on another thread (SockDiag.scan) while this
+            // one writes rows and Lua builds their tables, a part at a time.
+            var rows = RowEncoder(LuaWriter(capacity: 80 << 10), kind: kind)
+            var n = 0
+            var refused: HostError?
+            let r = SockDiag.scan(q, timeout: 10) { raw in
+                guard n < limit else { return false }
+                n += 1
+                rows.row(raw.socket(), owners: nil)
+                if rows.w.count >= 64 << 10 { refused = stream.append(rows.w) }
+                return refused == nil
+            }
+            if refused == nil { refused = stream.append(rows.w) }
+            if let refused { throw refused }
+            if case .failure(let e) = r { return [.nil, .str(e.message), .str(e.code)] }
+            return call.streamedResult()
+        }
         // The count is not known yet. Capacity never written costs nothing, and
         // from 8 MiB on the writer asks for huge pages (50,000 rows are ~10 MiB).
         var rows = RowEncoder(LuaWriter.result(capacity: 16 << 20), kind: kind)
@@ -151,7 +169,8 @@ enum SocketRows {
         let r = SockDiag.scan(q, timeout: 10) { raw in
             guard n < limit else { return false }
             n += 1
-            rows.row(n, raw.socket(), owners: nil)
+            rows.w.int(n)
+            rows.row(raw.socket(), owners: nil)
             return true
         }
         if case .failure(let e) = r { return [.nil, .str(e.message), .str(e.code)] }
@@ -172,12 +191,15 @@ enum SocketRows {
         // About 210 bytes per connection row and 300 per listener row, 80 more per owner.
         var rows = RowEncoder(LuaWriter.result(capacity: sockets.count * ((kind == .connections ? 220 : 320) + 80)), kind: kind)
         let list = rows.w.beginTable()
-        for (i, s) in sockets.enumerated() { rows.row(i + 1, s, owners: scan) }
+        for (i, s) in sockets.enumerated() {
+            rows.w.int(i + 1)
+            rows.row(s, owners: scan)
+        }
         rows.w.endTable(list, count: sockets.count)
         return call.encodedResult(rows.w)
     }
 
-    /// Writes socket rows (keyed by their index in the list) into w.
+    /// Writes socket rows into w.
     struct RowEncoder {
         let w: LuaWriter
         let kind: Kind
@@ -189,8 +211,8 @@ enum SocketRows {
             self.kind = kind
         }
 
-        mutating func row(_ index: Int, _ s: TCPSocket, owners scan: OwnerScan?) {
-            w.int(index)
+        /// One row table (the caller writes its key, if any).
+        mutating func row(_ s: TCPSocket, owners scan: OwnerScan?) {
             let row = w.beginTable()
             var n = 0
             func field(_ k: LuaWriter.Key) { w.key(k); n += 1 }

@@ -123,6 +123,8 @@ public final class LuaSandbox {
         }
         do {
             let call = HostCall(name: name, args: values, env: env)
+            call.encoded.state = state
+            defer { call.encoded.state = nil } // a stream may only be written during the call
             let results = try function(call)
             return .success(call.encoded.takeBuffer() ?? mallocCopy(LuaValueCodec.encodeList(results)))
         } catch let e as HostError {

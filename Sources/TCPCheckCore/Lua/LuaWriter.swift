@@ -73,8 +73,18 @@ public final class LuaWriter {
     /// A copy of what was written.
     public var bytes: [UInt8] { Array(UnsafeBufferPointer(start: buf.pointee.base, count: buf.pointee.count)) }
 
+    /// The bytes written so far, without copying them.
+    func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        body(UnsafeRawBufferPointer(start: buf.pointee.base, count: buf.pointee.count))
+    }
+
+    /// Forgets what was written, keeping the buffer (for writing in parts).
+    func removeAll() { buf.pointee.count = isResult ? 4 : 0 }
+
     public func key(_ k: Key) { append(k.encoded) }
     public func null() { byte(0) }
+    /// The list of this call's LuaResultStream (tag 8, only in a host function's result).
+    func streamedList() { byte(8) }
     public func bool(_ b: Bool) { byte(b ? 2 : 1) }
     public func int<T: BinaryInteger>(_ i: T) { byte(3); raw(Int64(truncatingIfNeeded: i)) }
     public func double(_ d: Double) { byte(4); raw(d.bitPattern) }
@@ -169,6 +179,8 @@ public final class LuaWriter {
 /// instead of encoding the function's returned values.
 public final class EncodedResult {
     var writer: LuaWriter?
+    /// The Lua state of the running call (set by the sandbox), for LuaResultStream.
+    var state: OpaquePointer?
 
     /// The bytes to hand to the C shim (a malloc buffer it frees): the
     /// writer's own buffer when it holds a whole result list.
