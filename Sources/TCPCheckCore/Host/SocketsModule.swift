@@ -138,58 +138,46 @@ enum SocketRows {
     static let kCmdline = LuaWriter.Key("cmdline"), kUnit = LuaWriter.Key("unit")
 
     /// Lists the sockets of query q, maps owners when opts.owners is true,
-    /// and returns them as one Lua array (or nil, message, code).
-    /// Throws when Lua refuses the rows (memory cap, deadline).
+    /// and returns them as one Lua array (or nil, message, code). Throws
+    /// when Lua refuses the rows (memory cap, deadline).
     static func list(_ q: SockDiagQuery, opts: LuaTable, call: HostCall, limit: Int, rows kind: Kind) throws -> [LuaValue] {
-        if opts["owners"].boolValue == true { return listWithOwners(q, call: call, limit: limit, rows: kind) }
-        if let stream = call.beginStream() {
-            // Without owners each row goes to Lua as its socket arrives: the
-            // dump is received on another thread (SockDiag.scan) while this
-            // one writes rows and Lua builds their tables, a part at a time.
-            var rows = RowEncoder(LuaWriter(capacity: 80 << 10), kind: kind)
-            var n = 0
-            var refused: HostError?
-            let r = SockDiag.scan(q, timeout: 10) { raw in
-                guard n < limit else { return false }
-                n += 1
-                rows.row(raw.socket(), owners: nil)
-                if rows.w.count >= 64 << 10 { refused = stream.append(rows.w) }
-                return refused == nil
-            }
-            if refused == nil { refused = stream.append(rows.w) }
-            if let refused { throw refused }
-            if case .failure(let e) = r { return [.nil, .str(e.message), .str(e.code)] }
-            return call.streamedResult()
-        }
-        // The count is not known yet. Capacity never written costs nothing, and
-        // from 8 MiB on the writer asks for huge pages (50,000 rows are ~10 MiB).
-        var rows = RowEncoder(LuaWriter.result(capacity: 16 << 20), kind: kind)
-        let list = rows.w.beginTable()
+        let owners = opts["owners"].boolValue == true
+        guard !owners, let stream = call.beginStream() else { return listWhole(q, call: call, limit: limit, rows: kind, owners: owners) }
+        // Without owners each row goes to Lua as its socket arrives: the dump
+        // is received on another thread (SockDiag.scan) while this one writes
+        // rows and Lua builds their tables, a part at a time.
+        var rows = RowEncoder(LuaWriter(capacity: 80 << 10), kind: kind)
         var n = 0
+        var refused: HostError?
         let r = SockDiag.scan(q, timeout: 10) { raw in
             guard n < limit else { return false }
             n += 1
-            rows.w.int(n)
             rows.row(raw.socket(), owners: nil)
-            return true
+            if rows.w.count >= 64 << 10 { refused = stream.append(rows.w) }
+            return refused == nil
         }
+        if refused == nil { refused = stream.append(rows.w) }
+        if let refused { throw refused }
         if case .failure(let e) = r { return [.nil, .str(e.message), .str(e.code)] }
-        rows.w.endTable(list, count: n)
-        return call.encodedResult(rows.w)
+        return call.streamedResult()
     }
 
-    /// The owner scan needs every socket's inode first, so the list is
-    /// complete before any row is written.
-    static func listWithOwners(_ q: SockDiagQuery, call: HostCall, limit: Int, rows kind: Kind) -> [LuaValue] {
+    /// The whole list first, then the rows in one buffer: the owner scan
+    /// needs every socket's inode before any row can be written.
+    static func listWhole(_ q: SockDiagQuery, call: HostCall, limit: Int, rows kind: Kind, owners: Bool) -> [LuaValue] {
         let sockets: [TCPSocket]
         switch SockDiag.list(q, limit: limit) {
         case .failure(let e): return [.nil, .str(e.message), .str(e.code)]
         case .success(let list): sockets = list
         }
-        let inodes = Set(sockets.lazy.map(\.inode).filter { $0 != 0 })
-        let scan = ProcessMap.owners(of: inodes, deadline: Date().addingTimeInterval(30))
-        // About 210 bytes per connection row and 300 per listener row, 80 more per owner.
-        var rows = RowEncoder(LuaWriter.result(capacity: sockets.count * ((kind == .connections ? 220 : 320) + 80)), kind: kind)
+        var scan: OwnerScan?
+        if owners {
+            let inodes = Set(sockets.lazy.map(\.inode).filter { $0 != 0 })
+            scan = ProcessMap.owners(of: inodes, deadline: Date().addingTimeInterval(30))
+        }
+        // About 210 bytes per connection row and 300 per listener row, 70 more per owner.
+        var rows = RowEncoder(LuaWriter.result(capacity: sockets.count * ((kind == .connections ? 220 : 320) + (scan == nil ? 0 : 80))),
+                              kind: kind)
         let list = rows.w.beginTable()
         for (i, s) in sockets.enumerated() {
             rows.w.int(i + 1)

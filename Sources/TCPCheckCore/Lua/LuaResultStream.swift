@@ -2,7 +2,8 @@
 // runs, instead of all at the end: for 50,000 sockets, building the Lua
 // tables (~35 ms) then overlaps the netlink dump (~40 ms) instead of
 // following it. The C shim does the Lua side (tc_stream_begin/append in
-// LuaShim.h), in protected calls, as for any result.
+// LuaShim.h), in protected calls, as for any result. Use it only on the
+// thread running the host function, and only until the function returns.
 //
 //   if let stream = call.beginStream() {
 //       let part = LuaWriter(capacity: 1 << 16)
