@@ -21,6 +21,7 @@
 #include <time.h>
 
 #define TC_MAX_DEPTH 100
+#define TC_MAX_SLOTS 65536 /* remembered strings per value list (LuaWriter.maxSlots) */
 #define TC_MAX_ENCODED (64u << 20) /* no single crossing larger than 64 MiB */
 #define TC_HOOK_COUNT 1000         /* instructions between deadline checks */
 
@@ -212,6 +213,7 @@ static void encode_list(lua_State *L, int first, int last, tc_buf *b) {
 
 typedef struct {
     const uint8_t *p, *end;
+    int slots; /* stack index of the table of remembered strings (tags 9, 10) */
 } tc_reader;
 
 static int get(tc_reader *r, void *dst, size_t n) {
@@ -265,6 +267,35 @@ static void decode(lua_State *L, tc_reader *r, int depth) {
         }
         break;
     }
+    case 8: {
+        /* An array: n values, keys 1..n, in the table's array part. */
+        uint32_t n;
+        if (!get(r, &n, 4)) luaL_error(L, "malformed array from host");
+        lua_createtable(L, n < (1u << 20) ? (int)n : (1 << 20), 0);
+        for (uint32_t i = 0; i < n; i++) {
+            decode(L, r, depth + 1);
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+        break;
+    }
+    case 9: {
+        /* A string the host will repeat: kept in slot k, so that Lua
+         * interns it once and a repeat (tag 10) is an array read. */
+        uint32_t k, n;
+        if (!get(r, &k, 4) || k < 1 || k > TC_MAX_SLOTS || !get(r, &n, 4) || (size_t)(r->end - r->p) < n)
+            luaL_error(L, "malformed remembered string from host");
+        lua_pushlstring(L, (const char *)r->p, n);
+        r->p += n;
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, r->slots, k);
+        break;
+    }
+    case 10: {
+        uint32_t k;
+        if (!get(r, &k, 4) || k < 1 || k > TC_MAX_SLOTS || lua_rawgeti(L, r->slots, k) != LUA_TSTRING)
+            luaL_error(L, "malformed string reference from host");
+        break;
+    }
     default:
         luaL_error(L, "malformed value tag %d from host", (int)tag);
     }
@@ -275,7 +306,10 @@ static int decode_list(lua_State *L, tc_reader *r) {
     uint32_t n;
     if (!get(r, &n, 4)) luaL_error(L, "malformed value list from host");
     if (n > 250) luaL_error(L, "too many values from host");
+    lua_createtable(L, 0, 0);
+    r->slots = lua_gettop(L);
     for (uint32_t i = 0; i < n; i++) decode(L, r, 0);
+    lua_remove(L, r->slots);
     return (int)n;
 }
 

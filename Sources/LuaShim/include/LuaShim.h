@@ -10,6 +10,10 @@
  * LuaShim.c and LuaValueCodec.swift):
  *   0 nil | 1 false | 2 true | 3 int64 | 4 double | 5 u32 len + bytes
  *   6 table: u32 npairs + (key, value)*  | 7 a function or other opaque value
+ * and, from the host to Lua only (LuaWriter), for large results:
+ *   8 array: u32 n + n values (keys 1..n)
+ *   9 string remembered in slot k: u32 k + u32 len + bytes | 10 the string in slot k: u32 k
+ * (1 <= k <= 65536; slots live for one value list).
  * A value list is a u32 count followed by that many values.
  */
 #ifndef TCPCHECK_LUASHIM_H
