@@ -21,6 +21,7 @@ let package = Package(
         .target(name: "LuaShim", dependencies: ["CLua"]),
         // System calls Swift's Glibc module does not expose (setns).
         .target(name: "CSys"),
+        .target(name: "CSockOwners"),
         // Turns checks/*.lua into Swift source at build time, so the binary carries them.
         .executableTarget(name: "EmbedChecksTool"),
         .plugin(
@@ -32,7 +33,7 @@ let package = Package(
         // The engine: Lua bridge, host modules, runner, result model, reports.
         .target(
             name: "TCPCheckCore",
-            dependencies: ["LuaShim", "CSys"],
+            dependencies: ["LuaShim", "CSys", "CSockOwners"],
             plugins: ["EmbedChecksPlugin"]
         ),
         .executableTarget(

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #define TC_MAX_DEPTH 100
+#define TC_MAX_SLOTS 65536 /* remembered strings per value list (LuaWriter.maxSlots) */
 #define TC_MAX_ENCODED (64u << 20) /* no single crossing larger than 64 MiB */
 #define TC_HOOK_COUNT 1000         /* instructions between deadline checks */
 
@@ -218,7 +219,8 @@ static void encode_list(lua_State *L, int first, int last, tc_buf *b) {
 
 typedef struct {
     const uint8_t *p, *end;
-    int stream; /* stack index of a streamed result table (tag 8), 0 if none */
+    int slots; /* stack index of the table of remembered strings (tags 9, 10) */
+    int stream; /* stack index of a streamed result list (tag 11), 0 if none */
 } tc_reader;
 
 static int get(tc_reader *r, void *dst, size_t n) {
@@ -260,7 +262,7 @@ static void decode(lua_State *L, tc_reader *r, int depth) {
         r->p += n;
         break;
     }
-    case 8: /* the table the host function streamed (tc_stream_begin) */
+    case 11: /* the list the host function streamed (tc_stream_begin) */
         if (r->stream) lua_pushvalue(L, r->stream);
         else lua_pushnil(L);
         break;
@@ -276,6 +278,35 @@ static void decode(lua_State *L, tc_reader *r, int depth) {
         }
         break;
     }
+    case 8: {
+        /* An array: n values, keys 1..n, in the table's array part. */
+        uint32_t n;
+        if (!get(r, &n, 4)) luaL_error(L, "malformed array from host");
+        lua_createtable(L, n < (1u << 20) ? (int)n : (1 << 20), 0);
+        for (uint32_t i = 0; i < n; i++) {
+            decode(L, r, depth + 1);
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+        break;
+    }
+    case 9: {
+        /* A string the host will repeat: kept in slot k, so that Lua
+         * interns it once and a repeat (tag 10) is an array read. */
+        uint32_t k, n;
+        if (!get(r, &k, 4) || k < 1 || k > TC_MAX_SLOTS || !get(r, &n, 4) || (size_t)(r->end - r->p) < n)
+            luaL_error(L, "malformed remembered string from host");
+        lua_pushlstring(L, (const char *)r->p, n);
+        r->p += n;
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, r->slots, k);
+        break;
+    }
+    case 10: {
+        uint32_t k;
+        if (!get(r, &k, 4) || k < 1 || k > TC_MAX_SLOTS || lua_rawgeti(L, r->slots, k) != LUA_TSTRING)
+            luaL_error(L, "malformed string reference from host");
+        break;
+    }
     default:
         luaL_error(L, "malformed value tag %d from host", (int)tag);
     }
@@ -286,7 +317,10 @@ static int decode_list(lua_State *L, tc_reader *r) {
     uint32_t n;
     if (!get(r, &n, 4)) luaL_error(L, "malformed value list from host");
     if (n > 250) luaL_error(L, "too many values from host");
+    lua_createtable(L, 0, 0);
+    r->slots = lua_gettop(L);
     for (uint32_t i = 0; i < n; i++) decode(L, r, 0);
+    lua_remove(L, r->slots);
     return (int)n;
 }
 
@@ -336,7 +370,7 @@ static int trampoline(lua_State *L) {
 
     /* Push the results in a nested protected call so that a memory error
      * while pushing cannot leak the host's buffer. */
-    tc_reader r = {out, out + outlen, stream};
+    tc_reader r = {out, out + outlen, 0, stream};
     int base = lua_gettop(L);
     lua_pushcfunction(L, decode_list_protected);
     lua_pushlightuserdata(L, &r);
@@ -352,15 +386,21 @@ static int trampoline(lua_State *L) {
     st->stream_slot = 0;
     if (status != LUA_OK) return lua_error(L);
     int results = lua_gettop(L) - base;
-    if (stream) lua_remove(L, stream); /* below the results */
+    if (stream) { /* the list and its slots, below the results */
+        lua_remove(L, stream);
+        lua_remove(L, stream);
+    }
     return results;
 }
 
 /* ---- streamed results -------------------------------------------------- */
 
+/* The list, and its table of remembered strings (tags 9, 10), which lasts
+ * for the whole stream so that each part can recall the strings of earlier ones. */
 static int stream_new(lua_State *L) {
     lua_createtable(L, 0, 0);
-    return 1;
+    lua_createtable(L, 0, 0);
+    return 2;
 }
 
 int tc_stream_begin(tc_state *st) {
@@ -368,11 +408,11 @@ int tc_stream_begin(tc_state *st) {
     if (L == NULL || st->stream_slot) return TC_ERR_VALUE;
     if (!lua_checkstack(L, 8)) return TC_ERR_MEMORY;
     lua_pushcfunction(L, stream_new);
-    if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
+    if (lua_pcall(L, 0, 2, 0) != LUA_OK) {
         lua_pop(L, 1);
         return TC_ERR_MEMORY;
     }
-    st->stream_slot = lua_gettop(L);
+    st->stream_slot = lua_gettop(L) - 1;
     st->stream_count = 0;
     /* As for a large result: the rows are all live, collecting would only re-mark them. */
     st->stream_paused_gc = lua_gc(L, LUA_GCISRUNNING);
@@ -380,10 +420,11 @@ int tc_stream_begin(tc_state *st) {
     return TC_OK;
 }
 
-/* Arguments: the stream table, the reader, the row counter. */
+/* Arguments: the list, its slots, the reader, the row counter. */
 static int stream_append_protected(lua_State *L) {
-    tc_reader *r = lua_touserdata(L, 2);
-    lua_Integer *count = lua_touserdata(L, 3);
+    tc_reader *r = lua_touserdata(L, 3);
+    lua_Integer *count = lua_touserdata(L, 4);
+    r->slots = 2;
     while (r->p < r->end) {
         decode(L, r, 1);
         lua_rawseti(L, 1, ++*count);
@@ -395,12 +436,13 @@ int tc_stream_append(tc_state *st, const uint8_t *values, size_t len) {
     lua_State *L = st->calling;
     if (L == NULL || !st->stream_slot) return TC_ERR_VALUE;
     if (atomic_load(&st->cancelled) || deadline_passed(st)) return TC_ERR_DEADLINE;
-    tc_reader r = {values, values + len, 0};
+    tc_reader r = {values, values + len, 0, 0};
     lua_pushcfunction(L, stream_append_protected);
     lua_pushvalue(L, st->stream_slot);
+    lua_pushvalue(L, st->stream_slot + 1);
     lua_pushlightuserdata(L, &r);
     lua_pushlightuserdata(L, &st->stream_count);
-    int status = lua_pcall(L, 3, 0, 0);
+    int status = lua_pcall(L, 4, 0, 0);
     if (status == LUA_OK) return TC_OK;
     lua_pop(L, 1);
     return status == LUA_ERRMEM ? TC_ERR_MEMORY : TC_ERR_VALUE;
@@ -601,7 +643,7 @@ static int call_impl(lua_State *L) {
         lua_getfield(L, LUA_REGISTRYINDEX, a->first);
         nargs++;
     }
-    tc_reader r = {a->args, a->args + a->argslen, 0};
+    tc_reader r = {a->args, a->args + a->argslen, 0, 0};
     if (a->args) nargs += decode_list(L, &r);
     const char *key = a->key;
     a->key = NULL; /* tc_call does not store results */

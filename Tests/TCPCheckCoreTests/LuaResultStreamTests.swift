@@ -13,7 +13,7 @@ let streamModule = HostModule(name: "stream", functions: [
     ("rows", { call in
         let n = try call.int(1), partBytes = try call.optInt(2) ?? 4096
         guard let stream = call.beginStream() else { throw HostError("stream.rows: cannot stream here") }
-        let part = LuaWriter(capacity: 1024)
+        let part = LuaWriter.streamPart(capacity: 1024)
         for i in stride(from: 1, through: n, by: 1) {
             let t = part.beginTable()
             part.key(kIndex); part.int(i)

@@ -53,4 +53,63 @@ import Testing
         }
         #expect(r == [.string([0, 255, 10, 65])])
     }
+
+    /// Arrays land in the array part; keys and slotted strings are sent once
+    /// and recalled, in both the result writer and a fragment appended to it.
+    @Test func arraysKeysAndRememberedStrings() throws {
+        let address = LuaWriter.Key("address"), port = LuaWriter.Key("port")
+        let write: (LuaWriter) -> Void = { w in
+            let fragment = LuaWriter()             // not a result: writes keys in full
+            fragment.key(address); fragment.string("::1")
+            var hosts: [LuaWriter.Slot?] = []
+            let list = w.beginArray()
+            for i in 0..<3000 {
+                let row = w.beginTable()
+                w.key(port); w.int(i)
+                w.key(address)
+                if i < 3 { hosts.append(w.stringSlot("10.0.0.\(i)")) } else if let s = hosts[i % 3] { w.recall(s) }
+                w.endTable(row, count: 2)
+            }
+            let extra = w.beginTable()
+            w.append(fragment.bytes)
+            w.endTable(extra, count: 1)
+            w.endArray(list, count: 3001)
+        }
+        let r = try run("""
+            local t = w.get()
+            local n = 0
+            for _, row in ipairs(t) do n = n + 1 end
+            return #t, n, t[1].address, t[2999].address, t[3000].port, t[3001].address, next(t, 3001)
+            """, write)
+        #expect(r == [.int(3001), .int(3001), "10.0.0.0", "10.0.0.1", .int(2999), "::1", .nil])
+    }
+
+    /// A slot that was never filled, or out of range, is an error in Lua
+    /// (the host's bytes are malformed), not a crash or a wrong string.
+    @Test func badSlotReferencesAreErrors() throws {
+        let cases: [(String, (LuaWriter) -> Void)] = [
+            ("never filled", { w in w.recall(LuaWriter.Slot(index: 7)) }),
+            ("slot 0", { w in w.recall(LuaWriter.Slot(index: 0)) }),
+            ("beyond the last slot", { w in w.recall(LuaWriter.Slot(index: UInt32(LuaWriter.maxSlots + 1))) }),
+        ]
+        for (what, write) in cases {
+            #expect(throws: (any Error).self, "\(what)") { _ = try run("return w.get()", write) }
+            let r = try run("return pcall(w.get)", write)
+            #expect(r.first == .bool(false), "\(what)")
+            #expect(r.dropFirst().first?.stringValue?.contains("malformed string reference from host") == true, "\(what): \(r)")
+        }
+    }
+
+    /// Past the last slot, strings are written in full and still arrive.
+    @Test func slotsRunningOutFallsBackToPlainStrings() throws {
+        let write: (LuaWriter) -> Void = { w in
+            let list = w.beginArray()
+            var last: LuaWriter.Slot?
+            for i in 0..<(LuaWriter.maxSlots + 10) { last = w.stringSlot("s\(i)") ?? last }
+            if let last { w.recall(last) }
+            w.endArray(list, count: LuaWriter.maxSlots + 11)
+        }
+        let r = try run("local t = w.get(); return #t, t[#t - 1], t[#t]", write)
+        #expect(r == [.int(Int64(LuaWriter.maxSlots + 11)), .str("s\(LuaWriter.maxSlots + 9)"), .str("s\(LuaWriter.maxSlots - 1)")])
+    }
 }

@@ -10,7 +10,11 @@
  * LuaShim.c and LuaValueCodec.swift):
  *   0 nil | 1 false | 2 true | 3 int64 | 4 double | 5 u32 len + bytes
  *   6 table: u32 npairs + (key, value)*  | 7 a function or other opaque value
- *   8 (host results only) the table streamed with tc_stream_begin/append
+ * and, from the host to Lua only (LuaWriter), for large results:
+ *   8 array: u32 n + n values (keys 1..n)
+ *   9 string remembered in slot k: u32 k + u32 len + bytes | 10 the string in slot k: u32 k
+ * (1 <= k <= 65536; slots live for one value list, or for one stream)
+ *   11 (in a host function's result) the list streamed with tc_stream_begin/append
  * A value list is a u32 count followed by that many values.
  */
 #ifndef TCPCHECK_LUASHIM_H

@@ -50,6 +50,8 @@ public enum FirewallReader {
 
     /// `filter` (see IptablesSave.parse) lets a large iptables ruleset keep
     /// only the conditions of rules that can matter to the caller.
+    static let timeout = 20.0, maxOutput = 256 << 20
+
     public static func read(filter: RuleFilter = .all) -> Result<FirewallReading, FirewallReadError> {
         if let reason = Capabilities.missingReason(Capabilities.netAdmin, for: "reading the firewall") {
             return .failure(FirewallReadError(error: "permission_denied", message: reason))
@@ -59,18 +61,48 @@ public enum FirewallReader {
         var chains: [FirewallChain] = []
         var rules: [FirewallRule] = []
 
-        func run(_ argv: [String]) -> ToolResult {
-            let r = ToolRunner.run(argv, timeout: 20, maxOutput: 256 << 20)
+        func record(_ argv: [String], _ r: ToolResult) {
             var message = r.missing
             if message == nil, !r.ok {
                 let err = r.stderrText.split(separator: "\n").first.map(String.init) ?? ""
                 message = r.timedOut ? "timed out after \(Int(r.seconds)) s" : "exit \(r.exitCode ?? -1)\(err.isEmpty ? "" : ": " + err)"
             }
-            if r.truncated { message = "output larger than 256 MiB: not read" }
+            if r.truncated { message = "output larger than \(maxOutput >> 20) MiB: not read" }
             sources.append(FirewallSource(command: argv.map(shellQuote).joined(separator: " "), ok: r.ok && !r.truncated,
                                           seconds: r.seconds, message: message))
+        }
+        func run(_ argv: [String]) -> ToolResult {
+            let r = ToolRunner.run(argv, timeout: timeout, maxOutput: maxOutput)
+            record(argv, r)
             return r
         }
+        /// Runs an iptables save and parses its lines as they arrive: the
+        /// parse then mostly overlaps with the tool's printing.
+        func save(_ started: Result<RunningTool, ToolRunner.NotStarted>, _ argv: [String],
+                  _ parser: () -> IptablesSave.Parser) -> (ToolResult, IptablesSave?) {
+            guard case .success(let tool) = started else {
+                if case .failure(let f) = started { record(argv, f.result); return (f.result, nil) }
+                return (ToolResult(program: argv[0]), nil)
+            }
+            var p = parser()
+            var fed = 0
+            tool.read(for: timeout) { r in
+                if r.stdout.count > fed { p.feed(r.stdout[fed...]); fed = r.stdout.count }
+                return false
+            }
+            let r = tool.finish()
+            record(argv, r)
+            if r.stdout.count > fed { p.feed(r.stdout[fed...]) }
+            return (r, r.ok && !r.truncated ? p.finish() : nil)
+        }
+        func start(_ argv: [String]) -> Result<RunningTool, ToolRunner.NotStarted> {
+            ToolRunner.start(argv, timeout: timeout, maxOutput: maxOutput)
+        }
+
+        // iptables-nft-save takes most of the time: start it at once, while nft
+        // lists the chains, and stop it if nft shows no iptables tables.
+        var pending: [String: (argv: [String], tool: Result<RunningTool, ToolRunner.NotStarted>)] = [:]
+        pending["ip"] = (["iptables-nft-save", "-c"], start(["iptables-nft-save", "-c"]))
 
         // 1. Which nft tables exist, with their base chains and priorities.
         let listed = run(["nft", "-j", "list", "chains"])
@@ -87,21 +119,23 @@ public enum FirewallReader {
         var coveredByIptables: Set<String> = []      // "family table"
         for (family, tool) in [("ip", "iptables"), ("ip6", "ip6tables")] {
             let candidates = nftTables.filter { $0.family == family && iptablesTableNames.contains($0.name) }
-            if nftChains != nil && candidates.isEmpty { continue }
-            var r = run(["\(tool)-nft-save", "-c"])
+            if nftChains != nil && candidates.isEmpty { continue }   // a started save is killed when dropped
+            let priorities = Dictionary(nftChains?.filter { $0.family == family && $0.priority != nil }
+                .map { ("\($0.table) \($0.name)", $0.priority ?? 0) } ?? [], uniquingKeysWith: { a, _ in a })
+            let makeParser = { IptablesSave.Parser(backend: .iptablesNft, family: family, priorities: priorities, filter: filter) }
+            var argv = ["\(tool)-nft-save", "-c"]
+            var (r, parsed) = save(pending.removeValue(forKey: family)?.tool ?? start(argv), argv, makeParser)
             if r.missing != nil, r.path == nil, ToolRunner.locate("\(tool)-save") != nil {
                 sources.removeLast()
-                r = run(["\(tool)-save", "-c"])
+                argv = ["\(tool)-save", "-c"]
+                (r, parsed) = save(start(argv), argv, makeParser)
             }
-            guard r.ok else {
+            guard let save = parsed else {
                 if !candidates.isEmpty {
                     notes.append("\(family) tables \(candidates.map(\.name).joined(separator: ", ")) look like iptables' but \(tool)-save could not be run (\(sources.last?.message ?? "failed")): read with nft instead, as nft translates them")
                 }
                 continue
             }
-            let priorities = Dictionary(nftChains?.filter { $0.family == family && $0.priority != nil }
-                .map { ("\($0.table) \($0.name)", $0.priority ?? 0) } ?? [], uniquingKeysWith: { a, _ in a })
-            let save = IptablesSave.parse(r.stdout, backend: .iptablesNft, family: family, priorities: priorities, filter: filter)
             if let g = save.generator, g.contains("(legacy)") {
                 // A legacy-only iptables: the legacy step below reads these.
                 notes.append("`\(tool)-save` here is the legacy backend; nft tables named like iptables' were read with nft")

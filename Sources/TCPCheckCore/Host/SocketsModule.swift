@@ -146,7 +146,7 @@ enum SocketRows {
         // Without owners each row goes to Lua as its socket arrives: the dump
         // is received on another thread (SockDiag.scan) while this one writes
         // rows and Lua builds their tables, a part at a time.
-        var rows = RowEncoder(LuaWriter(capacity: 80 << 10), kind: kind)
+        var rows = RowEncoder(LuaWriter.streamPart(), kind: kind)
         var n = 0
         var refused: HostError?
         let r = SockDiag.scan(q, timeout: 10) { raw in

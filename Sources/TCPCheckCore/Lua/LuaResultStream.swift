@@ -6,7 +6,7 @@
 // thread running the host function, and only until the function returns.
 //
 //   if let stream = call.beginStream() {
-//       let part = LuaWriter(capacity: 1 << 16)
+//       let part = LuaWriter.streamPart()
 //       for item in items {
 //           let t = part.beginTable(); ...; part.endTable(t, count: n)   // whole values, no keys
 //           if part.count >= 1 << 16, let failure = stream.append(part) { throw failure }

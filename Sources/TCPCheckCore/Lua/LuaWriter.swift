@@ -15,6 +15,7 @@
 //   w.endTable(list, count: items.count)
 //   return call.encodedResult(w)
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -28,28 +29,46 @@ public final class LuaWriter {
         var count: Int
     }
     private let buf: UnsafeMutablePointer<Buffer>
+    /// Slots given out so far, and each key's slot (0: not sent yet).
+    private var slotsUsed = 0
+    private var keySlots: [UInt32] = []
 
     public var count: Int { buf.pointee.count }
     /// Made by result(): the buffer starts with a one-value list header.
     let isResult: Bool
+    /// Sends keys and stringSlot strings once, then by slot: a result writer
+    /// or a stream part (LuaResultStream), whose bytes Lua decodes as they are.
+    let remembers: Bool
 
     /// A string key (or any string), encoded once and copied where it is used.
+    /// A result writer sends it once per result and refers to it after that.
     public struct Key: Sendable {
         let encoded: [UInt8]
+        let name: [UInt8]
+        let id: Int
         public init(_ name: String) {
             let w = LuaWriter(capacity: name.utf8.count + 5)
             w.string(name)
             encoded = w.bytes
+            self.name = Array(name.utf8)
+            id = Key.nextID.withLock { n in n += 1; return n - 1 }
         }
+        private static let nextID = Mutex(0)
     }
+
+    /// A string sent once and repeated by reference (see stringSlot).
+    public struct Slot { let index: UInt32 }
+    /// As TC_MAX_SLOTS in LuaShim.c.
+    static let maxSlots = 65536
 
     /// Where a table's entry count goes, patched by endTable.
     public struct TableMark { let offset: Int }
 
-    public convenience init(capacity: Int = 256) { self.init(capacity: capacity, isResult: false) }
+    public convenience init(capacity: Int = 256) { self.init(capacity: capacity, isResult: false, remembers: false) }
 
-    private init(capacity: Int, isResult: Bool) {
+    private init(capacity: Int, isResult: Bool, remembers: Bool) {
         self.isResult = isResult
+        self.remembers = remembers
         let c = max(capacity, 16)
         let base = malloc(c)!
         LuaWriter.preferHugePages(base, c)
@@ -65,9 +84,15 @@ public final class LuaWriter {
 
     /// A writer for the one value a host function returns (HostCall.encodedResult).
     public static func result(capacity: Int = 256) -> LuaWriter {
-        let w = LuaWriter(capacity: capacity + 4, isResult: true)
+        let w = LuaWriter(capacity: capacity + 4, isResult: true, remembers: true)
         w.raw(UInt32(1))   // a list of one value: u32 count, little-endian
         return w
+    }
+
+    /// A writer for the parts of one LuaResultStream: whole values, one
+    /// after another, each part emptied with removeAll once it is appended.
+    public static func streamPart(capacity: Int = 80 << 10) -> LuaWriter {
+        LuaWriter(capacity: capacity, isResult: false, remembers: true)
     }
 
     /// A copy of what was written.
@@ -78,13 +103,48 @@ public final class LuaWriter {
         body(UnsafeRawBufferPointer(start: buf.pointee.base, count: buf.pointee.count))
     }
 
-    /// Forgets what was written, keeping the buffer (for writing in parts).
+    /// Forgets what was written, keeping the buffer and the slots given
+    /// out (a stream part's slots last for the whole stream).
     func removeAll() { buf.pointee.count = isResult ? 4 : 0 }
 
-    public func key(_ k: Key) { append(k.encoded) }
+    /// A key. Lua interns a string each time it receives one (a hash and a
+    /// lookup), so a result writer sends each key once and refers to it
+    /// after that (a stream part: once per stream). Other writers make fragments that are appended elsewhere
+    /// and so write keys in full.
+    public func key(_ k: Key) {
+        guard remembers else { append(k.encoded); return }
+        if k.id < keySlots.count, keySlots[k.id] != 0 { recall(Slot(index: keySlots[k.id])); return }
+        let slot = k.name.withUnsafeBytes { stringSlot($0) }
+        if k.id >= keySlots.count { keySlots += Array(repeating: 0, count: k.id + 1 - keySlots.count) }
+        keySlots[k.id] = slot?.index ?? 0
+    }
+
+    /// Writes a string that will be repeated, and gives it a slot for
+    /// recall(_:). Nil (and the string written in full) when the writer is
+    /// not a result writer or stream part, or the slots ran out.
+    public func stringSlot(_ b: UnsafeRawBufferPointer) -> Slot? {
+        guard remembers, slotsUsed < LuaWriter.maxSlots else { string(b); return nil }
+        slotsUsed += 1
+        byte(9)
+        raw(UInt32(slotsUsed))
+        raw(UInt32(clamping: b.count))
+        copy(b)
+        return Slot(index: UInt32(slotsUsed))
+    }
+
+    public func stringSlot(_ s: String) -> Slot? {
+        var s = s
+        return s.withUTF8 { stringSlot(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The string of a slot this writer gave out.
+    public func recall(_ slot: Slot) {
+        byte(10)
+        raw(slot.index)
+    }
     public func null() { byte(0) }
-    /// The list of this call's LuaResultStream (tag 8, only in a host function's result).
-    func streamedList() { byte(8) }
+    /// The list of this call's LuaResultStream (tag 11, only in a host function's result).
+    func streamedList() { byte(11) }
     public func bool(_ b: Bool) { byte(b ? 2 : 1) }
     public func int<T: BinaryInteger>(_ i: T) { byte(3); raw(Int64(truncatingIfNeeded: i)) }
     public func double(_ d: Double) { byte(4); raw(d.bitPattern) }
@@ -111,6 +171,17 @@ public final class LuaWriter {
         LuaValueCodec.encode(v, into: &out)
         append(out)
     }
+
+    /// An array: write endArray's count of values (no keys) after it. Lua
+    /// keeps them in the table's array part, which ipairs and # read fastest.
+    public func beginArray() -> TableMark {
+        byte(8)
+        let mark = TableMark(offset: buf.pointee.count)
+        raw(UInt32(0))
+        return mark
+    }
+
+    public func endArray(_ mark: TableMark, count n: Int) { endTable(mark, count: n) }
 
     public func beginTable() -> TableMark {
         byte(6)
