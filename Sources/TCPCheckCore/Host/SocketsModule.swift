@@ -165,25 +165,33 @@ enum SocketRows {
     /// The whole list first, then the rows in one buffer: the owner scan
     /// needs every socket's inode before any row can be written.
     static func listWhole(_ q: SockDiagQuery, call: HostCall, limit: Int, rows kind: Kind, owners: Bool) -> [LuaValue] {
+        // Every process's socket descriptors are collected on another thread
+        // while the dump arrives, then matched to the sockets.
+        let collecting = DispatchGroup()
+        let found = DescriptorBox()
+        if owners {
+            DispatchQueue.global().async(group: collecting) {
+                found.value = ProcessMap.socketDescriptors(deadline: Date().addingTimeInterval(30))
+            }
+        }
+        let listed = SockDiag.list(q, limit: limit)
+        collecting.wait()
         let sockets: [TCPSocket]
-        switch SockDiag.list(q, limit: limit) {
+        switch listed {
         case .failure(let e): return [.nil, .str(e.message), .str(e.code)]
         case .success(let list): sockets = list
         }
         var scan: OwnerScan?
-        if owners {
+        if owners, let descriptors = found.value {
             let inodes = Set(sockets.lazy.map(\.inode).filter { $0 != 0 })
-            scan = ProcessMap.owners(of: inodes, deadline: Date().addingTimeInterval(30))
+            scan = ProcessMap.owners(of: inodes, in: descriptors)
         }
         // About 210 bytes per connection row and 300 per listener row, 70 more per owner.
         var rows = RowEncoder(LuaWriter.result(capacity: sockets.count * ((kind == .connections ? 220 : 320) + (scan == nil ? 0 : 80))),
                               kind: kind)
-        let list = rows.w.beginTable()
-        for (i, s) in sockets.enumerated() {
-            rows.w.int(i + 1)
-            rows.row(s, owners: scan)
-        }
-        rows.w.endTable(list, count: sockets.count)
+        let list = rows.w.beginArray()
+        for s in sockets { rows.row(s, owners: scan) }
+        rows.w.endArray(list, count: sockets.count)
         return call.encodedResult(rows.w)
     }
 
@@ -228,7 +236,7 @@ enum SocketRows {
             if s.interfaceIndex != 0 { field(kInterface); w.string(text.interfaces.name(s.interfaceIndex)) }
             if let scan {
                 field(kOwners)
-                let arr = w.beginTable()
+                let arr = w.beginArray()
                 var owners = 0
                 ownerBuffer.removeAll(keepingCapacity: true)
                 scan.forEachOwner(of: s.inode) { ownerBuffer.append($0) }
@@ -236,10 +244,9 @@ enum SocketRows {
                 for o in ownerBuffer {
                     guard let p = scan.processes[o.pid] else { continue }
                     owners += 1
-                    w.int(owners)
                     text.owner(p, fd: o.fd, full: kind == .listeners, into: w)
                 }
-                w.endTable(arr, count: owners)
+                w.endArray(arr, count: owners)
                 if scan.deniedProcesses > 0 { field(kOwnersDenied); w.int(scan.deniedProcesses) }
             }
             w.endTable(row, count: n)
@@ -311,6 +318,11 @@ struct AddressTexts {
         texts[slot] = one.bytes
         return texts[slot]
     }
+}
+
+/// The collecting thread's result; read only after its group is waited for.
+private final class DescriptorBox: @unchecked Sendable {
+    var value: SocketDescriptors?
 }
 
 /// Interface index -> name, remembered for one call.
