@@ -41,8 +41,11 @@ public struct OwnerScan: Sendable {
     /// sockets do not cost 50,000 small arrays.
     private var first: [UInt32: Int32] = [:]
     private var entries: [(owner: SocketOwner, next: Int32)] = []
-    /// Details of every process that holds one of the sockets.
+    /// Details of the processes that hold the sockets: all of them from
+    /// owners(of:in:), those asked for so far from index(_:).
     public var processes: [Int32: ProcessDetails] = [:]
+    private var gone: Set<Int32> = []
+    private var users = UserNames()
     /// Processes whose fd directory could not be read (not root, another user).
     public var deniedProcesses = 0
     /// Processes whose fd directory was read (the /proc method only).
@@ -50,6 +53,25 @@ public struct OwnerScan: Sendable {
     public var method: OwnerScanMethod = .proc
     /// Why the BPF iterator was not used when it was tried.
     public var bpfFailure: String?
+
+    public init() {}
+
+    /// How the descriptors were found, with no owner yet.
+    init(from found: SocketDescriptors) {
+        method = found.method
+        bpfFailure = found.bpfFailure
+        deniedProcesses = found.deniedProcesses
+        scannedProcesses = found.scannedProcesses
+    }
+
+    /// The process's details, read from /proc the first time; nil when it has exited.
+    public mutating func details(_ pid: Int32) -> ProcessDetails? {
+        if let p = processes[pid] { return p }
+        if gone.contains(pid) { return nil }
+        guard let p = ProcessMap.process(pid, users: &users) else { gone.insert(pid); return nil }
+        processes[pid] = p
+        return p
+    }
 
     mutating func add(inode: UInt32, _ owner: SocketOwner) {
         entries.append((owner, first[inode] ?? -1))
@@ -99,20 +121,18 @@ public enum ProcessMap {
     /// The owners of the given inodes among descriptors found earlier (a
     /// caller can collect them while it lists the sockets).
     public static func owners(of inodes: Set<UInt32>, in found: SocketDescriptors) -> OwnerScan {
-        var scan = OwnerScan()
-        scan.method = found.method
-        scan.bpfFailure = found.bpfFailure
-        scan.deniedProcesses = found.deniedProcesses
-        scan.scannedProcesses = found.scannedProcesses
-        var users = UserNames()
-        var gone: Set<Int32> = []
-        for f in found.entries where inodes.contains(f.inode) && !gone.contains(f.pid) {
-            if scan.processes[f.pid] == nil {
-                guard let p = process(f.pid, users: &users) else { gone.insert(f.pid); continue }
-                scan.processes[f.pid] = p
-            }
-            scan.add(inode: f.inode, SocketOwner(pid: f.pid, fd: f.fd))
+        var scan = OwnerScan(from: found)
+        for f in found.entries where inodes.contains(f.inode) {
+            if scan.details(f.pid) != nil { scan.add(inode: f.inode, SocketOwner(pid: f.pid, fd: f.fd)) }
         }
+        return scan
+    }
+
+    /// Every descriptor by inode, with process details read only when asked
+    /// (OwnerScan.details): for a caller that meets the sockets one by one.
+    public static func index(_ found: SocketDescriptors) -> OwnerScan {
+        var scan = OwnerScan(from: found)
+        for f in found.entries { scan.add(inode: f.inode, SocketOwner(pid: f.pid, fd: f.fd)) }
         return scan
     }
 

@@ -161,7 +161,11 @@ public enum SockDiag {
     /// family after family. Every socket is opened here, on the calling
     /// thread (so in its network namespace); each dump is requested and
     /// received on a thread of its own (NetlinkDumpReader) while this thread parses.
-    static func scan(_ query: SockDiagQuery, timeout: Double, _ body: (RawDiagMessage) -> Bool) -> Result<Void, SockDiagError> {
+    /// `readAhead`: how many 32 KiB reads may wait for the caller. A caller
+    /// that will pause at its first socket (waiting for the owner scan) lets
+    /// the dump run ahead instead of stalling it.
+    static func scan(_ query: SockDiagQuery, timeout: Double, readAhead: Int = 16,
+                     _ body: (RawDiagMessage) -> Bool) -> Result<Void, SockDiagError> {
         var readers: [NetlinkDumpReader] = []
         defer { for r in readers { r.close() } }
         var openFailure: Netlink.Failure?
@@ -172,7 +176,7 @@ public enum SockDiag {
                 if case .failure(let f) = opened { openFailure = f }
                 break
             }
-            readers.append(NetlinkDumpReader(request))
+            readers.append(NetlinkDumpReader(request, slots: readAhead))
         }
         for reader in readers {
             var stopped = false

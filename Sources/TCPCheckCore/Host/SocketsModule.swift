@@ -142,17 +142,38 @@ enum SocketRows {
     /// when Lua refuses the rows (memory cap, deadline).
     static func list(_ q: SockDiagQuery, opts: LuaTable, call: HostCall, limit: Int, rows kind: Kind) throws -> [LuaValue] {
         let owners = opts["owners"].boolValue == true
-        guard !owners, let stream = call.beginStream() else { return listWhole(q, call: call, limit: limit, rows: kind, owners: owners) }
-        // Without owners each row goes to Lua as its socket arrives: the dump
-        // is received on another thread (SockDiag.scan) while this one writes
-        // rows and Lua builds their tables, a part at a time.
+        // Owners: every process's socket descriptors are collected on
+        // another thread while the dump starts arriving.
+        let collecting = DispatchGroup()
+        let found = DescriptorBox()
+        if owners {
+            DispatchQueue.global().async(group: collecting) {
+                found.value = ProcessMap.socketDescriptors(deadline: Date().addingTimeInterval(30))
+            }
+        }
+        defer { collecting.wait() }   // never leave the collector running past the call
+        func ownerIndex() -> OwnerScan? {
+            guard owners else { return nil }
+            collecting.wait()
+            return found.value.map(ProcessMap.index)
+        }
+        guard let stream = call.beginStream() else {
+            return listWhole(q, call: call, limit: limit, rows: kind, owners: ownerIndex)
+        }
+        // Each row goes to Lua as its socket arrives: the dump is received on
+        // another thread (SockDiag.scan) while this one writes rows and Lua
+        // builds their tables, a part at a time.
         var rows = RowEncoder(LuaWriter.streamPart(), kind: kind)
+        var indexed = !owners
         var n = 0
         var refused: HostError?
-        let r = SockDiag.scan(q, timeout: 10) { raw in
+        // With owners the first row waits for the collector (~20 ms with BPF):
+        // 1024 reads (32 MiB, touched only as used) let the dump go on meanwhile.
+        let r = SockDiag.scan(q, timeout: 10, readAhead: owners ? 1024 : 16) { raw in
             guard n < limit else { return false }
+            if !indexed { rows.scan = ownerIndex(); indexed = true }
             n += 1
-            rows.row(raw.socket(), owners: nil)
+            rows.row(raw.socket())
             if rows.w.count >= 64 << 10 { refused = stream.append(rows.w) }
             return refused == nil
         }
@@ -162,35 +183,19 @@ enum SocketRows {
         return call.streamedResult()
     }
 
-    /// The whole list first, then the rows in one buffer: the owner scan
-    /// needs every socket's inode before any row can be written.
-    static func listWhole(_ q: SockDiagQuery, call: HostCall, limit: Int, rows kind: Kind, owners: Bool) -> [LuaValue] {
-        // Every process's socket descriptors are collected on another thread
-        // while the dump arrives, then matched to the sockets.
-        let collecting = DispatchGroup()
-        let found = DescriptorBox()
-        if owners {
-            DispatchQueue.global().async(group: collecting) {
-                found.value = ProcessMap.socketDescriptors(deadline: Date().addingTimeInterval(30))
-            }
-        }
-        let listed = SockDiag.list(q, limit: limit)
-        collecting.wait()
+    /// The whole list first, then the rows in one buffer (when the call
+    /// cannot stream).
+    static func listWhole(_ q: SockDiagQuery, call: HostCall, limit: Int, rows kind: Kind, owners: () -> OwnerScan?) -> [LuaValue] {
         let sockets: [TCPSocket]
-        switch listed {
+        switch SockDiag.list(q, limit: limit) {
         case .failure(let e): return [.nil, .str(e.message), .str(e.code)]
         case .success(let list): sockets = list
         }
-        var scan: OwnerScan?
-        if owners, let descriptors = found.value {
-            let inodes = Set(sockets.lazy.map(\.inode).filter { $0 != 0 })
-            scan = ProcessMap.owners(of: inodes, in: descriptors)
-        }
         // About 210 bytes per connection row and 300 per listener row, 70 more per owner.
-        var rows = RowEncoder(LuaWriter.result(capacity: sockets.count * ((kind == .connections ? 220 : 320) + (scan == nil ? 0 : 80))),
-                              kind: kind)
+        var rows = RowEncoder(LuaWriter.result(capacity: sockets.count * (kind == .connections ? 300 : 400)), kind: kind)
+        rows.scan = owners()
         let list = rows.w.beginArray()
-        for s in sockets { rows.row(s, owners: scan) }
+        for s in sockets { rows.row(s) }
         rows.w.endArray(list, count: sockets.count)
         return call.encodedResult(rows.w)
     }
@@ -200,6 +205,8 @@ enum SocketRows {
         let w: LuaWriter
         let kind: Kind
         var text = TextCache()
+        /// Owners by inode, when the rows carry them.
+        var scan: OwnerScan?
         var ownerBuffer: [SocketOwner] = []
 
         init(_ w: LuaWriter, kind: Kind) {
@@ -208,7 +215,7 @@ enum SocketRows {
         }
 
         /// One row table (the caller writes its key, if any).
-        mutating func row(_ s: TCPSocket, owners scan: OwnerScan?) {
+        mutating func row(_ s: TCPSocket) {
             let row = w.beginTable()
             var n = 0
             func field(_ k: LuaWriter.Key) { w.key(k); n += 1 }
@@ -234,20 +241,18 @@ enum SocketRows {
             field(kInode); w.int(s.inode)
             if kind == .listeners { field(kUID); w.int(s.uid) }
             if s.interfaceIndex != 0 { field(kInterface); w.string(text.interfaces.name(s.interfaceIndex)) }
-            if let scan {
+            if scan != nil {
                 field(kOwners)
                 let arr = w.beginArray()
                 var owners = 0
                 ownerBuffer.removeAll(keepingCapacity: true)
-                scan.forEachOwner(of: s.inode) { ownerBuffer.append($0) }
+                scan?.forEachOwner(of: s.inode) { ownerBuffer.append($0) }
                 if ownerBuffer.count > 1 { ownerBuffer.sort { ($0.pid, $0.fd) < ($1.pid, $1.fd) } }
-                for o in ownerBuffer {
-                    guard let p = scan.processes[o.pid] else { continue }
+                for o in ownerBuffer where text.owner(o.pid, fd: o.fd, full: kind == .listeners, into: w, details: { scan?.details($0) }) {
                     owners += 1
-                    text.owner(p, fd: o.fd, full: kind == .listeners, into: w)
                 }
                 w.endArray(arr, count: owners)
-                if scan.deniedProcesses > 0 { field(kOwnersDenied); w.int(scan.deniedProcesses) }
+                if let denied = scan?.deniedProcesses, denied > 0 { field(kOwnersDenied); w.int(denied) }
             }
             w.endTable(row, count: n)
         }
@@ -261,6 +266,7 @@ enum SocketRows {
         var userBytes: [UInt32: [UInt8]] = [:]
         var interfaces = InterfaceNames()
         var processes: [Int32: (bytes: [UInt8], fields: Int)] = [:]
+        var lastProcess: (pid: Int32, encoded: (bytes: [UInt8], fields: Int))?
 
         mutating func address(_ ip: RawIP, into w: LuaWriter) {
             w.append(addresses.encoded(ip))
@@ -275,10 +281,16 @@ enum SocketRows {
         }
 
         /// {fd, pid, command, user} (4 fields: Lua's smallest fitting table) and,
-        /// for listeners, uid, cmdline and unit.
-        mutating func owner(_ p: ProcessDetails, fd: Int32, full: Bool, into w: LuaWriter) {
+        /// for listeners, uid, cmdline and unit. False (nothing written) when
+        /// the process has exited. Consecutive sockets mostly share a process,
+        /// so the last one is checked before any dictionary.
+        mutating func owner(_ pid: Int32, fd: Int32, full: Bool, into w: LuaWriter,
+                            details: (Int32) -> ProcessDetails?) -> Bool {
             let cached: (bytes: [UInt8], fields: Int)
-            if let c = processes[p.pid] { cached = c } else {
+            if let last = lastProcess, last.pid == pid { cached = last.encoded }
+            else if let c = processes[pid] { cached = c }
+            else {
+                guard let p = details(pid) else { return false }
                 let one = LuaWriter()
                 var n = 0
                 one.key(kPid); one.int(p.pid); n += 1
@@ -290,12 +302,14 @@ enum SocketRows {
                     if let unit = p.unit { one.key(kUnit); one.string(unit); n += 1 }
                 }
                 cached = (one.bytes, n)
-                processes[p.pid] = cached
+                processes[pid] = cached
             }
+            lastProcess = (pid, cached)
             let t = w.beginTable()
             w.key(kFd); w.int(fd)
             w.append(cached.bytes)
             w.endTable(t, count: cached.fields + 1)
+            return true
         }
     }
 }
