@@ -21,3 +21,10 @@ int csys_open_pty(int *slave) {
     }
     return master;
 }
+
+#include <malloc.h>
+
+int csys_tune_malloc(unsigned long pad) {
+    int ok = mallopt(M_ARENA_MAX, 1) && mallopt(M_TOP_PAD, (int)pad);
+    return ok ? 0 : -1;
+}

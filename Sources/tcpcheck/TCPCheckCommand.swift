@@ -24,6 +24,7 @@ struct TCPCheckCommand: ParsableCommand {
 
     /// Parses and runs; every error becomes one line on stderr and the right exit status.
     static func main() {
+        TCPCheck.tuneMemory()
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -14,4 +14,8 @@ int csys_setfsuid(unsigned int uid);
    Returns the master fd and sets *slave, or -1 with errno set. */
 int csys_open_pty(int *slave);
 
+/* One malloc arena, grown `pad` bytes at a time (mallopt M_ARENA_MAX,
+   M_TOP_PAD): see TCPCheck.tuneMemory. Returns 0 when both were taken. */
+int csys_tune_malloc(unsigned long pad);
+
 #endif

@@ -39,7 +39,7 @@ public struct SocketDescriptors: Sendable {
 public struct OwnerScan: Sendable {
     /// Owners of each inode, kept flat (one array, one index) so that 50,000
     /// sockets do not cost 50,000 small arrays.
-    private var first: [UInt32: Int32] = [:]
+    private var first = InodeTable()
     private var entries: [(owner: SocketOwner, next: Int32)] = []
     /// Details of the processes that hold the sockets: all of them from
     /// owners(of:in:), those asked for so far from index(_:).
@@ -58,6 +58,7 @@ public struct OwnerScan: Sendable {
 
     /// How the descriptors were found, with no owner yet.
     init(from found: SocketDescriptors) {
+        first = InodeTable(capacity: found.entries.count)
         method = found.method
         bpfFailure = found.bpfFailure
         deniedProcesses = found.deniedProcesses
@@ -74,18 +75,62 @@ public struct OwnerScan: Sendable {
     }
 
     mutating func add(inode: UInt32, _ owner: SocketOwner) {
-        entries.append((owner, first[inode] ?? -1))
+        entries.append((owner, first[inode]))
         first[inode] = Int32(entries.count - 1)
     }
 
     /// Calls body for each process holding the socket (in no particular
     /// order), without building an array.
     public func forEachOwner(of inode: UInt32, _ body: (SocketOwner) -> Void) {
-        var i = first[inode] ?? -1
+        var i = first[inode]
         while i >= 0, Int(i) < entries.count {
             body(entries[Int(i)].owner)
             i = entries[Int(i)].next
         }
+    }
+}
+
+/// Socket inode -> Int32 (-1 when absent), open addressing with a
+/// multiplicative hash: a lookup per listed socket, and Dictionary's
+/// seeded hashing cost more than the rest of the row.
+struct InodeTable: Sendable {
+    private var keys: [UInt32]   // 0: empty (no socket has inode 0)
+    private var values: [Int32]
+    private var count = 0
+
+    init(capacity: Int = 32) {
+        var size = 64
+        while size < capacity * 2 && size < 1 << 26 { size *= 2 }
+        keys = Array(repeating: 0, count: size)
+        values = Array(repeating: -1, count: size)
+    }
+
+    private func slot(_ key: UInt32) -> Int {
+        let mask = keys.count - 1
+        var i = Int((key &* 0x9E37_79B1) >> 7) & mask
+        while keys[i] != 0 && keys[i] != key { i = (i + 1) & mask }
+        return i
+    }
+
+    subscript(key: UInt32) -> Int32 {
+        get { key == 0 ? -1 : values[slot(key)] }
+        set {
+            guard key != 0 else { return }
+            var i = slot(key)
+            if keys[i] == 0 {
+                if (count + 1) * 2 > keys.count { grow(); i = slot(key) }
+                keys[i] = key
+                count += 1
+            }
+            values[i] = newValue
+        }
+    }
+
+    private mutating func grow() {
+        let old = zip(keys, values).filter { $0.0 != 0 }
+        keys = Array(repeating: 0, count: keys.count * 2)
+        values = Array(repeating: -1, count: keys.count)
+        for (k, v) in old { let i = slot(k); keys[i] = k; values[i] = v }
     }
 }
 

@@ -148,14 +148,14 @@ enum SocketRows {
         let found = DescriptorBox()
         if owners {
             DispatchQueue.global().async(group: collecting) {
-                found.value = ProcessMap.socketDescriptors(deadline: Date().addingTimeInterval(30))
+                found.value = ProcessMap.index(ProcessMap.socketDescriptors(deadline: Date().addingTimeInterval(30)))
             }
         }
         defer { collecting.wait() }   // never leave the collector running past the call
         func ownerIndex() -> OwnerScan? {
             guard owners else { return nil }
             collecting.wait()
-            return found.value.map(ProcessMap.index)
+            return found.value
         }
         guard let stream = call.beginStream() else {
             return listWhole(q, call: call, limit: limit, rows: kind, owners: ownerIndex)
@@ -336,7 +336,7 @@ struct AddressTexts {
 
 /// The collecting thread's result; read only after its group is waited for.
 private final class DescriptorBox: @unchecked Sendable {
-    var value: SocketDescriptors?
+    var value: OwnerScan?
 }
 
 /// Interface index -> name, remembered for one call.

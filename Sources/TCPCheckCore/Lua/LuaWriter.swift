@@ -27,11 +27,11 @@ public final class LuaWriter {
         var base: UnsafeMutablePointer<UInt8>
         var capacity: Int
         var count: Int
+        /// Slots given out so far, and each key's slot (0: not sent yet).
+        var slotsUsed = 0
+        var keySlots: [UInt32] = []
     }
     private let buf: UnsafeMutablePointer<Buffer>
-    /// Slots given out so far, and each key's slot (0: not sent yet).
-    private var slotsUsed = 0
-    private var keySlots: [UInt32] = []
 
     public var count: Int { buf.pointee.count }
     /// Made by result(): the buffer starts with a one-value list header.
@@ -113,18 +113,19 @@ public final class LuaWriter {
     /// and so write keys in full.
     public func key(_ k: Key) {
         guard remembers else { append(k.encoded); return }
-        if k.id < keySlots.count, keySlots[k.id] != 0 { recall(Slot(index: keySlots[k.id])); return }
+        if k.id < buf.pointee.keySlots.count, buf.pointee.keySlots[k.id] != 0 { recall(Slot(index: buf.pointee.keySlots[k.id])); return }
         let slot = k.name.withUnsafeBytes { stringSlot($0) }
-        if k.id >= keySlots.count { keySlots += Array(repeating: 0, count: k.id + 1 - keySlots.count) }
-        keySlots[k.id] = slot?.index ?? 0
+        if k.id >= buf.pointee.keySlots.count { buf.pointee.keySlots += Array(repeating: 0, count: k.id + 1 - buf.pointee.keySlots.count) }
+        buf.pointee.keySlots[k.id] = slot?.index ?? 0
     }
 
     /// Writes a string that will be repeated, and gives it a slot for
     /// recall(_:). Nil (and the string written in full) when the writer is
     /// not a result writer or stream part, or the slots ran out.
     public func stringSlot(_ b: UnsafeRawBufferPointer) -> Slot? {
-        guard remembers, slotsUsed < LuaWriter.maxSlots else { string(b); return nil }
-        slotsUsed += 1
+        guard remembers, buf.pointee.slotsUsed < LuaWriter.maxSlots else { string(b); return nil }
+        buf.pointee.slotsUsed += 1
+        let slotsUsed = buf.pointee.slotsUsed
         byte(9)
         raw(UInt32(slotsUsed))
         raw(UInt32(clamping: b.count))
