@@ -41,24 +41,34 @@ public enum NftNetlink {
         let tableBytes = Array(table.utf8), chainBytes = Array(chain.utf8)
         let counterName = Array("counter".utf8)
         var counters: [RuleCounter] = []
-        // Thousands of rules: scan attributes in place, no dictionaries or Strings per rule.
+        // Thousands of rules: one walk over each rule's attributes, in the
+        // receive buffer, with no copies, dictionaries or Strings per rule.
         let done = exchange(type: msgGetRule, flags: flagRequest | flagDump, family: fam, attributes: attrs) { (type, attrs) in
-            let counter: RuleCounter? = {
-                guard type == msgNewRule else { return nil }
-                // The kernel may ignore the dump filter on old versions: filter here too.
-                guard let t = attribute(1, in: attrs), cBytes(t).elementsEqual(tableBytes),       // NFTA_RULE_TABLE
-                      let c = attribute(2, in: attrs), cBytes(c).elementsEqual(chainBytes),       // NFTA_RULE_CHAIN
-                      let handle = attribute(3, in: attrs).flatMap(bigEndian64) else { return nil } // NFTA_RULE_HANDLE
-                var counter = RuleCounter(handle: handle)
-                forEachAttribute(in: attribute(4, in: attrs) ?? []) { _, elem in           // NFTA_RULE_EXPRESSIONS > NFTA_LIST_ELEM
+            guard type == msgNewRule else { return }
+            var sameTable = false, sameChain = false
+            var handle: Int64?
+            var expressions: UnsafeRawBufferPointer?
+            forEachAttribute(in: attrs) { type, value in
+                switch type {
+                case 1: sameTable = cBytes(value).elementsEqual(tableBytes)   // NFTA_RULE_TABLE
+                case 2: sameChain = cBytes(value).elementsEqual(chainBytes)   // NFTA_RULE_CHAIN
+                case 3: handle = bigEndian64(value)                           // NFTA_RULE_HANDLE
+                case 4: expressions = value                                   // NFTA_RULE_EXPRESSIONS
+                default: break
+                }
+            }
+            // The kernel may ignore the dump filter on old versions: filter here too.
+            guard sameTable, sameChain, let handle else { return }
+            var counter = RuleCounter(handle: handle)
+            if let expressions {
+                forEachAttribute(in: expressions) { _, elem in                     // NFTA_LIST_ELEM
                     guard let name = attribute(1, in: elem), cBytes(name).elementsEqual(counterName),  // NFTA_EXPR_NAME
                           let data = attribute(2, in: elem) else { return }                               // NFTA_EXPR_DATA
                     counter.bytes = attribute(1, in: data).flatMap(bigEndian64)                // NFTA_COUNTER_BYTES
                     counter.packets = attribute(2, in: data).flatMap(bigEndian64)              // NFTA_COUNTER_PACKETS
                 }
-                return counter
-            }()
-            if let counter { counters.append(counter) }
+            }
+            counters.append(counter)
         }
         return done.map { counters }
     }
@@ -81,11 +91,11 @@ public enum NftNetlink {
     /// Sends one request and hands each reply (type, attribute bytes after
     /// the nfgenmsg header) to `each`, until the dump ends or the kernel answers.
     static func exchange(type: UInt16, flags: UInt16, family: UInt8, attributes: [UInt8],
-                         each: (UInt16, ArraySlice<UInt8>) -> Void) -> Result<Void, HostError> {
+                         each: (UInt16, UnsafeRawBufferPointer) -> Void) -> Result<Void, HostError> {
         // nfgenmsg: family, NFNETLINK_V0, res_id; then the attributes.
         let r = Netlink.exchange(proto: netlinkNetfilter, type: subsysNftables << 8 | type, flags: flags,
                                  payload: [family, 0, 0, 0] + attributes) { msgType, body in
-            if body.count >= 4 { each(msgType & 0xff, ArraySlice(body.dropFirst(4))) }
+            if body.count >= 4 { each(msgType & 0xff, UnsafeRawBufferPointer(rebasing: body[4...])) }
             return true
         }
         switch r {
@@ -108,28 +118,28 @@ public enum NftNetlink {
     }
 
     /// Calls body with each attribute's type (the nested flag masked off) and value.
-    static func forEachAttribute(in bytes: ArraySlice<UInt8>, _ body: (UInt16, ArraySlice<UInt8>) -> Void) {
-        var at = bytes.startIndex
-        while at + 4 <= bytes.endIndex {
+    static func forEachAttribute(in bytes: UnsafeRawBufferPointer, _ body: (UInt16, UnsafeRawBufferPointer) -> Void) {
+        var at = 0
+        while at + 4 <= bytes.count {
             let len = Int(UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8)
             let type = (UInt16(bytes[at + 2]) | UInt16(bytes[at + 3]) << 8) & 0x3fff
-            guard len >= 4, at + len <= bytes.endIndex else { break }
-            body(type, bytes[(at + 4)..<(at + len)])
+            guard len >= 4, at + len <= bytes.count else { break }
+            body(type, UnsafeRawBufferPointer(rebasing: bytes[(at + 4)..<(at + len)]))
             at += (len + 3) & ~3
         }
     }
 
     /// The first attribute of this type.
-    static func attribute(_ wanted: UInt16, in bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8>? {
-        var found: ArraySlice<UInt8>?
+    static func attribute(_ wanted: UInt16, in bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        var found: UnsafeRawBufferPointer?
         forEachAttribute(in: bytes) { type, value in if found == nil && type == wanted { found = value } }
         return found
     }
 
     /// A NUL-terminated string attribute, without the NUL.
-    static func cBytes(_ b: ArraySlice<UInt8>) -> ArraySlice<UInt8> { b.prefix { $0 != 0 } }
+    static func cBytes(_ b: UnsafeRawBufferPointer) -> Slice<UnsafeRawBufferPointer> { b.prefix { $0 != 0 } }
 
-    static func bigEndian64(_ b: ArraySlice<UInt8>) -> Int64? {
+    static func bigEndian64(_ b: UnsafeRawBufferPointer) -> Int64? {
         guard b.count >= 8 else { return nil }
         var v: UInt64 = 0
         for byte in b.prefix(8) { v = v << 8 | UInt64(byte) }
