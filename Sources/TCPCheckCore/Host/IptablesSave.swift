@@ -82,8 +82,10 @@ public struct IptablesSave: Sendable {
         private mutating func parse(_ shared: SharedBytes) {
             let bytes = shared.bytes
             scanner.shared = shared
-            // One rule per line at most: reserve once instead of growing ten times.
-            save.rules.reserveCapacity(save.rules.count + bytes.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) })
+            // One rule per line at most. Reserving exactly that for every batch
+            // would move all rules so far each time: grow at least twofold.
+            let needed = save.rules.count + bytes.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
+            if needed > save.rules.capacity { save.rules.reserveCapacity(max(needed, save.rules.capacity * 2)) }
             func text(_ r: Range<Int>) -> String { String(decoding: bytes[r], as: UTF8.self) }
 
             var start = 0
