@@ -115,6 +115,49 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
 
     // MARK: iptables (nf_tables backend)
 
+    /// The counter re-read stops at the deciding rule while the nf_tables
+    /// generation is the one the rules were read at; a rule added in between
+    /// changes it, and then the whole chain is compared, so no other rule's
+    /// counter is taken for the one that was read.
+    @Test(.enabled(if: NetNS.unavailableReason == nil && ToolRunner.locate("iptables") != nil, "needs root (namespaces) and iptables"))
+    func counterProofStopsEarlyOnlyWhileTheRulesetIsUnchanged() throws {
+        let ns = try NetNS("fwgen")
+        defer { ns.delete() }
+        let listener = try listenInside(ns, "127.0.0.1", 8082)
+        defer { withExtendedLifetime(listener) {} }
+        mustExec(ns, ["iptables", "-A", "INPUT", "-p", "tcp", "--dport", "9001", "-j", "ACCEPT"])
+        mustExec(ns, ["iptables", "-A", "INPUT", "-p", "tcp", "--dport", "8082", "-j", "REJECT", "--reject-with", "tcp-reset"])
+        for port in 9002...9005 { mustExec(ns, ["iptables", "-A", "INPUT", "-p", "tcp", "--dport", String(port), "-j", "DROP"]) }
+
+        let out = try evalInside(ns, """
+            local before = firewall.read{port = 8082, addresses = {"127.0.0.1"}}
+            local probe = net.connect("127.0.0.1", 8082, {timeout = 0.5})
+            return before, probe, firewall.moved(before)
+            """)
+        let before = out[0], moved = out[2]
+        #expect(before["generation"].intValue != nil, "\(before)")
+        let reject = try #require(rules(before).first { $0["verdict"] == "reject" }, "\(rules(before))")
+        #expect(reject["position"] == .int(2) && reject["chain_rules"] == .int(6))
+        #expect(out[1]["outcome"] == "refused")
+        let proof = try #require((moved["moved"].tableValue?.array ?? []).first { $0["key"] == reject["key"] }, "\(moved)")
+        #expect(proof["packets"].intValue ?? 0 >= 1)
+
+        // A rule inserted above it after the read: position 2 is now the ACCEPT.
+        // One sandbox keeps `before` between the two chunks.
+        let sb = try sandbox()
+        sb.setDeadline(seconds: 30)
+        _ = try ns.inside { try sb.load(source: #"before = firewall.read{port = 8082, addresses = {"127.0.0.1"}}"#, chunkName: "@read.lua", key: "read").get() }
+        mustExec(ns, ["iptables", "-I", "INPUT", "1", "-p", "tcp", "--dport", "9000", "-j", "ACCEPT"])
+        let changed = try ns.inside {
+            try sb.load(source: #"net.connect("127.0.0.1", 8082, {timeout = 0.5}); return before, firewall.moved(before)"#,
+                        chunkName: "@moved.lua", key: "moved").get()
+        }
+        let after = changed[1]
+        let reasons = (after["unreadable"].tableValue?.array ?? []).compactMap { $0["reason"].stringValue }
+        #expect((after["moved"].tableValue?.array ?? []).allSatisfy { $0["kind"] == "policy" }, "\(after)")
+        #expect(reasons.contains { $0.contains("changed while tcpcheck probed (6 rules before, 7 now)") }, "\(after)")
+    }
+
     @Test(.enabled(if: NetNS.unavailableReason == nil && ToolRunner.locate("iptables") != nil, "needs root (namespaces) and iptables"))
     func iptablesDropAndRejectAreFoundAndProvedByCounters() throws {
         let ns = try NetNS("fwipt")

@@ -28,8 +28,12 @@ public struct CounterReading: Sendable {
 }
 
 public enum FirewallCounters {
-    public static func reread(_ refs: [CounterReference]) -> CounterReading {
+    /// `generation`: the nf_tables generation the references were read at.
+    /// When it has not changed, iptables-nft rules are still where they were,
+    /// and a chain's dump stops at the last position asked for.
+    public static func reread(_ refs: [CounterReference], generation: UInt32? = nil) -> CounterReading {
         var reading = CounterReading()
+        let unchanged = generation != nil && NftNetlink.generation() == generation
         var groups: [String: [CounterReference]] = [:]
         var order: [String] = []
         for r in refs {
@@ -42,17 +46,19 @@ public enum FirewallCounters {
             if first.backend == .iptablesLegacy {
                 rereadLegacy(group, into: &reading)
             } else {
-                rereadNetlink(group, into: &reading)
+                rereadNetlink(group, unchanged: unchanged, into: &reading)
             }
         }
         return reading
     }
 
-    static func rereadNetlink(_ group: [CounterReference], into reading: inout CounterReading) {
+    static func rereadNetlink(_ group: [CounterReference], unchanged: Bool, into reading: inout CounterReading) {
         guard let first = group.first else { return }
         let ruleRefs = group.filter { $0.position != nil }
         if !ruleRefs.isEmpty {
-            switch NftNetlink.ruleCounters(family: first.family, table: first.table, chain: first.chain) {
+            // Rules found by handle may be anywhere in the chain: those need the whole dump.
+            let upTo = unchanged && ruleRefs.allSatisfy({ $0.handle == nil }) ? ruleRefs.compactMap(\.position).max() ?? .max : .max
+            switch NftNetlink.ruleCounters(family: first.family, table: first.table, chain: first.chain, upTo: upTo) {
             case .failure(let e):
                 for r in ruleRefs { reading.unreadable[r.key] = e.message }
             case .success(let counters):
@@ -61,7 +67,8 @@ public enum FirewallCounters {
                     if let handle = r.handle {
                         found = counters.first { $0.handle == handle }
                         if found == nil { reading.unreadable[r.key] = "the rule (handle \(handle)) is gone" }
-                    } else if let pos = r.position, let expected = r.chainRules, counters.count == expected, pos >= 1, pos <= counters.count {
+                    } else if let pos = r.position, let expected = r.chainRules, counters.count == expected || (unchanged && upTo < .max),
+                              pos >= 1, pos <= counters.count {
                         found = counters[pos - 1]
                     } else {
                         found = nil

@@ -16,7 +16,8 @@ extension HostModule {
         ("moved", { call in
             let snapshot = try call.table(1)
             let refs = try counterReferences(snapshot)
-            let reading = FirewallCounters.reread(refs.map(\.ref))
+            let generation = snapshot["generation"].intValue.flatMap { UInt32(exactly: $0) }
+            let reading = FirewallCounters.reread(refs.map(\.ref), generation: generation)
             var moved: [LuaValue] = [], unreadable: [LuaValue] = []
             for (ref, entry) in refs {
                 if let now = reading.current[ref.key] {
@@ -203,6 +204,7 @@ extension FirewallReading {
             "notes": LuaValue(notes),
             "managers": LuaValue(managers.map { ["name": .str($0.name), "active": .bool($0.active), "evidence": LuaValue($0.evidence)] }),
         ]
+        if let g = nftGeneration { out["generation"] = .int(Int64(g)) }
         if query.addresses.isEmpty {
             out["truncated"] = .bool(picked.count >= query.limit && rs.rules.filter { $0.verdict.stopsPacket }.count > query.limit)
         } else {

@@ -33,6 +33,9 @@ public struct FirewallManager: Sendable {
 
 public struct FirewallReading: Sendable {
     public var ruleset: FirewallRuleset
+    /// The nf_tables generation taken just before the rules were read: if it
+    /// is the same when counters are re-read, no rule moved in between.
+    public var nftGeneration: UInt32?
     public var sources: [FirewallSource] = []
     public var notes: [String] = []
     public var managers: [FirewallManager] = []
@@ -101,6 +104,7 @@ public enum FirewallReader {
 
         // iptables-nft-save takes most of the time: start it at once, while nft
         // lists the chains, and stop it if nft shows no iptables tables.
+        let generation = NftNetlink.generation()
         var pending: [String: (argv: [String], tool: Result<RunningTool, ToolRunner.NotStarted>)] = [:]
         pending["ip"] = (["iptables-nft-save", "-c"], start(["iptables-nft-save", "-c"]))
 
@@ -186,7 +190,8 @@ public enum FirewallReader {
             return .failure(FirewallReadError(error: missing ? "not_installed" : "failed",
                                               message: missing ? "neither nft nor iptables-save is installed (\(why))" : why, sources: sources))
         }
-        var reading = FirewallReading(ruleset: FirewallRuleset(chains: chains, rules: rules), sources: sources, notes: notes)
+        var reading = FirewallReading(ruleset: FirewallRuleset(chains: chains, rules: rules), nftGeneration: generation,
+                                      sources: sources, notes: notes)
         reading.managers = detectManagers(chains)
         return .success(reading)
     }

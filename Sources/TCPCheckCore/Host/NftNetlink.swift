@@ -19,6 +19,7 @@ public enum NftNetlink {
     static let netlinkNetfilter: Int32 = 12
     static let subsysNftables: UInt16 = 10
     static let msgNewChain: UInt16 = 3, msgGetChain: UInt16 = 4, msgNewRule: UInt16 = 6, msgGetRule: UInt16 = 7
+    static let msgNewGen: UInt16 = 15, msgGetGen: UInt16 = 16
     static let flagRequest = Netlink.NLM_F_REQUEST, flagDump = Netlink.NLM_F_DUMP
 
     /// NFPROTO_* numbers of the nft families.
@@ -35,7 +36,22 @@ public enum NftNetlink {
     }
 
     /// The rules of one chain, in order, with their counters.
-    public static func ruleCounters(family: String, table: String, chain: String) -> Result<[RuleCounter], HostError> {
+    /// The nf_tables ruleset generation: it changes with every change to any
+    /// table (not with counters). Nil when nf_tables cannot be asked.
+    public static func generation() -> UInt32? {
+        var gen: UInt32?
+        let done = exchange(type: msgGetGen, flags: flagRequest, family: 0, attributes: []) { type, attrs in
+            guard type == msgNewGen, let id = attribute(1, in: attrs), id.count >= 4 else { return true }   // NFTA_GEN_ID
+            gen = UInt32(id[0]) << 24 | UInt32(id[1]) << 16 | UInt32(id[2]) << 8 | UInt32(id[3])
+            return false
+        }
+        guard case .success = done else { return nil }
+        return gen
+    }
+
+    /// `upTo`: stop after that many rules (the rest of the chain is not
+    /// dumped at all), for a caller that knows the chain has not changed.
+    public static func ruleCounters(family: String, table: String, chain: String, upTo: Int = .max) -> Result<[RuleCounter], HostError> {
         guard let fam = familyNumber(family) else { return .failure(HostError("unknown nft family \(family)")) }
         let attrs = attribute(1, string: table) + attribute(2, string: chain)   // NFTA_RULE_TABLE, NFTA_RULE_CHAIN
         let tableBytes = Array(table.utf8), chainBytes = Array(chain.utf8)
@@ -44,7 +60,7 @@ public enum NftNetlink {
         // Thousands of rules: one walk over each rule's attributes, in the
         // receive buffer, with no copies, dictionaries or Strings per rule.
         let done = exchange(type: msgGetRule, flags: flagRequest | flagDump, family: fam, attributes: attrs) { (type, attrs) in
-            guard type == msgNewRule else { return }
+            guard type == msgNewRule else { return true }
             var sameTable = false, sameChain = false
             var handle: Int64?
             var expressions: UnsafeRawBufferPointer?
@@ -58,7 +74,7 @@ public enum NftNetlink {
                 }
             }
             // The kernel may ignore the dump filter on old versions: filter here too.
-            guard sameTable, sameChain, let handle else { return }
+            guard sameTable, sameChain, let handle else { return true }
             var counter = RuleCounter(handle: handle)
             if let expressions {
                 forEachAttribute(in: expressions) { _, elem in                     // NFTA_LIST_ELEM
@@ -69,6 +85,7 @@ public enum NftNetlink {
                 }
             }
             counters.append(counter)
+            return counters.count < upTo
         }
         return done.map { counters }
     }
@@ -80,8 +97,9 @@ public enum NftNetlink {
         var found: (packets: Int64, bytes: Int64)?
         let done = exchange(type: msgGetChain, flags: flagRequest, family: fam, attributes: attrs) { (type, attrs) in
             guard type == msgNewChain, let counters = attribute(8, in: attrs),                  // NFTA_CHAIN_COUNTERS
-                  let b = attribute(1, in: counters).flatMap(bigEndian64), let p = attribute(2, in: counters).flatMap(bigEndian64) else { return }
+                  let b = attribute(1, in: counters).flatMap(bigEndian64), let p = attribute(2, in: counters).flatMap(bigEndian64) else { return true }
             found = (p, b)
+            return true
         }
         return done.map { found }
     }
@@ -89,14 +107,15 @@ public enum NftNetlink {
     // MARK: netlink plumbing
 
     /// Sends one request and hands each reply (type, attribute bytes after
-    /// the nfgenmsg header) to `each`, until the dump ends or the kernel answers.
+    /// the nfgenmsg header) to `each`, until the dump ends, the kernel
+    /// answers, or `each` returns false (closing the socket ends a dump early).
     static func exchange(type: UInt16, flags: UInt16, family: UInt8, attributes: [UInt8],
-                         each: (UInt16, UnsafeRawBufferPointer) -> Void) -> Result<Void, HostError> {
+                         each: (UInt16, UnsafeRawBufferPointer) -> Bool) -> Result<Void, HostError> {
         // nfgenmsg: family, NFNETLINK_V0, res_id; then the attributes.
         let r = Netlink.exchange(proto: netlinkNetfilter, type: subsysNftables << 8 | type, flags: flags,
                                  payload: [family, 0, 0, 0] + attributes) { msgType, body in
-            if body.count >= 4 { each(msgType & 0xff, UnsafeRawBufferPointer(rebasing: body[4...])) }
-            return true
+            guard body.count >= 4 else { return true }
+            return each(msgType & 0xff, UnsafeRawBufferPointer(rebasing: body[4...]))
         }
         switch r {
         case .success: return .success(())
