@@ -24,8 +24,8 @@ public struct ToolResult {
 }
 
 public enum ToolRunner {
-    /// Programs checks may run. All of them only read state when given the
-    /// arguments the checks use; the allowlist keeps it that way by name.
+    /// Programs checks may run, each with only the arguments that read
+    /// (ToolPolicy says which).
     public static let allowed: Set<String> = [
         "nft", "iptables-save", "ip6tables-save", "iptables-legacy-save", "ip6tables-legacy-save",
         "iptables-nft-save", "ip6tables-nft-save", "iptables", "ip6tables", "ufw", "firewall-cmd",
@@ -66,6 +66,8 @@ public enum ToolRunner {
         guard !program.isEmpty, !program.contains("/"), allowed.contains(program) else {
             return notStarted("'\(program)' is not an allowed tool (allowed: \(allowed.sorted().joined(separator: ", ")))")
         }
+        // Host modules pass fixed argv; this keeps any future one read-only too.
+        if let why = ToolPolicy.refusal(argv) { return notStarted("refused: \(why)") }
         guard let path = locate(program) else {
             return notStarted("\(program) is not installed (looked in \(searchPath.joined(separator: ":")))")
         }
@@ -214,6 +216,9 @@ extension HostModule {
                 return s
             }
             guard !argv.isEmpty else { throw HostError("tools.run: argv is empty") }
+            if ToolRunner.allowed.contains(argv[0]), let why = ToolPolicy.refusal(argv) {
+                throw HostError("tools.run: refused `\(argv.map(shellQuote).joined(separator: " ").prefix(200))`: \(why); tcpcheck only reads the system")
+            }
             let opts = try call.optTable(2)
             let timeout = min(max(opts["timeout"].doubleValue ?? 5, 0.05), 120)
             let cap = min(max(Int(opts["max_output"].intValue ?? (16 << 20)), 1024), 64 << 20)
