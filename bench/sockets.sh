@@ -4,6 +4,8 @@
 #
 #   without owning processes: tcpcheck (sockets.connections)          vs  ss -tan    (target: no slower)
 #   with owning processes:    tcpcheck (sockets.connections, owners)  vs  ss -tanp   (target: at least 5x faster)
+#     as root the owners come from the BPF task_file iterator; the same run with
+#     TCPCHECK_OWNER_SCAN=proc (the /proc walk ss -p does too) is timed beside it.
 #
 # The connections live in a network namespace made for the run (loopback only,
 # 127.0.0.1 <- 127.0.0.2-9), held by bench/sockets_connections.py, and are
@@ -69,7 +71,8 @@ in_ns hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$WORK/plain.json" \
   -n "tcpcheck" "$BENCH --set owners=0"
 in_ns hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$WORK/owners.json" \
   -n "ss -tanp" "ss -tanp" \
-  -n "tcpcheck owners" "$BENCH --set owners=1"
+  -n "tcpcheck owners" "$BENCH --set owners=1" \
+  -n "tcpcheck owners via /proc" "env TCPCHECK_OWNER_SCAN=proc $BENCH --set owners=1"
 
 python3 - "$WORK/plain.json" "$WORK/owners.json" "$((2 * PAIRS))" <<'EOF'
 import json, sys
@@ -86,4 +89,5 @@ print()
 print(f"socket listing at {n} established sockets (mean of runs; ratio = ss time / tcpcheck time):")
 line("without owners", plain["ss -tan"], plain["tcpcheck"], 1)
 line("with owners   ", owners["ss -tanp"], owners["tcpcheck owners"], 5)
+line("owners, /proc ", owners["ss -tanp"], owners["tcpcheck owners via /proc"], 5)
 EOF
