@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <linux/bpf.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,10 +111,27 @@ static int load_program(const struct btf_layout *l, struct cso_result *r) {
     return -EINVAL;
 }
 
+/* The layout does not change while the kernel runs: read the BTF once per
+   process (a run may list owners several times). */
+static int cached_layout(struct btf_layout *out, char *why, int why_len) {
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static struct btf_layout layout;
+    static int have;
+    pthread_mutex_lock(&lock);
+    int e = 0;
+    if (!have) {
+        e = btf_task_file_layout(&layout, why, why_len);
+        have = e == 0;
+    }
+    if (have) *out = layout;
+    pthread_mutex_unlock(&lock);
+    return e;
+}
+
 int cso_socket_fds(struct cso_result *r, long max_entries) {
     memset(r, 0, sizeof *r);
     struct btf_layout layout;
-    int e = btf_task_file_layout(&layout, r->detail, sizeof r->detail);
+    int e = cached_layout(&layout, r->detail, sizeof r->detail);
     if (e) return fail(r, "btf", e);
 
     int prog = load_program(&layout, r);
