@@ -206,8 +206,6 @@ public enum ProcessMap {
     private static func viaBPF(retry: Bool) -> Result<[(pid: Int32, fd: Int32, inode: UInt32)], SocketOwnersBPF.Failure> {
         if !retry, let f = SocketOwnersBPF.earlierFailure { return .failure(f) }
         return SocketOwnersBPF.socketDescriptors(limit: 1 << 22).map { entries in
-            var out: [(pid: Int32, fd: Int32, inode: UInt32)] = []
-            out.reserveCapacity(entries.count)
             // The iterator visits each file table in fd order. A process
             // whose fds start over, or that comes back, has a thread with its
             // own copy of the table, which /proc/PID/fd (and ss) list once.
@@ -221,15 +219,10 @@ public enum ProcessMap {
                     revisited = true
                 }
                 lastFd = e.fd
-                // sock_diag reports 32-bit inodes: a larger one cannot match.
-                guard let inode = UInt32(exactly: e.inode) else { continue }
-                out.append((e.pid, e.fd, inode))
             }
-            if revisited {
-                var seen = Set<[UInt32]>()
-                out = out.filter { seen.insert([UInt32(bitPattern: $0.pid), UInt32(bitPattern: $0.fd), $0.inode]).inserted }
-            }
-            return out
+            guard revisited else { return entries }
+            var seen = Set<[UInt32]>()
+            return entries.filter { seen.insert([UInt32(bitPattern: $0.pid), UInt32(bitPattern: $0.fd), $0.inode]).inserted }
         }
     }
 

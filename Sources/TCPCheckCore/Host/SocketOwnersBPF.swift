@@ -16,12 +16,6 @@ enum SocketOwnersBPF {
         }
     }
 
-    struct Entry {
-        var inode: UInt64
-        var pid: Int32
-        var fd: Int32
-    }
-
     private static let lock = NSLock()
     nonisolated(unsafe) private static var failed: Failure?
 
@@ -29,9 +23,10 @@ enum SocketOwnersBPF {
     /// would cost the BTF read and fail the same way.
     static var earlierFailure: Failure? { lock.withLock { failed } }
 
-    /// Every socket descriptor of every process (pid, fd, socket inode),
-    /// at most `limit` of them.
-    static func socketDescriptors(limit: Int) -> Result<[Entry], Failure> {
+    /// Every socket descriptor of every process (pid, fd, socket inode), in
+    /// the iterator's order (task by task, fds ascending), at most `limit`.
+    /// Inodes beyond 32 bits are left out: sock_diag reports 32-bit inodes.
+    static func socketDescriptors(limit: Int) -> Result<[(pid: Int32, fd: Int32, inode: UInt32)], Failure> {
         var r = cso_result()
         guard cso_socket_fds(&r, limit) == 0 else {
             let detail = withUnsafeBytes(of: r.detail) { raw in
@@ -42,12 +37,12 @@ enum SocketOwnersBPF {
             return .failure(f)
         }
         defer { cso_free(&r) }
-        var out: [Entry] = []
+        var out: [(pid: Int32, fd: Int32, inode: UInt32)] = []
         out.reserveCapacity(r.count)
         for i in 0..<r.count {
             let e = r.entries[i]
-            guard let pid = Int32(exactly: e.pid), let fd = Int32(exactly: e.fd) else { continue }
-            out.append(Entry(inode: e.inode, pid: pid, fd: fd))
+            guard let pid = Int32(exactly: e.pid), let fd = Int32(exactly: e.fd), let inode = UInt32(exactly: e.inode) else { continue }
+            out.append((pid, fd, inode))
         }
         return .success(out)
     }

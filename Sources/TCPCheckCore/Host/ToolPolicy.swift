@@ -12,7 +12,7 @@ enum ToolPolicy {
     static func refusal(_ argv: [String]) -> String? {
         guard let program = argv.first else { return "empty argv" }
         let args = Array(argv.dropFirst())
-        if args.contains(where: { $0.contains("\0") }) { return "an argument contains a NUL byte" }
+        if args.contains(where: { $0.utf8.contains(0) }) { return "an argument to \(program) contains a NUL byte" }
         switch program {
         case "nft": return nft(args)
         case "iptables", "ip6tables":

@@ -10,6 +10,8 @@ public struct ToolResult {
     public var path: String?
     /// Set when the program could not be run at all (not installed, not allowed).
     public var missing: String?
+    /// Set (with `missing`) when ToolPolicy refused the arguments: why.
+    public var refused: String?
     public var exitCode: Int32?
     public var signal: Int32?
     public var stdout: [UInt8] = []
@@ -66,13 +68,16 @@ public enum ToolRunner {
         guard !program.isEmpty, !program.contains("/"), allowed.contains(program) else {
             return notStarted("'\(program)' is not an allowed tool (allowed: \(allowed.sorted().joined(separator: ", ")))")
         }
-        // Host modules pass fixed argv; this keeps any future one read-only too.
-        if let why = ToolPolicy.refusal(argv) { return notStarted("refused: \(why)") }
+        // Only arguments that read, for host modules and checks alike
+        // (tools.run turns a refusal into the check's error).
+        if let why = ToolPolicy.refusal(argv) {
+            result.refused = why
+            return notStarted("refused: \(why)")
+        }
         guard let path = locate(program) else {
             return notStarted("\(program) is not installed (looked in \(searchPath.joined(separator: ":")))")
         }
         result.path = path
-        guard argv.allSatisfy({ !$0.utf8.contains(0) }) else { return notStarted("an argument to \(program) contains a NUL byte") }
 
         var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
         guard cloexecPipe(&outPipe) else { return notStarted("pipe: \(String(cString: strerror(errno)))") }
@@ -216,13 +221,14 @@ extension HostModule {
                 return s
             }
             guard !argv.isEmpty else { throw HostError("tools.run: argv is empty") }
-            if ToolRunner.allowed.contains(argv[0]), let why = ToolPolicy.refusal(argv) {
-                throw HostError("tools.run: refused `\(argv.map(shellQuote).joined(separator: " ").prefix(200))`: \(why); tcpcheck only reads the system")
-            }
             let opts = try call.optTable(2)
             let timeout = min(max(opts["timeout"].doubleValue ?? 5, 0.05), 120)
             let cap = min(max(Int(opts["max_output"].intValue ?? (16 << 20)), 1024), 64 << 20)
             let r = ToolRunner.run(argv, timeout: timeout, maxOutput: cap)
+            // A write is the check's mistake, not a condition of the system: an error.
+            if let why = r.refused {
+                throw HostError("tools.run: refused `\(argv.map(shellQuote).joined(separator: " ").prefix(200))`: \(why); tcpcheck only reads the system")
+            }
             return [r.luaValue(argv: argv)]
         }),
         ("which", { call in
