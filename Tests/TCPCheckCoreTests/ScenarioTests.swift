@@ -138,11 +138,13 @@ fileprivate final class Scenario {
     /// Starts the test listener in `ns` and waits until its socket listens.
     func listen(_ mode: String, on host: String, port: Int, in ns: NetNS) throws {
         _ = try ns.spawn(["python3", "-c", listenerScript, mode, host, String(port)])
-        for _ in 0..<100 {
-            if !ns.exec(["ss", "-Htln", "sport = :\(port)"]).stdout.isEmpty { return }
-            usleep(50_000)
-        }
-        throw HostError("the test listener (\(mode)) on \(host):\(port) did not start in 5 s")
+        try waitListening(port: port, in: ns, what: "the test listener (\(mode)) on \(host)")
+    }
+
+    /// Waits (5 s at most) until a socket in `ns` listens on `port`, TCP or UDP.
+    func waitListening(port: Int, udp: Bool = false, in ns: NetNS, what: String) throws {
+        let listening = waitFor(5) { ns.exec(["ss", udp ? "-Hunl" : "-Htln", "sport = :\(port)"]).stdout.isEmpty ? nil : true }
+        if listening == nil { throw HostError("\(what) on port \(port) did not start in 5 s") }
     }
 
     /// Opens `count` connections from `ns` and waits until they are in place.
@@ -150,11 +152,9 @@ fileprivate final class Scenario {
         let marker = NSTemporaryDirectory() + "tcpcheck-scenario-\(UUID().uuidString)"
         ready.append(marker)
         _ = try ns.spawn(["python3", "-c", fillerScript, host, String(port), String(count), marker])
-        for _ in 0..<100 {
-            if FileManager.default.fileExists(atPath: marker) { return }
-            usleep(50_000)
+        if waitFor(5, { FileManager.default.fileExists(atPath: marker) ? true : nil }) == nil {
+            throw HostError("the connection filler did not finish in 5 s")
         }
-        throw HostError("the connection filler did not finish in 5 s")
     }
 
     /// Runs a command that must succeed (rule setup) in `ns`.
@@ -334,10 +334,7 @@ struct ScenarioTests {
                 try: s.recvfrom(2048)
                 except socket.timeout: pass
             """])
-        for _ in 0..<100 {
-            if !s.client.exec(["ss", "-Hunl", "sport = :53"]).stdout.isEmpty { break }
-            usleep(50_000)
-        }
+        try s.waitListening(port: 53, udp: true, in: s.client, what: "the silent DNS server")
         let d = try s.diagnose("db.tcpcheck.test:18009", timeout: 1, in: s.client)
         expectVerdict(d, ["dns_failure"], confidence: "high", timeout: 1)
         #expect(d.topText.contains("db.tcpcheck.test"), "\(d.topText)")
@@ -409,10 +406,7 @@ struct ScenarioTests {
                 body = b'\xff\x6a\x04' + msg
                 c.sendall(len(body).to_bytes(3, 'little') + b'\x00' + body); c.close()
             """#])
-        for _ in 0..<100 {
-            if !s.server.exec(["ss", "-Htln", "sport = :13306"]).stdout.isEmpty { break }
-            usleep(50_000)
-        }
+        try s.waitListening(port: 13306, in: s.server, what: "the MySQL-like server")
         let plugins = FileManager.default.currentDirectoryPath + "/plugins/rules"
         let d = try s.diagnose("\(Scenario.serverIP):13306", timeout: 1, in: s.client, extra: ["--rules-dir", plugins])
         expectVerdict(d, ["mysql_host_not_allowed"], confidence: "high", timeout: 1)

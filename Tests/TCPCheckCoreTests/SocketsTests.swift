@@ -58,15 +58,6 @@ extension LuaValue {
     var fixes: String { self["findings"].array.compactMap { $0["fix"].stringValue }.joined(separator: "\n") }
 }
 
-/// Polls until body returns a value (at most `seconds`).
-func waitFor<T>(_ seconds: Double = 3, _ body: () throws -> T?) rethrows -> T? {
-    let end = Date().addingTimeInterval(seconds)
-    repeat {
-        if let v = try body() { return v }
-        usleep(20_000)
-    } while Date() < end
-    return try body()
-}
 
 // Namespaces need root; without it these tests are skipped (NetNS.unavailableReason says why).
 @Suite(.enabled(if: NetNS.unavailableReason == nil), .serialized) struct SocketsTests {
