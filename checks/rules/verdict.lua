@@ -108,11 +108,16 @@ function V:lower(id, confidence, why)
   if m and CONFIDENCE[confidence] < CONFIDENCE[m.confidence] then self:set_confidence(id, confidence, why) end
 end
 
+-- Adds text to a cause's list once (at the front with first = true).
+local function add_once(list, text, first)
+  if not text or contains(list, text) then return end
+  table.insert(list, first and 1 or #list + 1, text)
+end
+
 -- Adds evidence (at the front with first = true).
 function V:evidence(id, text, first)
   local m = self.by_id[id]
-  if not m or not text or contains(m.evidence, text) then return end
-  table.insert(m.evidence, first and 1 or #m.evidence + 1, text)
+  if m then add_once(m.evidence, text, first) end
 end
 
 -- Replaces a cause's evidence (and fixes, when given) with a rule's own,
@@ -127,8 +132,7 @@ end
 
 function V:fix(id, text, first)
   local m = self.by_id[id]
-  if not m or not text or contains(m.fix, text) then return end
-  table.insert(m.fix, first and 1 or #m.fix + 1, text)
+  if m then add_once(m.fix, text, first) end
 end
 
 -- The data a check returned (an empty table when it did not run or returned none).
