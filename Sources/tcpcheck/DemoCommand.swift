@@ -18,6 +18,7 @@ struct Demo: ParsableCommand {
     var noColor = false
 
     func run() throws {
+        if let problem = OwnerScanMethod.environmentProblem { throw UsageError(problem) }
         let server = try DemoServer()
         defer { server.stop() }
         let color = !noColor && isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil

@@ -42,6 +42,7 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
+        if let problem = OwnerScanMethod.environmentProblem { throw UsageError(problem) }
         var config = RunConfig()
         config.checks = checks
         config.checkDirs = sources.checkDirs

@@ -114,6 +114,17 @@ func json(_ s: String) throws -> [String: Any] {
         #expect(r.stderr.contains(says), "\(args): \(r.stderr)")
     }
 
+    /// A bad TCPCHECK_OWNER_SCAN is refused like a bad option, not silently ignored.
+    @Test func badOwnerScanSettingIsOneLineAndExit64() throws {
+        for args in [["run", "listening"], ["demo"]] {
+            let r = try tcpcheck(args, env: ["TCPCHECK_OWNER_SCAN": "ebpf"])
+            #expect(r.status == 64, "\(args)")
+            #expect(r.stdout.isEmpty)
+            #expect(r.stderr == "tcpcheck: TCPCHECK_OWNER_SCAN='ebpf': expected auto, bpf or proc\n", "\(r.stderr)")
+        }
+        #expect(try tcpcheck(["run", "listening"], env: ["TCPCHECK_OWNER_SCAN": "PROC"]).status != 64)
+    }
+
     @Test func versionAndHelp() throws {
         let v = try tcpcheck(["--version"])
         #expect(v.status == 0)

@@ -149,6 +149,12 @@ public enum OwnerScanMethod: String, Sendable {
     public static var configured: OwnerScanMethod {
         ProcessInfo.processInfo.environment["TCPCHECK_OWNER_SCAN"].flatMap { OwnerScanMethod(rawValue: $0.lowercased()) } ?? .auto
     }
+
+    /// What is wrong with TCPCHECK_OWNER_SCAN, for the command line to refuse it.
+    public static var environmentProblem: String? {
+        guard let v = ProcessInfo.processInfo.environment["TCPCHECK_OWNER_SCAN"], OwnerScanMethod(rawValue: v.lowercased()) == nil else { return nil }
+        return "TCPCHECK_OWNER_SCAN='\(v.prefix(40))': expected auto, bpf or proc"
+    }
 }
 
 public enum ProcessMap {
