@@ -45,6 +45,28 @@ import Testing
         ["ufw", "disable"], ["ufw", "allow", "22"], ["ufw", "status", "reset"], ["firewall-cmd", "--reload"], ["firewall-cmd", "--add-port=80/tcp"],
     ]
 
+    /// What a hostile check got through the first policy: long options that
+    /// getopt_long takes by prefix, and values that a program only peeks at.
+    static let bypasses: [[String]] = [
+        ["ss", "--kil"], ["ss", "--k"], ["ss", "-t", "--ki", "dst", "198.18.0.1"], ["ss", "--dia=/tmp/x"], ["ss", "--di=/tmp/x"],
+        ["ss", "--fil=/etc/shadow"], ["ss", "--diag", "/tmp/x"], ["ss", "-tn", "sport", "=", ":80", "-K"],
+        ["journalctl", "-b", "--vacuum-size=1"], ["journalctl", "-b", "--rotate"], ["journalctl", "-n", "--flush"],
+        ["journalctl", "--lines", "--vacuum-time=1s"], ["journalctl", "--boot", "--sync"], ["journalctl", "-b", "-1", "--rotate"],
+        ["journalctl", "--update-catalog"], ["journalctl", "--setup-keys"], ["journalctl", "--relinquish-var"],
+        ["journalctl", "--vacuum-files=1"], ["journalctl", "--rot"], ["journalctl", "-b", "--cursor-file=/tmp/c"],
+        ["iptables", "-w", "-F"], ["iptables", "-L", "--fl"], ["iptables", "--li", "-Z"], ["iptables", "-L", "--zero"],
+        ["iptables", "-L", "--modprobe=/bin/sh"], ["iptables-save", "--mod=/bin/sh"], ["iptables-save", "--fi=/etc/passwd"],
+        ["dmesg", "--color", "-C"], ["dmesg", "--cle"], ["dmesg", "--read-c"], ["dmesg", "--console-l=1"], ["dmesg", "-L", "-c"],
+        ["tcpdump", "--count", "-w", "/tmp/x"], ["tcpdump", "--relinq=nobody"], ["tcpdump", "-i", "lo", "--print", "-z", "/bin/sh"],
+        ["conntrack", "-L", "-z"], ["conntrack", "-L", "--zero"], ["conntrack", "-L", "--fl"], ["conntrack", "--dump", "--del"],
+        ["conntrack", "-L", "--label-add", "x"], ["conntrack", "-L", "expect", "-F"],
+        ["sysctl", "--wr", "net.ipv4.ip_forward=1"], ["sysctl", "--sys"], ["sysctl", "--load=/tmp/x"], ["sysctl", "-n", "a.b=1"],
+        ["systemctl", "--no-pager", "--host=x", "status"], ["systemctl", "status", "--kill-whom=all"], ["systemctl", "--value", "stop", "x"],
+        ["nft", "--fi", "/tmp/x"], ["nft", "--interactive"], ["nft", "-j", "list", "ruleset", "-f", "/tmp/x"], ["nft", "list ruleset\rflush ruleset"],
+        ["tshark", "--export-objects", "http,/tmp"], ["tshark", "-i", "lo", "-w", "/tmp/x"],
+        ["firewall-cmd", "--zone", "public", "--add-port=1/tcp"], ["firewall-cmd", "--set-default-zone=drop"],
+    ]
+
     @Test func readingArgvIsAllowed() {
         for argv in Self.reading {
             #expect(ToolPolicy.refusal(argv) == nil, "\(argv.joined(separator: " ")) was refused: \(ToolPolicy.refusal(argv) ?? "")")
@@ -58,6 +80,115 @@ import Testing
             #expect((why ?? "").count > 10)
         }
         #expect(ToolPolicy.refusal(["iptables", "-F"])?.contains("-F is not a reading option") == true)
+    }
+
+    @Test func bypassesAreRefused() {
+        for argv in Self.bypasses {
+            #expect(ToolPolicy.refusal(argv) != nil, "\(argv.joined(separator: " ")) was allowed")
+        }
+        #expect(ToolPolicy.refusal(["ss", "--kil"])?.contains("spelled out in full") == true)
+    }
+
+    /// Every prefix of an allowed long option that is not itself allowed is
+    /// refused: getopt_long would resolve it to whichever option it
+    /// abbreviates, allowed or not.
+    @Test func abbreviationsAreRefused() {
+        for (program, table) in ToolPolicy.tables {
+            for name in table.long.keys {
+                for n in 1..<name.count {
+                    let prefix = String(name.prefix(n))
+                    guard table.long[prefix] == nil else { continue }
+                    #expect(ToolPolicy.refusal([program, "--" + prefix]) != nil, "\(program) --\(prefix) was allowed")
+                }
+            }
+        }
+    }
+
+    /// An option whose value is optional never swallows the next word: that
+    /// word is judged as an option of its own, whatever the program does.
+    @Test func optionalValuesNeverHideTheNextWord() {
+        let hostile = ["--kill", "-K", "-F", "--flush", "--vacuum-size=1", "--rotate", "-C", "-z", "-w", "--zero", "-Z", "--delete"]
+        for (program, table) in ToolPolicy.tables {
+            let optional = table.long.filter { $0.value == .attachedOnly || $0.value == .peeked }.map { "--" + $0.key }
+                + table.short.filter { $0.value == .attachedOnly || $0.value == .peeked }.map { "-" + String($0.key) }
+            for opt in optional {
+                for word in hostile where ToolPolicy.refusal([program, word]) != nil {
+                    #expect(ToolPolicy.refusal([program, opt, word]) != nil, "\(program) \(opt) \(word) was allowed")
+                }
+            }
+        }
+    }
+
+    /// Each table against the installed program, in a namespace of the
+    /// test's own: every allowed long option exists under exactly that name
+    /// (getopt names the option it matched in its messages, so an
+    /// abbreviation of another option would show), and every option the
+    /// table says takes a value really takes the next word.
+    @Test(.enabled(if: NetNS.unavailableReason == nil, "needs root (namespaces)"))
+    func tablesMatchTheRealPrograms() throws {
+        let ns = try NetNS("optab")
+        defer { ns.delete() }
+        var checked: [String] = [], missing: [String] = []
+        for (program, table) in ToolPolicy.tables {
+            guard ToolRunner.locate(program) != nil else { missing.append(program); continue }
+            checked.append(program)
+            let help = ns.exec([program, "--help"], timeout: 5)
+            let helpText = help.stdout + help.stderr
+            // conntrack knows a protocol's options only after -p.
+            let tcpOptions: Set<String> = ["sport", "dport", "orig-port-src", "orig-port-dst", "reply-port-src", "reply-port-dst", "state"]
+            func run(_ args: [String]) -> String {
+                let context = program == "conntrack" && args.contains(where: { tcpOptions.contains(String($0.dropFirst(2).prefix { $0 != "=" })) }) ? ["-L", "-p", "tcp"] : []
+                return ns.exec([program] + context + args, timeout: 5).stderr
+            }
+            let listed = helpText + (program == "conntrack" ? tcpOptions.map { " --\($0) " }.joined() : "")
+            // --help and --version print and exit before reading further.
+            for (name, kind) in table.long.sorted(by: { $0.key < $1.key }) where name != "help" && name != "version" {
+                switch kind {
+                case .none:
+                    let err = run(["--\(name)=tcpcheck-probe"])
+                    // getopt's own message names the option it matched; iptables and
+                    // conntrack print what was typed, so their help must list the name.
+                    let ok = err.contains("option '--\(name)' doesn't allow an argument")
+                        || (err.contains("unknown option") && listed.contains("--\(name)"))
+                    #expect(ok, "\(program) --\(name) is not a flag of that name: \(err.prefix(200))")
+                case .required:
+                    let err = run(["--\(name)"])
+                    let ok = err.contains("option '--\(name)' requires an argument")
+                        || (err.contains("requires an argument") && listed.contains("--\(name)"))
+                    #expect(ok, "\(program) --\(name) does not take a value: \(err.prefix(200))")
+                case .attachedOnly, .peeked:
+                    let err = run(["--\(name)=tcpcheck-probe"])
+                    #expect(!err.contains("unrecognized option") && !err.contains("doesn't allow an argument"),
+                            "\(program) --\(name): \(err.prefix(200))")
+                }
+            }
+            for (c, kind) in table.short where kind == .required {
+                let err = run(["-\(c)"])
+                #expect(err.contains("requires an argument"), "\(program) -\(c) does not take a value: \(err.prefix(200))")
+            }
+        }
+        print("option tables held against: \(checked.joined(separator: ", ")); not installed here: \(missing.joined(separator: ", "))")
+        #expect(checked.count >= 8)
+    }
+
+    /// The abbreviations are real attacks: the installed program resolves
+    /// each to the write option (getopt names it in its message), and the
+    /// policy refuses every one.
+    @Test(.enabled(if: NetNS.unavailableReason == nil, "needs root (namespaces)"))
+    func abbreviationsReachWriteOptionsInTheRealPrograms() throws {
+        let ns = try NetNS("abbr")
+        defer { ns.delete() }
+        let cases: [(argv: [String], resolves: String)] = [
+            (["ss", "--kil"], "--kill"), (["ss", "--k"], "--kill"), (["ss", "--dia"], "--diag"), (["ss", "--fil"], "--filter"),
+            (["journalctl", "--rot"], "--rotate"), (["journalctl", "--vacuum-s"], "--vacuum-size"), (["dmesg", "--cle"], "--clear"),
+            (["sysctl", "--sys"], "--system"), (["tcpdump", "--relinq"], "--relinquish-privileges"),
+        ]
+        for (argv, full) in cases {
+            #expect(ToolPolicy.refusal(argv) != nil, "\(argv) was allowed")
+            guard ToolRunner.locate(argv[0]) != nil else { continue }
+            let err = ns.exec([argv[0], argv[1] + "=tcpcheck-probe"], timeout: 5).stderr + ns.exec(argv, timeout: 5).stderr
+            #expect(err.contains("'\(full)'"), "\(argv.joined(separator: " ")) does not resolve to \(full) here: \(err.prefix(200))")
+        }
     }
 
     /// The host modules' own commands pass the policy in ToolRunner too.
