@@ -149,6 +149,7 @@ func json(_ s: String) throws -> [String: Any] {
     @Test func formatChoicesComeFromTheRegistry() throws {
         let dir = try Scratch()
         try dir.write("p.lua", #"return { id = "p", run = function() return { status = "pass", summary = "yes" } end }"#)
+        #expect(Set(ReportFormats.names).count == ReportFormats.names.count, "each format has its own name")
         let bash = try tcpcheck(["--generate-completion-script", "bash"]).stdout
         for command in ["run", "demo"] {
             let help = try tcpcheck([command, "--help"]).stdout
