@@ -8,32 +8,16 @@ struct Demo: ParsableCommand {
         discussion: "Starts a listener on 127.0.0.1 and reserves a second port with nothing listening on it, runs all checks against each, and stops both. Nothing leaves this host."
     )
 
-    @Option(help: "Report format: text, markdown or json.")
-    var format: OutputFormat = .text
-
-    @Flag(name: [.short, .long], help: "Show informational findings and their evidence in the text report.")
-    var verbose = false
-
-    @Flag(name: .customLong("no-color"), help: "Never colour the text report.")
-    var noColor = false
+    @OptionGroup var output: ReportOptions
 
     func run() throws {
-        if let problem = OwnerScanMethod.environmentProblem { throw UsageError(problem) }
         let server = try DemoServer()
         defer { server.stop() }
-        let color = !noColor && isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
         let cases = [("a listening port", server.openPort), ("a closed port", server.closedPort)]
         for (n, (label, port)) in cases.enumerated() {
-            var config = RunConfig()
-            config.target = TargetSpec(host: "127.0.0.1", port: port)
-            let report = try Runner.run(config)
+            let report = try Runner.run(try RunConfig(target: "127.0.0.1:\(port)"))
             if n > 0 { print("") }
-            if format == .text { print((color ? "\u{1B}[1m" : "") + "=== tcpcheck run all --target 127.0.0.1:\(port)   (\(label))" + (color ? "\u{1B}[0m" : "")) }
-            switch format {
-            case .text: print(TextReport.render(report, color: color, verbose: verbose), terminator: "")
-            case .markdown: print(MarkdownReport.render(report))
-            case .json: print(JSONReport.render(report))
-            }
+            output.write(report, title: "=== tcpcheck run all --target 127.0.0.1:\(port)   (\(label))")
         }
     }
 }

@@ -14,9 +14,6 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("The connection to diagnose: host:port, 1.2.3.4:port or [v6addr]:port.", valueName: "HOST:PORT"))
     var target: String?
 
-    @Option(help: "Report format: text, markdown or json.")
-    var format: OutputFormat = .text
-
     @Option(parsing: .unconditional, help: ArgumentHelp("Connect timeout in seconds (decimals allowed).", valueName: "SECONDS"))
     var timeout: Double = 3
 
@@ -28,11 +25,7 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("set"), help: ArgumentHelp("A check option (repeatable), e.g. attempts=5, log=/var/log/app.log, check_timeout=60, check_memory=128.", valueName: "KEY=VALUE"))
     var settings: [String] = []
 
-    @Flag(name: [.short, .long], help: "Show informational findings and their evidence in the text report.")
-    var verbose = false
-
-    @Flag(name: .customLong("no-color"), help: "Never colour the text report (NO_COLOR in the environment does the same).")
-    var noColor = false
+    @OptionGroup var output: ReportOptions
 
     func validate() throws {
         if checks.isEmpty { throw ValidationError("name 'all' or at least one check id") }
@@ -42,63 +35,26 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        if let problem = OwnerScanMethod.environmentProblem { throw UsageError(problem) }
-        var config = RunConfig()
-        config.checks = checks
-        config.checkDirs = sources.checkDirs
-        config.ruleDirs = ruleDirs
-        config.options.timeout = timeout
-        if let target {
-            do { config.target = try TargetSpec.parse(target) } catch let e as TargetSpec.Invalid { throw UsageError(e.description) }
-        }
-        for s in settings {
-            guard let eq = s.firstIndex(of: "="), eq != s.startIndex else {
-                throw UsageError("malformed --set '\(s)': expected KEY=VALUE, e.g. --set attempts=5")
-            }
-            let key = String(s[..<eq]), value = String(s[s.index(after: eq)...])
-            guard key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) }) else {
-                throw UsageError("malformed --set '\(s)': the key may hold letters, digits, '_', '.' and '-' only")
-            }
-            config.options.settings.append((key, value))
-        }
-        try applyLimits(&config)
-
-        let interactive = isatty(STDERR_FILENO) == 1
-        var progressShown = false
-        if interactive {
-            config.progress = { id, seconds in
-                guard seconds >= 0.5 else { return }
-                progressShown = true
-                FileHandle.standardError.write(Data("\r\u{1B}[2K  running \(id)… \(String(format: "%.1f", seconds)) s".utf8))
-            }
-            config.finished = { _ in
-                if progressShown { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)); progressShown = false }
-            }
-        }
-
+        var config = try RunConfig(checks: checks, target: target, timeout: timeout, settings: settings,
+                                   checkDirs: sources.checkDirs, ruleDirs: ruleDirs)
+        showProgress(&config)
         let report = try Runner.run(config)
-        let color = !noColor && isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
-        switch format {
-        case .text: print(TextReport.render(report, color: color, verbose: verbose), terminator: "")
-        case .markdown: print(MarkdownReport.render(report))
-        case .json: print(JSONReport.render(report))
-        }
+        output.write(report)
         throw ExitCode(report.exitCode)
     }
 
-    /// check_timeout and check_memory bound every check (within the limits' bounds).
-    func applyLimits(_ config: inout RunConfig) throws {
-        if let t = config.options.setting("check_timeout") {
-            guard let v = Double(t), v.isFinite, CheckLimits.timeoutBounds.contains(v) else {
-                throw UsageError("--set check_timeout=\(t): expected seconds between \(CheckLimits.timeoutBounds.lowerBound) and \(CheckLimits.timeoutBounds.upperBound)")
-            }
-            config.limits.timeoutOverride = v
+    /// On a terminal, a line on stderr names a check that runs for half a
+    /// second or more, and is cleared when it finishes.
+    func showProgress(_ config: inout RunConfig) {
+        guard isatty(STDERR_FILENO) == 1 else { return }
+        var progressShown = false
+        config.progress = { id, seconds in
+            guard seconds >= 0.5 else { return }
+            progressShown = true
+            FileHandle.standardError.write(Data("\r\u{1B}[2K  running \(id)… \(String(format: "%.1f", seconds)) s".utf8))
         }
-        if let m = config.options.setting("check_memory") {
-            guard let v = Int(m), CheckLimits.memoryBoundsMiB.contains(v) else {
-                throw UsageError("--set check_memory=\(m): expected MiB between \(CheckLimits.memoryBoundsMiB.lowerBound) and \(CheckLimits.memoryBoundsMiB.upperBound)")
-            }
-            config.limits.memoryOverrideMiB = v
+        config.finished = { _ in
+            if progressShown { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)); progressShown = false }
         }
     }
 }

@@ -50,10 +50,6 @@ struct TCPCheckCommand: ParsableCommand {
     }
 }
 
-enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-    case text, markdown, json
-}
-
 /// Options shared by the commands that load checks.
 struct CheckSourceOptions: ParsableArguments {
     @Option(name: .customLong("checks-dir"), help: ArgumentHelp("Also load checks from DIR (repeatable; a check with a built-in's id replaces it).", valueName: "DIR"))

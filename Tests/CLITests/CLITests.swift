@@ -2,6 +2,7 @@
 // found wherever the binary is.
 import CSys
 import Foundation
+import TCPCheckCore
 import Testing
 
 /// The tcpcheck executable built beside this test bundle.
@@ -98,6 +99,13 @@ func json(_ s: String) throws -> [String: Any] {
         (["run", "all", "--checks-dir", "/nonexistent/dir"], "does not exist"),
         (["run", "all", "--set", "novalue"], "malformed --set"),
         (["run", "all", "--set", "=x"], "malformed --set"),
+        (["run", "all", "--set", "a+b=1"], "the key may hold letters, digits"),
+        (["run", "all", "--set", "check_timeout=0"], "--set check_timeout=0: expected seconds between 0.1 and 600.0"),
+        (["run", "all", "--set", "check_timeout=abc"], "--set check_timeout=abc: expected seconds"),
+        (["run", "all", "--set", "check_memory=2000"], "--set check_memory=2000: expected MiB between 1 and 1024"),
+        (["run", "all", "--set", "check_memory=1.5"], "--set check_memory=1.5: expected MiB"),
+        (["demo", "--format", "yaml"], "yaml"),
+        (["list", "--format", "markdown"], "markdown"),
         (["run", "all", "--timeout", "zero"], "zero"),
         (["run", "all", "--timeout", "-1"], "above 0"),
         (["run"], "CHECK"),
@@ -134,6 +142,43 @@ func json(_ s: String) throws -> [String: Any] {
             #expect(h.status == 0, "\(cmd)")
             #expect(h.stdout.contains("USAGE"), "\(cmd)")
         }
+    }
+
+    /// `--format` accepts exactly the registered formats, and its help and
+    /// shell completion list each of them.
+    @Test func formatChoicesComeFromTheRegistry() throws {
+        let dir = try Scratch()
+        try dir.write("p.lua", #"return { id = "p", run = function() return { status = "pass", summary = "yes" } end }"#)
+        #expect(Set(ReportFormats.names).count == ReportFormats.names.count, "each format has its own name")
+        let bash = try tcpcheck(["--generate-completion-script", "bash"]).stdout
+        for command in ["run", "demo"] {
+            let help = try tcpcheck([command, "--help"]).stdout
+            for format in ReportFormats.all {
+                #expect(help.contains("        \(format.name) "), "\(command) --help lists \(format.name)")
+                #expect(help.contains(String(format.help.prefix(30))), "\(command) --help says what \(format.name) is for")
+            }
+        }
+        for format in ReportFormats.all {
+            let r = try tcpcheck(["run", "p", "--checks-dir", dir.path, "--format", format.name])
+            #expect(r.status == 0, "--format \(format.name): \(r.stderr)")
+            #expect(r.stdout.contains("yes"), "--format \(format.name) writes the report")
+            #expect(bash.contains("'\(format.name)'"), "bash completion offers \(format.name)")
+        }
+    }
+
+    @Test func unknownFormatNamesTheRegisteredOnes() throws {
+        let r = try tcpcheck(["run", "all", "--format", "yaml"])
+        #expect(r.status == 64)
+        #expect(r.stdout.isEmpty)
+        #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+        for name in ReportFormats.names { #expect(r.stderr.contains("'\(name)'"), "\(r.stderr)") }
+    }
+
+    @Test func checkLimitsWithinBoundsAreAccepted() throws {
+        let dir = try Scratch()
+        try dir.write("p.lua", #"return { id = "p", run = function() return { status = "pass", summary = "yes" } end }"#)
+        let r = try tcpcheck(["run", "p", "--checks-dir", dir.path, "--set", "check_timeout=0.5", "--set", "check_memory=1024"])
+        #expect(r.status == 0, "\(r.stderr)")
     }
 
     @Test func exitStatusFollowsTheChecks() throws {

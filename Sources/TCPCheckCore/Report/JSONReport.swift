@@ -1,7 +1,13 @@
 // The JSON report (schema documented in docs/json-schema.md).
 import Foundation
 
-public enum JSONReport {
+public struct JSONReport: ReportFormat {
+    public let name = "json"
+    public let help = "For programs: every check's findings and data, and the verdict (docs/json-schema.md)."
+    public let usesColor = false
+
+    public init() {}
+
     struct Document: Encodable {
         let schema = 1
         let tool: Tool
@@ -48,31 +54,31 @@ public enum JSONReport {
         let checks: [String]
     }
 
-    public static func render(_ report: RunReport) -> String {
+    public func render(_ report: RunReport, style: ReportStyle) -> String {
         let doc = Document(
             tool: Tool(name: "tcpcheck", version: TCPCheck.version),
             target: report.target.map {
                 Target(host: $0.spec.host, port: $0.spec.port, addresses: $0.resolution.ordered.map(\.ipWithScope),
                        resolve_error: $0.resolution.failure?.rawValue, resolve_message: $0.resolution.message.map(Sanitize.line))
             },
-            started_at: rfc3339(report.startedAt),
-            duration_ms: rounded(report.durationMs),
+            started_at: Self.rfc3339(report.startedAt),
+            duration_ms: Self.rounded(report.durationMs),
             checks: report.results.map {
                 Check(id: $0.id, title: $0.title, status: $0.status.rawValue, summary: $0.summary,
-                      duration_ms: rounded($0.durationMs), findings: $0.findings, data: $0.data, causes: $0.causes,
+                      duration_ms: Self.rounded($0.durationMs), findings: $0.findings, data: $0.data, causes: $0.causes,
                       output: $0.output.isEmpty ? nil : $0.output)
             },
             verdict: VerdictDoc(status: report.verdict.status.rawValue, causes: report.verdict.causes.map {
                 CauseDoc(id: $0.id, confidence: $0.confidence.rawValue, summary: $0.summary, evidence: $0.evidence, fix: $0.fix, checks: $0.checks)
             }, method: report.verdict.method.rawValue, notes: report.verdict.notes, server_command: report.verdict.serverCommand,
-               duration_ms: rounded(report.verdict.durationMs))
+               duration_ms: Self.rounded(report.verdict.durationMs))
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         guard let data = try? encoder.encode(doc) else {
-            return #"{"schema":1,"error":"the report could not be encoded"}"#
+            return #"{"schema":1,"error":"the report could not be encoded"}"# + "\n"
         }
-        return String(decoding: data, as: UTF8.self)
+        return String(decoding: data, as: UTF8.self) + "\n"
     }
 
     static func rounded(_ ms: Double) -> Double { (ms * 1000).rounded() / 1000 }

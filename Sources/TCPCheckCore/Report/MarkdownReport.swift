@@ -2,8 +2,14 @@
 // the step table, then each step's findings. Valid whatever the data holds.
 import Foundation
 
-public enum MarkdownReport {
-    public static func render(_ report: RunReport) -> String {
+public struct MarkdownReport: ReportFormat {
+    public let name = "markdown"
+    public let help = "For runbooks and tickets: the diagnosis, a table of the checks, then their findings."
+    public let usesColor = false
+
+    public init() {}
+
+    public func render(_ report: RunReport, style: ReportStyle) -> String {
         var md: [String] = []
         let title = report.target.map { "tcpcheck report: \(inline($0.spec.description))" } ?? "tcpcheck report: this host"
         md.append("# \(title)")
@@ -42,10 +48,10 @@ public enum MarkdownReport {
             }
         }
         md.append("")
-        return md.joined(separator: "\n")
+        return md.joined(separator: "\n") + "\n"
     }
 
-    static func diagnosis(_ v: Verdict) -> [String] {
+    func diagnosis(_ v: Verdict) -> [String] {
         var md = ["## Diagnosis", ""]
         if v.method == .plainMerge && !v.notes.isEmpty {
             for n in v.notes { md.append("> Note: \(inline(n))") }
@@ -85,7 +91,7 @@ public enum MarkdownReport {
         return md
     }
 
-    static func badge(_ s: CheckStatus) -> String {
+    func badge(_ s: CheckStatus) -> String {
         switch s {
         case .pass: return "✅ pass"
         case .warn: return "⚠️ warn"
@@ -98,7 +104,7 @@ public enum MarkdownReport {
     /// Text in a paragraph, list item or table cell: one line, Markdown and
     /// HTML neutralised. Paired backticks stay code spans (fixes quote
     /// commands that way); an unpaired one is escaped.
-    static func inline(_ s: String) -> String {
+    func inline(_ s: String) -> String {
         let text = Sanitize.line(s)
         let parts = text.split(separator: "`", omittingEmptySubsequences: false)
         guard parts.count % 2 == 1 else { return escape(text) }
@@ -112,7 +118,7 @@ public enum MarkdownReport {
     }
 
     /// Backslash-escapes what Markdown or HTML would interpret.
-    static func escape(_ s: String) -> String {
+    func escape(_ s: String) -> String {
         var out = ""
         for ch in s {
             if "\\`*_[]<>|~&".contains(ch) { out.append("\\") }
@@ -122,7 +128,7 @@ public enum MarkdownReport {
     }
 
     /// Inline text that starts a line: also neutralise headings, lists and quotes.
-    static func paragraph(_ s: String) -> String {
+    func paragraph(_ s: String) -> String {
         var out = inline(s)
         if let first = out.first, "#+-=>".contains(first) { out = "\\" + out }
         if let mark = out.firstIndex(where: { !$0.isNumber }), mark != out.startIndex, out[mark] == "." || out[mark] == ")" {
@@ -132,18 +138,18 @@ public enum MarkdownReport {
     }
 
     /// A table cell: like inline, and never empty.
-    static func cell(_ s: String) -> String {
+    func cell(_ s: String) -> String {
         let t = inline(s)
         return t.isEmpty ? " " : t
     }
 
     /// Inside `code`: backticks cannot be escaped there, so they are replaced.
-    static func code(_ s: String) -> String {
+    func code(_ s: String) -> String {
         Sanitize.line(s).replacingOccurrences(of: "`", with: "'").replacingOccurrences(of: "|", with: "¦")
     }
 
     /// A fenced block whose fence is longer than any backtick run inside.
-    static func fenced(_ s: String, indent: String) -> [String] {
+    func fenced(_ s: String, indent: String) -> [String] {
         let text = Sanitize.text(s)
         var longest = 0, run = 0
         for ch in text { run = ch == "`" ? run + 1 : 0; longest = max(longest, run) }

@@ -1,12 +1,19 @@
 // The text report for a terminal: a line per check, findings beneath,
-// and the verdict last. Colour only when asked for (see the CLI).
+// and the verdict last. Colour only when the style says so.
 import Foundation
 
-public enum TextReport {
+public struct TextReport: ReportFormat {
+    public let name = "text"
+    public let help = "For a terminal: a line per check with its findings, the verdict last."
+    public let usesColor = true
+
+    public init() {}
+
     /// Info-level findings are counted rather than shown unless `verbose`:
     /// at 3 a.m. the warnings, failures and fixes come first.
-    public static func render(_ report: RunReport, color: Bool, verbose: Bool = false) -> String {
-        let paint = Painter(enabled: color)
+    public func render(_ report: RunReport, style: ReportStyle) -> String {
+        let paint = Painter(enabled: style.color)
+        let verbose = style.verbose
         var out: [String] = []
         var header = "tcpcheck \(TCPCheck.version)"
         if let t = report.target {
@@ -40,7 +47,11 @@ public enum TextReport {
         return out.joined(separator: "\n") + "\n"
     }
 
-    static func verdict(_ v: Verdict, paint: Painter) -> [String] {
+    public func title(_ text: String, style: ReportStyle) -> String? {
+        Painter(enabled: style.color).bold(text)
+    }
+
+    func verdict(_ v: Verdict, paint: Painter) -> [String] {
         var out: [String] = []
         if v.method == .plainMerge {
             for n in v.notes { out.append(paint.status(.warn, "note: ") + n) }
@@ -64,7 +75,7 @@ public enum TextReport {
         return out
     }
 
-    static func duration(_ ms: Double) -> String {
+    func duration(_ ms: Double) -> String {
         ms < 1 ? String(format: "%.2f ms", ms) : ms < 1000 ? String(format: "%.0f ms", ms) : String(format: "%.1f s", ms / 1000)
     }
 
