@@ -1,6 +1,7 @@
 // The Markdown report, for runbooks and tickets: the diagnosis first, then
 // the step table, then each step's findings. Valid whatever the data holds.
 import Foundation
+import TCPCheckHost
 
 public enum MarkdownReport {
     public static func render(_ report: RunReport) -> String {

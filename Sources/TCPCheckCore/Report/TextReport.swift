@@ -1,6 +1,7 @@
 // The text report for a terminal: a line per check, findings beneath,
 // and the verdict last. Colour only when asked for (see the CLI).
 import Foundation
+import TCPCheckHost
 
 public enum TextReport {
     /// Info-level findings are counted rather than shown unless `verbose`:
