@@ -1,9 +1,5 @@
 // Lua module `sys`: kernel limits and counters (documented in docs/lua-api/sys.md).
-import Foundation
 import TCPCheckHost
-#if canImport(Glibc)
-import Glibc
-#endif
 
 extension HostModule {
     static let sys = HostModule(name: "sys", functions: [
@@ -14,15 +10,12 @@ extension HostModule {
             }
         }),
         ("file_nr", { _ in
-            switch HostFile.integers("/proc/sys/fs/file-nr") {
-            case .success(let n) where n.count >= 3:
-                var t: LuaValue = ["allocated": .int(n[0]), "unused": .int(n[1]), "max": .int(n[2]), "path": "/proc/sys/fs/file-nr"]
-                if case .success(let open) = HostFile.integers("/proc/sys/fs/nr_open"), let o = open.first, case .table(var tt) = t {
-                    tt["nr_open"] = .int(o)
-                    t = .table(tt)
-                }
-                return [t]
-            case .success: return LuaValue.failure("/proc/sys/fs/file-nr: expected three numbers")
+            switch KernelResources.fileHandles() {
+            case .success(let f):
+                var t: [String: LuaValue] = ["allocated": .int(f.allocated), "unused": .int(f.unused), "max": .int(f.max),
+                                             "path": .str(KernelResources.fileNrPath)]
+                t["nr_open"] = f.nrOpen.map { .int($0) }
+                return [LuaValue(t)]
             case .failure(let e): return LuaValue.failure(e.message)
             }
         }),
@@ -65,11 +58,10 @@ extension HostModule {
             ]]
         }),
         ("port_range", { _ in
-            guard case .success(let r) = HostFile.integers("/proc/sys/net/ipv4/ip_local_port_range"), r.count == 2 else {
+            guard let (low, high) = KernelResources.localPortRange() else {
                 return LuaValue.failure("/proc/sys/net/ipv4/ip_local_port_range is missing or not two numbers")
             }
-            let low = Int(r[0]), high = Int(r[1])
-            let reserved = (try? HostFile.value("/proc/sys/net/ipv4/ip_local_reserved_ports").get()) ?? ""
+            let reserved = KernelResources.reservedPorts()
             let size = max(high - low + 1, 0)
             let taken = KernelResources.reservedCount(reserved, low: low, high: high)
             return [[
@@ -78,16 +70,15 @@ extension HostModule {
             ]]
         }),
         ("tcp_memory", { _ in
-            let pageSize = Int64(sysconf(Int32(_SC_PAGESIZE)))
-            var t: [String: LuaValue] = ["page_size": .int(pageSize)]
-            if case .success(let s) = KernelResources.sockstat(), let mem = s["TCP"]?["mem"] {
-                t["pages"] = .int(mem)
-                t["bytes"] = .int(mem * pageSize)
+            let m = KernelResources.tcpMemory()
+            var t: [String: LuaValue] = ["page_size": .int(m.pageSize)]
+            if let pages = m.pages {
+                t["pages"] = .int(pages)
+                t["bytes"] = .int(pages * m.pageSize)
             }
-            switch HostFile.integers("/proc/sys/net/ipv4/tcp_mem") {
-            case .success(let m) where m.count == 3:
-                t["low"] = .int(m[0]); t["pressure"] = .int(m[1]); t["high"] = .int(m[2])
-            default:
+            if let l = m.limits {
+                t["low"] = .int(l.low); t["pressure"] = .int(l.pressure); t["high"] = .int(l.high)
+            } else {
                 t["message"] = "/proc/sys/net/ipv4/tcp_mem is not readable here (it exists only in the host's initial network namespace)"
             }
             return [LuaValue(t)]
@@ -99,17 +90,14 @@ extension HostModule {
             }
         }),
         ("loadavg", { _ in
-            let cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-            guard case .success(let text) = HostFile.value("/proc/loadavg") else { return LuaValue.failure("/proc/loadavg is not readable") }
-            let w = text.split(separator: " ")
-            guard w.count >= 4, let l1 = Double(w[0]), let l5 = Double(w[1]), let l15 = Double(w[2]) else {
-                return LuaValue.failure("/proc/loadavg: unexpected format '\(text.prefix(80))'")
+            switch KernelResources.loadAverage() {
+            case .success(let l):
+                return [[
+                    "load1": .double(l.load1), "load5": .double(l.load5), "load15": .double(l.load15), "cores": .int(Int64(l.cores)),
+                    "running": LuaValue(l.running), "tasks": LuaValue(l.tasks),
+                ]]
+            case .failure(let e): return LuaValue.failure(e.message)
             }
-            let tasks = w[3].split(separator: "/")
-            return [[
-                "load1": .double(l1), "load5": .double(l5), "load15": .double(l15), "cores": .int(Int64(cores)),
-                "running": LuaValue(tasks.first.flatMap { Int($0) }), "tasks": LuaValue(tasks.last.flatMap { Int($0) }),
-            ]]
         }),
     ])
 

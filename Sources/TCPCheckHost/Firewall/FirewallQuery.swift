@@ -14,11 +14,9 @@ public struct FirewallQuery {
 
     public static let hooks = ["prerouting", "input", "forward", "output", "postrouting"]
 
-    /// An empty query, with the calling thread's namespace's local port range
-    /// (/proc/sys/net follows the thread).
+    /// An empty query, with the local port range of the calling thread's namespace.
     public init() {
-        let bounds = ((try? HostFile.read("/proc/sys/net/ipv4/ip_local_port_range").get()) ?? "").split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
-        if bounds.count == 2, let lo = Int(bounds[0]), let hi = Int(bounds[1]), 1 <= lo, lo <= hi, hi <= 65535 { ephemeral = lo...hi }
+        if let (lo, hi) = KernelResources.localPortRange(), 1 <= lo, lo <= hi, hi <= 65535 { ephemeral = lo...hi }
     }
 
     /// Which rules' conditions the answer can need: those that may match a
