@@ -30,20 +30,24 @@ let package = Package(
             dependencies: ["EmbedChecksTool"],
             path: "Sources/EmbedChecksPlugin"
         ),
-        // The engine: Lua bridge, host modules, runner, result model, reports.
+        // What tcpcheck reads from the host (sockets, routes, firewall, logs...),
+        // foldered by area; it knows nothing of the engine that uses it.
+        .target(name: "TCPCheckHost", dependencies: ["CSockOwners"]),
+        // The engine: Lua bridge, the modules checks call, runner, result model, reports.
         .target(
             name: "TCPCheckCore",
-            dependencies: ["LuaShim", "CSys", "CSockOwners"],
+            dependencies: ["LuaShim", "CSys", "TCPCheckHost"],
             plugins: ["EmbedChecksPlugin"]
         ),
         .executableTarget(
             name: "tcpcheck",
             dependencies: [
                 "TCPCheckCore",
+                "TCPCheckHost",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "TCPCheckCoreTests", dependencies: ["TCPCheckCore"]),
+        .testTarget(name: "TCPCheckCoreTests", dependencies: ["TCPCheckCore", "TCPCheckHost"]),
         .testTarget(name: "CLITests", dependencies: ["tcpcheck", "TCPCheckCore", "CSys"]),
     ],
     swiftLanguageModes: [.v5]

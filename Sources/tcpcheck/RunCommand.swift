@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TCPCheckCore
+import TCPCheckHost
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@
 import ArgumentParser
 import Foundation
 import TCPCheckCore
+import TCPCheckHost
 
 @main
 struct TCPCheckCommand: ParsableCommand {

@@ -5,6 +5,7 @@
 import Foundation
 import Testing
 @testable import TCPCheckCore
+import TCPCheckHost
 
 @Suite struct ConnectProbeTests {
     /// Accepts one connection on `listener` in the background and does `then` with it.

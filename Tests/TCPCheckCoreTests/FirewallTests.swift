@@ -3,6 +3,7 @@
 import Foundation
 import Testing
 @testable import TCPCheckCore
+@testable import TCPCheckHost
 
 /// A listener (Support/Listeners.swift) made inside the namespace; it stays
 /// there after the thread leaves, and closes when released.
@@ -441,7 +442,7 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
         #expect(save.rules[0].comment == "allow \"high\" ports")
         #expect(save.rules[0].packets == 3)
         #expect(save.rules[1].verdict == .jump("my-chain"))
-        #expect(save.rules[1].conditions.unevaluated == ["-m limit --limit 5/min"])
+        #expect(save.rules[1].conditions.unchecked == ["-m limit --limit 5/min"])
         #expect(save.rules[2].verdict == .reject("icmp-host-prohibited"))
         #expect(save.rules[2].position == 1)
 

@@ -4,6 +4,7 @@ import CSys
 import Foundation
 import Testing
 @testable import TCPCheckCore
+@testable import TCPCheckHost
 
 /// `tail -n N path`, split into lines as tail printed them (raw bytes).
 func realTail(_ path: String, _ n: Int) throws -> [[UInt8]] {

@@ -2,6 +2,7 @@
 import Foundation
 import Testing
 @testable import TCPCheckCore
+import TCPCheckHost
 
 func sandbox(_ options: RunOptions = RunOptions(), memory: Int = LuaSandbox.defaultMemoryLimit,
              modules: [HostModule] = HostModule.all) throws -> LuaSandbox {

@@ -4,6 +4,7 @@
 import Foundation
 import Testing
 @testable import TCPCheckCore
+import TCPCheckHost
 
 private let kIndex = LuaWriter.Key("i"), kText = LuaWriter.Key("s")
 

@@ -9,6 +9,7 @@
 import Foundation
 import Testing
 @testable import TCPCheckCore
+import TCPCheckHost
 
 /// The tcpcheck binary beside the test bundle (.build/<config>/), else the
 /// one in the working directory's .build (LogsTests' tcpcheckBinary).

@@ -4,6 +4,7 @@
 import Foundation
 import Testing
 @testable import TCPCheckCore
+import TCPCheckHost
 #if canImport(Glibc)
 import Glibc
 #endif

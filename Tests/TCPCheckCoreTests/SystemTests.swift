@@ -3,6 +3,7 @@
 import Foundation
 import Testing
 @testable import TCPCheckCore
+@testable import TCPCheckHost
 
 /// Runs checks/<id>.lua in a fresh sandbox with the given context fields.
 fileprivate func runCheckFile(_ id: String, target: LuaValue = ["given": false], set: [String: String] = [:],

@@ -3,6 +3,7 @@
 import Foundation
 import Testing
 @testable import TCPCheckCore
+@testable import TCPCheckHost
 
 @Suite struct ToolPolicyTests {
     /// What the host modules and typical custom checks run.

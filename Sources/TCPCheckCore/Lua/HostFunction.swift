@@ -4,12 +4,7 @@
 // returns Lua values, or throws HostError. It never touches the Lua state:
 // the C shim turns a thrown HostError into a Lua error after Swift has
 // returned (see LuaShim.h).
-
-public struct HostError: Error, CustomStringConvertible {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
+import TCPCheckHost
 
 public typealias HostFunction = (HostCall) throws -> [LuaValue]
 
@@ -17,7 +12,7 @@ public typealias HostFunction = (HostCall) throws -> [LuaValue]
 public struct HostCall {
     public let name: String
     public let args: [LuaValue]
-    public let env: CheckEnvironment
+    public let env: HostContext
     /// Set by encodedResult(_:) when the function wrote its result with a LuaWriter.
     let encoded = EncodedResult()
 

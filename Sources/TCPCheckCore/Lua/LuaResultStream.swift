@@ -16,6 +16,7 @@
 //   }
 import Foundation
 import LuaShim
+import TCPCheckHost
 
 public final class LuaResultStream {
     private let state: OpaquePointer

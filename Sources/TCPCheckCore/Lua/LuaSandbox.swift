@@ -1,6 +1,7 @@
 // One check's Lua state: fresh, allowlisted, capped in memory and time.
 import Foundation
 import LuaShim
+import TCPCheckHost
 
 public struct LuaFailure: Error, CustomStringConvertible {
     public enum Kind: String { case runtime, syntax, memory, deadline, bytecode, value }
@@ -14,13 +15,13 @@ public final class LuaSandbox {
 
     private let state: OpaquePointer
     private var functions: [(name: String, function: HostFunction)] = []
-    public let env: CheckEnvironment
+    public let env: HostContext
     public private(set) var memoryLimit: Int
 
     /// Opens a state with the base, string, table, math, utf8 and coroutine
     /// libraries (less load, loadfile, dofile and collectgarbage), the given
     /// host modules as read-only globals, and the prelude.
-    public init(memoryLimit: Int = defaultMemoryLimit, env: CheckEnvironment, modules: [HostModule] = HostModule.all) throws {
+    public init(memoryLimit: Int = defaultMemoryLimit, env: HostContext, modules: [HostModule]) throws {
         self.env = env
         self.memoryLimit = memoryLimit
         // The state is created before self is complete, so the host pointer

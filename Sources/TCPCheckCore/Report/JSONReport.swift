@@ -1,5 +1,6 @@
 // The JSON report (schema documented in docs/json-schema.md).
 import Foundation
+import TCPCheckHost
 
 public struct JSONReport: ReportFormat {
     public let name = "json"

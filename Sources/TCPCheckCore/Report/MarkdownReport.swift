@@ -1,6 +1,7 @@
 // The Markdown report, for runbooks and tickets: the diagnosis first, then
 // the step table, then each step's findings. Valid whatever the data holds.
 import Foundation
+import TCPCheckHost
 
 public struct MarkdownReport: ReportFormat {
     public let name = "markdown"

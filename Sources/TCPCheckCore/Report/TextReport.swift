@@ -1,6 +1,7 @@
 // The text report for a terminal: a line per check, findings beneath,
 // and the verdict last. Colour only when the style says so.
 import Foundation
+import TCPCheckHost
 
 public struct TextReport: ReportFormat {
     public let name = "text"

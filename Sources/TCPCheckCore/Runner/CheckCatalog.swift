@@ -2,6 +2,7 @@
 // own sandbox and reads its metadata. A custom check with a built-in's id
 // replaces it; a later folder wins over an earlier one.
 import Foundation
+import TCPCheckHost
 
 public struct CheckSource: Sendable {
     public enum Origin: String, Sendable { case builtin = "built-in", custom }
@@ -160,7 +161,7 @@ public struct CheckCatalog {
         var sandboxRef: LuaSandbox?
         let outcome = watchdog.run(seconds: loadTimeout + 0.25) { () -> Result<(LuaSandbox, LuaValue), LuaFailure> in
             do {
-                let sb = try LuaSandbox(memoryLimit: limits.memoryBytes(for: fallback), env: env)
+                let sb = try LuaSandbox(memoryLimit: limits.memoryBytes(for: fallback), env: env, modules: HostModule.all)
                 sandboxRef = sb
                 sb.setDeadline(seconds: loadTimeout)
                 let values = try sb.load(source: text, chunkName: "@" + source.path, key: "check").get()

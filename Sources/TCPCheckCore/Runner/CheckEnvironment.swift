@@ -1,4 +1,4 @@
-// What a host function may know about the check it serves.
+// The run a check belongs to: its options, whether it was stopped, what it printed.
 import Foundation
 
 public struct RunOptions: Sendable {
@@ -17,8 +17,8 @@ public struct RunOptions: Sendable {
     public func settingList(_ key: String) -> [String] { settings.filter { $0.key == key }.map(\.value) }
 }
 
-public final class CheckEnvironment: @unchecked Sendable {
-    public internal(set) var checkID: String
+public final class CheckEnvironment: HostContext, @unchecked Sendable {
+    public var checkID: String
     public let options: RunOptions
     private let lock = NSLock()
     private var cancelled = false
@@ -29,13 +29,14 @@ public final class CheckEnvironment: @unchecked Sendable {
         self.options = options
     }
 
-    /// Set once the runner has given up on the check: host calls then stop early.
-    public var isCancelled: Bool { lock.withLock { cancelled } }
-    func cancel() { lock.withLock { cancelled = true } }
+    public var timeout: Double { options.timeout }
+    public func settingList(_ key: String) -> [String] { options.settingList(key) }
 
-    /// What the check printed, capped so a chatty check cannot grow the report.
+    public var isCancelled: Bool { lock.withLock { cancelled } }
+    public func cancel() { lock.withLock { cancelled = true } }
+
     public var output: [String] { lock.withLock { lines } }
-    func print(_ line: String) {
+    public func print(_ line: String) {
         lock.withLock { if lines.count < 200 { lines.append(line) } }
     }
 }

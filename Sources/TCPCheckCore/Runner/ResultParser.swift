@@ -1,5 +1,6 @@
 // Turns whatever a check's run() returned into a CheckResult, or says
 // exactly what is wrong with it. Every string is sanitized here.
+import TCPCheckHost
 enum ResultParser {
     struct Invalid: Error { let message: String }
 

@@ -2,6 +2,7 @@
 // own deadline and memory cap, and gathers the report.
 import CSys
 import Foundation
+import TCPCheckHost
 
 public enum TCPCheck {
     public static let version = "0.1.0"

@@ -1,4 +1,5 @@
 // HOST:PORT as users type it: name:port, 1.2.3.4:port, [v6addr]:port.
+import TCPCheckHost
 public struct TargetSpec: Equatable, Sendable {
     public var host: String
     public var port: Int

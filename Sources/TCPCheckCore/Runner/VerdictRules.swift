@@ -3,6 +3,7 @@
 // fresh sandbox with no host modules (rules decide from what the checks saw;
 // they never look at the system), under a deadline and a memory cap.
 import Foundation
+import TCPCheckHost
 
 enum VerdictRules {
     static let builtinPath = "checks/rules/verdict.lua"

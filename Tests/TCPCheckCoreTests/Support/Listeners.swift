@@ -2,6 +2,7 @@
 // not listening (it refuses, and nothing else can take it meanwhile).
 import Foundation
 @testable import TCPCheckCore
+@testable import TCPCheckHost
 
 final class TestSocket {
     let fd: Int32

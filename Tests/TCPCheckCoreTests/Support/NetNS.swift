@@ -5,6 +5,7 @@
 import CSys
 import Foundation
 @testable import TCPCheckCore
+import TCPCheckHost
 
 struct CommandResult {
     var status: Int32

@@ -1,5 +1,6 @@
 import Foundation
 @testable import TCPCheckCore
+import TCPCheckHost
 
 /// A temporary directory, deleted when the value goes away.
 final class TempDir {

@@ -1,0 +1,18 @@
+// What the Lua bridge and the modules may know of the run a check belongs
+// to. The runner provides it (CheckEnvironment); the bridge sees only this.
+public protocol HostContext: AnyObject {
+    /// The check being served (set again once its file says its id).
+    var checkID: String { get set }
+    /// Connect and probe timeout in seconds (`--timeout`).
+    var timeout: Double { get }
+    /// Every value given for a `--set` key, in order.
+    func settingList(_ key: String) -> [String]
+
+    /// Set once the runner has given up on the check: host calls then stop early.
+    var isCancelled: Bool { get }
+    func cancel()
+
+    /// What the check printed, capped so a chatty check cannot grow the report.
+    var output: [String] { get }
+    func print(_ line: String)
+}

@@ -1,0 +1,88 @@
+// Lua module `net`: connect and resolve (documented in docs/lua-api/net.md).
+import TCPCheckHost
+
+extension HostModule {
+    static let net = HostModule(name: "net", functions: [
+        ("connect", { call in
+            let host = try call.string(1)
+            let port = try call.int(2)
+            guard (1...65535).contains(port) else { throw HostError("net.connect: port \(port) is not in 1-65535") }
+            guard let addr = SocketAddress(ip: host, port: port) else {
+                throw HostError("net.connect: '\(host)' is not an IP address (resolve names with net.resolve first)")
+            }
+            let opts = try call.optTable(3)
+            let timeout = min(max(opts["timeout"].doubleValue ?? call.env.timeout, 0.01), 120)
+            // Both bounded to 10 s: they lengthen a probe, and a run has a time budget.
+            let grace = min(max(opts["grace"].doubleValue ?? 0, 0), 10)
+            // `hold` is the older name of `watch` (the capture step's word for it).
+            let watch = min(max(opts["watch"].doubleValue ?? opts["hold"].doubleValue ?? 0, 0), 10)
+            return [Connector.connect(to: addr, timeout: timeout, grace: grace, watch: watch).luaValue]
+        }),
+        ("resolve", { call in
+            let name = try call.string(1)
+            let opts = try call.optTable(2)
+            let timeout = min(max(opts["timeout"].doubleValue ?? call.env.timeout, 0.05), 60)
+            return [Resolver.resolve(name, timeout: timeout).luaValue]
+        }),
+    ])
+}
+
+extension ConnectOutcome {
+    var luaValue: LuaValue {
+        var t: [String: LuaValue] = [
+            "outcome": .str(outcome.rawValue),
+            "ok": .bool(outcome == .connected),
+            "errno": LuaValue(errnoName),
+            "ms": .double(seconds * 1000),
+            "address": .str(remote.ipWithScope),
+            "port": .int(Int64(remote.port)),
+            "family": .str(remote.family.rawValue),
+            "local_address": LuaValue(local?.ipWithScope),
+            "local_port": LuaValue(local?.port),
+            "rejected_by": LuaValue(rejectedBy),
+            "rtt_ms": LuaValue(rttMicros.map { Double($0) / 1000 }),
+            "retransmits": LuaValue(retransmits),
+            "message": .str(message),
+            "closed_by_peer": LuaValue(peerClose),
+        ]
+        if let late {
+            t["late"] = [
+                "grace_ms": .double(late.grace * 1000),
+                "outcome": LuaValue(late.outcome?.rawValue),
+                "ms": LuaValue(late.seconds.map { $0 * 1000 }),
+                "retransmits": LuaValue(late.retransmits),
+                "retry_outcome": LuaValue(late.retryOutcome?.rawValue),
+                "retry_ms": LuaValue(late.retrySeconds.map { $0 * 1000 }),
+            ]
+        }
+        if let peer {
+            t["peer"] = [
+                "action": .str(peer.action.rawValue),
+                "ms": LuaValue(peer.seconds.map { $0 * 1000 }),
+                "watched_ms": .double(peer.watched * 1000),
+                "bytes": .int(Int64(peer.bytes)),
+                "text": LuaValue(peer.text),
+            ]
+        }
+        if let icmp {
+            t["icmp"] = [
+                "type": .int(Int64(icmp.type)), "code": .int(Int64(icmp.code)), "from": LuaValue(icmp.from),
+                "meaning": .str(icmp.meaning), "reject": .bool(icmp.looksLikeReject), "errno": .str(icmp.errnoName),
+            ]
+        }
+        return LuaValue(t)
+    }
+}
+
+extension Resolution {
+    var luaValue: LuaValue {
+        [
+            "name": .str(name),
+            "addresses": LuaValue(ordered.map { a -> LuaValue in ["address": .str(a.ipWithScope), "family": .str(a.family.rawValue)] }),
+            "error": LuaValue(failure?.rawValue),
+            "message": LuaValue(message),
+            "ms": .double(seconds * 1000),
+            "literal": .bool(literal),
+        ]
+    }
+}

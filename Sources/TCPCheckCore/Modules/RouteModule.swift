@@ -1,0 +1,167 @@
+// Lua module `route`: route lookups, routing table, interfaces
+// (documented in docs/lua-api/route.md).
+import TCPCheckHost
+
+extension HostModule {
+    static let route = HostModule(name: "route", functions: [
+        ("get", { call in
+            let destination = try call.string(1)
+            guard IPBytes.parse(destination) != nil else {
+                throw HostError("route.get: '\(destination)' is not an IP address (resolve names with net.resolve first)")
+            }
+            let opts = try call.optTable(2)
+            let from = opts["from"].stringValue
+            if let from, IPBytes.parse(from) == nil { throw HostError("route.get: from = '\(from)' is not an IP address") }
+            let oif = opts["oif"].intValue.map { Int($0) }
+            var result = Routes.lookup(destination, source: from, interfaceIndex: oif).luaValue
+            if case .table(var t) = result {
+                var command = "ip route get \(destination)"
+                if let from { command += " from \(from)" }
+                if let oif { command += " oif \(Routes.interfaceName(oif) ?? String(oif))" }
+                t["command"] = .str(command)
+                result = .table(t)
+            }
+            return [result]
+        }),
+        ("list", { call in
+            let opts = try call.optTable(1)
+            var family: SocketAddress.Family?
+            if let f = opts["family"].stringValue {
+                guard let parsed = SocketAddress.Family(rawValue: f) else { throw HostError("route.list: family must be \"ipv4\" or \"ipv6\"") }
+                family = parsed
+            }
+            var table: Int? = Routes.RT_TABLE_MAIN
+            if opts["table"].stringValue == "all" { table = nil } else if let t = opts["table"].intValue { table = Int(t) }
+            let type = opts["type"].stringValue
+            var covering: [UInt8]?
+            if let c = opts["contains"].stringValue {
+                guard let bytes = IPBytes.parse(c) else { throw HostError("route.list: contains = '\(c)' is not an IP address") }
+                covering = bytes
+            }
+            let limit = Int(opts["limit"].intValue ?? 10_000)
+            guard limit >= 0 else { throw HostError("route.list: limit must be >= 0") }
+            switch Routes.list(family: family, table: table) {
+            case .success(let all):
+                // Filtered here rather than in Lua: a router's table can hold a million routes.
+                let routes = all.filter { r in
+                    (type == nil || r.type == type) && (covering.map { r.covers($0) } ?? true)
+                }
+                return [LuaValue(routes.prefix(limit).map(\.luaValue)), .nil, .int(Int64(routes.count))]
+            case .failure(let f): return LuaValue.failure(f.message("route.list"))
+            }
+        }),
+        ("defaults", { _ in
+            switch Routes.list(defaultsOnly: true) {
+            case .success(let defaults):
+                return [[
+                    "ipv4": LuaValue(defaults.filter { $0.family == .ipv4 }.map(\.luaValue)),
+                    "ipv6": LuaValue(defaults.filter { $0.family == .ipv6 }.map(\.luaValue)),
+                ]]
+            case .failure(let f): return LuaValue.failure(f.message("route.defaults"))
+            }
+        }),
+        ("interfaces", { _ in
+            switch Interfaces.all() {
+            case .success(let list): return [LuaValue(list.map(\.luaValue))]
+            case .failure(let f): return LuaValue.failure(f.message("route.interfaces"))
+            }
+        }),
+        ("interface", { call in
+            let key = call.arg(1)
+            guard key.stringValue != nil || key.intValue != nil else {
+                throw HostError("bad argument #1 to 'route.interface' (interface name or index expected, got \(key.typeName))")
+            }
+            switch Interfaces.all() {
+            case .success(let list):
+                let found = list.first { key.intValue.map(Int.init) == $0.index || key.stringValue == $0.name }
+                return found.map { [$0.luaValue] } ?? LuaValue.failure("no interface \(luaToString(key)) in this network namespace (ip link show)")
+            case .failure(let f): return LuaValue.failure(f.message("route.interface"))
+            }
+        }),
+        ("in_prefix", { call in
+            let address = try call.string(1)
+            let prefixText = try call.string(2)
+            guard let addr = IPBytes.parse(address) else { return LuaValue.failure("'\(address)' is not an IP address") }
+            guard let prefix = IPPrefix(prefixText) else { return LuaValue.failure("'\(prefixText)' is not a prefix such as 198.18.0.0/15") }
+            return [.bool(prefix.contains(addr))]
+        }),
+    ])
+}
+
+extension RouteEntry {
+    var luaValue: LuaValue {
+        [
+            "destination": .str(destination),
+            "prefix_length": .int(Int64(prefixLength)),
+            "family": .str(family.rawValue),
+            "type": .str(type),
+            "table": .int(Int64(table)),
+            "protocol": .str(protocolName),
+            "scope": .str(scope),
+            "gateway": LuaValue(gateway),
+            "interface": LuaValue(interfaceName),
+            "ifindex": LuaValue(interfaceIndex),
+            "source": LuaValue(source),
+            "metric": LuaValue(metric),
+            "mtu": LuaValue(mtu),
+            "linkdown": .bool(linkDown),
+            "nexthops": nexthops.isEmpty ? .nil : LuaValue(nexthops.map { h -> LuaValue in
+                ["gateway": LuaValue(h.gateway), "interface": LuaValue(h.interfaceName), "ifindex": .int(Int64(h.interfaceIndex))]
+            }),
+            "text": .str(text),
+        ]
+    }
+}
+
+extension RouteLookup {
+    /// `ip route get` prints the errno text after "RTNETLINK answers:".
+    var luaValue: LuaValue {
+        var t: [String: LuaValue] = [
+            "ok": .bool(error == nil),
+            "destination": .str(destination),
+            "family": .str(family.rawValue),
+            "error": LuaValue(error),
+            "errno": LuaValue(errno.map(errnoName)),
+            "message": LuaValue(message),
+            "command": .str("ip route get \(destination)"),
+        ]
+        if let route {
+            for (k, v) in route.luaValue.tableValue?.entries ?? [:] {
+                if case .string(let key) = k, key != "destination" { t[key] = v }
+            }
+            t["output"] = .str(route.text)
+        } else if let errno {
+            t["output"] = .str("RTNETLINK answers: \(errnoText(errno))")
+        }
+        return LuaValue(t)
+    }
+}
+
+extension NetworkInterface {
+    var luaValue: LuaValue {
+        [
+            "name": .str(name),
+            "index": .int(Int64(index)),
+            "up": .bool(up),
+            "lower_up": .bool(lowerUp),
+            "loopback": .bool(loopback),
+            "operstate": .str(operstate),
+            "mtu": LuaValue(mtu),
+            "mac": LuaValue(mac),
+            "kind": LuaValue(kind),
+            "flags": LuaValue(flags),
+            "addresses": LuaValue(addresses.map { a -> LuaValue in
+                [
+                    "address": .str(a.address),
+                    "family": .str(a.family.rawValue),
+                    "prefix_length": .int(Int64(a.prefix.length)),
+                    "prefix": .str(a.prefix.description),
+                    "netmask": LuaValue(a.prefix.netmask),
+                    "scope": .str(a.scope),
+                    "flags": LuaValue(a.flags),
+                    "label": LuaValue(a.label),
+                ]
+            }),
+        ]
+    }
+}

@@ -1,0 +1,132 @@
+// Lua module `sockets`: TCP sockets (sock_diag), their owning processes
+// (/proc/*/fd), this host's addresses and the listen queue counters.
+// Documented in docs/lua-api/sockets.md. Plain data only: what a finding
+// makes of it is up to the checks.
+import TCPCheckHost
+
+extension HostModule {
+    static let sockets = HostModule(name: "sockets", functions: [
+        ("listening", { call in
+            let opts = try call.optTable(1)
+            var q = try SocketsFilter.query(opts, call: call.name, allowRemote: false)
+            q.states = TCPState.listen.bit
+            return try SocketRows.list(q, opts: opts, call: call, limit: .max, rows: .listeners)
+        }),
+        ("connections", { call in
+            let opts = try call.optTable(1)
+            var q = try SocketsFilter.query(opts, call: call.name, allowRemote: true)
+            q.states = try SocketsFilter.states(opts["state"], call: call.name) ?? (TCPState.allBits & ~TCPState.listen.bit)
+            let limit = try SocketsFilter.limit(opts, call: call.name)
+            return try SocketRows.list(q, opts: opts, call: call, limit: limit ?? .max, rows: .connections)
+        }),
+        ("count", { call in
+            let opts = try call.optTable(1)
+            var q = try SocketsFilter.query(opts, call: call.name, allowRemote: true)
+            q.states = try SocketsFilter.states(opts["state"], call: call.name) ?? TCPState.allBits
+            switch SockDiag.count(q) {
+            case .failure(let e): return [.nil, .str(e.message), .str(e.code)]
+            case .success(let counts):
+                var states: [String: LuaValue] = [:]
+                for (state, n) in counts { states[state.ssName] = .int(Int64(n) + (states[state.ssName]?.intValue ?? 0)) }
+                return [["total": .int(Int64(counts.values.reduce(0, +))), "states": LuaValue(states)]]
+            }
+        }),
+        ("local_addresses", { _ in
+            switch LocalAddresses.list() {
+            case .failure(let e): return [.nil, .str(e.message), .str(e.code)]
+            case .success(let list):
+                return [LuaValue(list.map { a -> LuaValue in
+                    ["address": .str(a.address.ip), "family": .str(a.address.family.rawValue), "interface": .str(a.interface),
+                     "prefix": LuaValue(a.prefixLength), "up": .bool(a.up), "loopback": .bool(a.loopback)]
+                })]
+            }
+        }),
+        ("processes", { call in
+            let opts = try call.optTable(1)
+            let name = opts["command"].isNil ? nil : opts["command"].stringValue
+            if !opts["command"].isNil && name == nil { throw HostError("sockets.processes: command must be a string") }
+            let limit = try SocketsFilter.limit(opts, call: call.name) ?? 4096
+            return [LuaValue(ProcessMap.processes(named: name, limit: limit).map(\.luaValue))]
+        }),
+        ("listen_stats", { _ in
+            [ListenStats.read().luaValue]
+        }),
+    ])
+}
+
+/// Turns Lua filter tables into sock_diag queries.
+enum SocketsFilter {
+    static func query(_ opts: LuaTable, call: String, allowRemote: Bool) throws -> SockDiagQuery {
+        var q = SockDiagQuery()
+        q.localPort = try port(opts["port"], "port", call)
+        if allowRemote {
+            q.remotePort = try port(opts["remote_port"], "remote_port", call)
+            q.remoteAddress = try address(opts["remote_address"], "remote_address", call)
+        }
+        q.localAddress = try address(opts[allowRemote ? "local_address" : "address"], allowRemote ? "local_address" : "address", call)
+        switch opts["family"].stringValue {
+        case nil where opts["family"].isNil: break
+        case "ipv4": q.families = [.ipv4]
+        case "ipv6": q.families = [.ipv6]
+        default: throw HostError("\(call): family must be \"ipv4\" or \"ipv6\"")
+        }
+        return q
+    }
+
+    static func port(_ v: LuaValue, _ key: String, _ call: String) throws -> Int? {
+        if v.isNil { return nil }
+        guard let p = v.intValue, (0...65535).contains(p) else { throw HostError("\(call): \(key) must be a port number 0-65535") }
+        return Int(p)
+    }
+
+    static func address(_ v: LuaValue, _ key: String, _ call: String) throws -> [UInt8]? {
+        if v.isNil { return nil }
+        guard let s = v.stringValue, let raw = SocketAddress.rawBytes(s) else {
+            throw HostError("\(call): \(key) must be an IP address (got \(v.stringValue.map { "'\($0.prefix(64))'" } ?? v.typeName))")
+        }
+        return raw
+    }
+
+    static func limit(_ opts: LuaTable, call: String) throws -> Int? {
+        if opts["limit"].isNil { return nil }
+        guard let n = opts["limit"].intValue, n >= 0 else { throw HostError("\(call): limit must be a number >= 0") }
+        return Int(min(n, Int64(Int32.max)))
+    }
+
+    /// "ESTAB", {"ESTAB", "TIME-WAIT"} or "all" -> a kernel state mask.
+    static func states(_ v: LuaValue, call: String) throws -> UInt32? {
+        if v.isNil { return nil }
+        var names: [String] = []
+        if let s = v.stringValue { names = [s] } else if let t = v.tableValue {
+            names = try t.array.map { guard let s = $0.stringValue else { throw HostError("\(call): state names must be strings") }; return s }
+        } else {
+            throw HostError("\(call): state must be a state name or an array of them")
+        }
+        var mask: UInt32 = 0
+        for name in names {
+            if name.lowercased() == "all" { mask |= TCPState.allBits; continue }
+            let states = TCPState.named(name)
+            guard !states.isEmpty else {
+                let known = Set(TCPState.allCases.map(\.ssName)).sorted().joined(separator: ", ")
+                throw HostError("\(call): unknown TCP state '\(name.prefix(32))' (known: \(known), all)")
+            }
+            for s in states { mask |= s.bit }
+        }
+        return mask
+    }
+
+}
+
+extension ProcessDetails {
+    var luaValue: LuaValue {
+        ["pid": .int(Int64(pid)), "command": .str(command), "cmdline": .str(cmdline),
+         "uid": LuaValue(uid.map { Int($0) }), "user": LuaValue(user), "unit": LuaValue(unit)]
+    }
+}
+
+extension ListenStats {
+    var luaValue: LuaValue {
+        ["somaxconn": LuaValue(somaxconn), "tcp_max_syn_backlog": LuaValue(maxSynBacklog), "tcp_syncookies": LuaValue(syncookies),
+         "listen_overflows": LuaValue(overflows), "listen_drops": LuaValue(drops)]
+    }
+}

@@ -1,0 +1,107 @@
+// Lua module `sys`: kernel limits and counters (documented in docs/lua-api/sys.md).
+import TCPCheckHost
+
+extension HostModule {
+    static let sys = HostModule(name: "sys", functions: [
+        ("read_sysctl", { call in
+            switch KernelResources.sysctl(try call.string(1)) {
+            case .success(let v): return [.str(v)]
+            case .failure(let e): return [.nil, .str(e.message), .str(e.id)]
+            }
+        }),
+        ("file_nr", { _ in
+            switch KernelResources.fileHandles() {
+            case .success(let f):
+                var t: [String: LuaValue] = ["allocated": .int(f.allocated), "unused": .int(f.unused), "max": .int(f.max),
+                                             "path": .str(KernelResources.fileNrPath)]
+                t["nr_open"] = f.nrOpen.map { .int($0) }
+                return [LuaValue(t)]
+            case .failure(let e): return LuaValue.failure(e.message)
+            }
+        }),
+        ("process_fds", { call in
+            let pid = try call.int(1)
+            guard pid > 0, pid < 1 << 30 else { throw HostError("sys.process_fds: pid \(pid) is not a process id") }
+            switch KernelResources.processFDs(pid: pid) {
+            case .success(let p):
+                return [[
+                    "pid": .int(Int64(p.pid)), "name": LuaValue(p.name), "open": .int(Int64(p.open)),
+                    "soft": LuaValue(p.soft), "hard": LuaValue(p.hard),
+                    "soft_unlimited": .bool(p.soft == nil), "hard_unlimited": .bool(p.hard == nil),
+                    "unit": LuaValue(p.unit), "cgroup": LuaValue(p.cgroup),
+                    "command": .str("ls /proc/\(pid)/fd | wc -l; grep 'Max open files' /proc/\(pid)/limits"),
+                ]]
+            case .failure(let e):
+                var t = e.luaFields
+                t["pid"] = .int(Int64(pid))
+                return [LuaValue(t)]
+            }
+        }),
+        ("netstat", { _ in
+            switch KernelResources.netstat() {
+            case .success(let sections): return [sectionsValue(sections)]
+            case .failure(let e): return LuaValue.failure(e.message)
+            }
+        }),
+        ("sockstat", { _ in
+            switch KernelResources.sockstat() {
+            case .success(let sections): return [sectionsValue(sections)]
+            case .failure(let e): return LuaValue.failure(e.message)
+            }
+        }),
+        ("conntrack", { _ in
+            let c = KernelResources.conntrack()
+            return [[
+                "available": .bool(c.missing == nil), "count": LuaValue(c.count.map { Int($0) }),
+                "max": LuaValue(c.max.map { Int($0) }), "buckets": LuaValue(c.buckets.map { Int($0) }),
+                "message": LuaValue(c.missing),
+            ]]
+        }),
+        ("port_range", { _ in
+            guard let (low, high) = KernelResources.localPortRange() else {
+                return LuaValue.failure("/proc/sys/net/ipv4/ip_local_port_range is missing or not two numbers")
+            }
+            let reserved = KernelResources.reservedPorts()
+            let size = max(high - low + 1, 0)
+            let taken = KernelResources.reservedCount(reserved, low: low, high: high)
+            return [[
+                "low": .int(Int64(low)), "high": .int(Int64(high)), "size": .int(Int64(size)),
+                "reserved": .str(reserved), "reserved_in_range": .int(Int64(taken)), "usable": .int(Int64(size - taken)),
+            ]]
+        }),
+        ("tcp_memory", { _ in
+            let m = KernelResources.tcpMemory()
+            var t: [String: LuaValue] = ["page_size": .int(m.pageSize)]
+            if let pages = m.pages {
+                t["pages"] = .int(pages)
+                t["bytes"] = .int(pages * m.pageSize)
+            }
+            if let l = m.limits {
+                t["low"] = .int(l.low); t["pressure"] = .int(l.pressure); t["high"] = .int(l.high)
+            } else {
+                t["message"] = "/proc/sys/net/ipv4/tcp_mem is not readable here (it exists only in the host's initial network namespace)"
+            }
+            return [LuaValue(t)]
+        }),
+        ("meminfo", { _ in
+            switch KernelResources.meminfo() {
+            case .success(let m): return [LuaValue(m.mapValues { LuaValue.int($0) })]
+            case .failure(let e): return LuaValue.failure(e.message)
+            }
+        }),
+        ("loadavg", { _ in
+            switch KernelResources.loadAverage() {
+            case .success(let l):
+                return [[
+                    "load1": .double(l.load1), "load5": .double(l.load5), "load15": .double(l.load15), "cores": .int(Int64(l.cores)),
+                    "running": LuaValue(l.running), "tasks": LuaValue(l.tasks),
+                ]]
+            case .failure(let e): return LuaValue.failure(e.message)
+            }
+        }),
+    ])
+
+    private static func sectionsValue(_ sections: [String: [String: Int64]]) -> LuaValue {
+        LuaValue(sections.mapValues { LuaValue($0.mapValues { LuaValue.int($0) }) })
+    }
+}

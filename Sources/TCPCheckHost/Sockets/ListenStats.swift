@@ -1,0 +1,27 @@
+// Listen queue limits and overflow counters of the calling thread's
+// network namespace: what decides whether a full accept queue drops SYNs.
+import Foundation
+
+public struct ListenStats: Sendable {
+    public var somaxconn: Int?
+    public var maxSynBacklog: Int?
+    public var syncookies: Int?
+    public var overflows: Int?
+    public var drops: Int?
+
+    public static func read() -> ListenStats {
+        var s = ListenStats()
+        func number(_ path: String) -> Int? { (try? HostFile.integers(path).get())?.first.map { Int($0) } }
+        s.somaxconn = number("/proc/sys/net/core/somaxconn")
+        s.maxSynBacklog = number("/proc/sys/net/ipv4/tcp_max_syn_backlog")
+        s.syncookies = number("/proc/sys/net/ipv4/tcp_syncookies")
+        // The same parser as the netstat counters, on the one file these are in.
+        if let text = HostFile.text("\(KernelResources.netDir)/netstat", limit: 65536) {
+            var counters: [String: [String: Int64]] = [:]
+            KernelResources.parsePairedCounters(text, into: &counters)
+            s.overflows = counters["TcpExt"]?["ListenOverflows"].map { Int($0) }
+            s.drops = counters["TcpExt"]?["ListenDrops"].map { Int($0) }
+        }
+        return s
+    }
+}
