@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import TCPCheckCore
-import TCPCheckHost
 
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(

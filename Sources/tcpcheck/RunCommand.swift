@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import TCPCheckCore
-import TCPCheckHost
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -3,6 +3,7 @@
 // engine, so that bad input is refused with the same words (a UsageError,
 // exit 64) whoever builds the run, and before anything runs.
 import Foundation
+import TCPCheckHost
 
 extension RunConfig {
     /// `target` as typed (HOST:PORT), `settings` as `--set` takes them.
