@@ -1,9 +1,11 @@
-// The verdict rules (checks/rules/verdict.lua) on recorded inputs: the
-// results a real run produced (a scenario of ScenarioTests, trimmed to what
-// the rules read), edited where the kernel cannot be made to fail here —
-// a full conntrack table needs nf_conntrack_max lowered for the whole
-// machine, which tests must not do. Also: ranking, user rule files, and the
-// fallback to the plain merge when the rules fail.
+// The verdict rules (checks/rules/, run by checks/verdict/engine.lua) on
+// recorded inputs: the results a real run produced (a scenario of
+// ScenarioTests, trimmed to what the rules read), edited where the kernel
+// cannot be made to fail here — a full conntrack table needs
+// nf_conntrack_max lowered for the whole machine, which tests must not do.
+// Also: ranking, user rule files (each in a state of its own, so a hostile
+// one cannot touch the built-in verdict), and the fallback to the plain merge
+// when the built-in rules fail. Each rule's own examples: VerdictRulesExamplesTests.
 import Foundation
 import Testing
 @testable import TCPCheckCore
@@ -58,9 +60,9 @@ fileprivate func timedOutRun(resources: String = #"{"conntrack": {"available": t
     """
 }
 
-fileprivate func decide(_ inputJSON: String, rules: [CheckSource]? = nil) throws -> Result<VerdictRules.Output, VerdictRules.Failure> {
+fileprivate func decide(_ inputJSON: String, rules: [CheckSource]? = nil, timeout: Double = VerdictRules.timeout) throws -> Result<VerdictRules.Output, VerdictRules.Failure> {
     let sources = try rules ?? VerdictRules.sources(ruleDirs: [], environment: [:])
-    return VerdictRules.run(sources: sources, input: try lua(inputJSON), options: RunOptions(timeout: 0.5))
+    return VerdictRules.run(sources: sources, input: try lua(inputJSON), options: RunOptions(timeout: 0.5), timeout: timeout)
 }
 
 fileprivate func ids(_ out: VerdictRules.Output) -> [String] { out.causes.map { "\($0.id):\($0.confidence.rawValue)" } }
@@ -157,13 +159,56 @@ fileprivate final class RulesDir {
         #expect(out.notes.contains("empty_pool: lowered filtered from medium to low: our LB never drops SYNs"), "\(out.notes)")
     }
 
+    /// Issue 14 item 7: a rules file shared the built-in rules' Lua state, so one that redefined ipairs or
+    /// pcall at load emptied the verdict (status unknown, no causes, no note), and one that looped cost the
+    /// built-in rules their deadline. Each user file now runs in a state of its own.
+    @Test func hostileRulesFilesLeaveTheBuiltInVerdictIntactWithANote() throws {
+        let builtIn = try decide(timedOutRun()).get()
+        #expect(ids(builtIn) == ["filtered:medium"] && builtIn.serverCommand != nil)
+        let dir = try RulesDir([
+            "a_redefine.lua": #"""
+                ipairs = function() return function() return nil end end
+                pairs = ipairs
+                pcall = function() return true end
+                table.insert = function() end
+                table.remove = function() end
+                getmetatable("").__index = function() error("no string methods here") end
+                return { id = "hostile", apply = function(v) return ("x"):upper() end }
+                """#,
+            "b_loop_at_load.lua": "while true do end",
+            "c_loop_in_rule.lua": #"return { id = "spin", apply = function(v) while true do pcall(function() while true do end end) end end }"#,
+        ])
+        let sources = try VerdictRules.sources(ruleDirs: [dir.path], environment: [:])
+        let out = try decide(timedOutRun(), rules: sources, timeout: 0.3).get()
+        #expect(ids(out) == ids(builtIn), "\(out.notes)")
+        #expect(out.causes.map(\.summary) == builtIn.causes.map(\.summary))
+        #expect(out.serverCommand == builtIn.serverCommand)
+        #expect(out.notes.contains { $0.contains("rule hostile from \(dir.path)/a_redefine.lua failed and was skipped") && $0.contains("no string methods here") }, "\(out.notes)")
+        #expect(out.notes.contains("rules file \(dir.path)/b_loop_at_load.lua skipped: did not finish within 0.3 s"), "\(out.notes)")
+        #expect(out.notes.contains("rule spin from \(dir.path)/c_loop_in_rule.lua failed and was skipped: did not finish within 0.3 s"), "\(out.notes)")
+    }
+
+    /// A user rule hands back the whole verdict it made; the built-in state takes only a well-formed one,
+    /// and names every cause a rule removed.
+    @Test func aUserRuleCannotHandBackABrokenVerdictOrDropACauseSilently() throws {
+        let dir = try RulesDir([
+            "a_bad_confidence.lua": #"return { id = "sure", apply = function(v) v:get("filtered").confidence = "sure" end }"#,
+            "b_wipe.lua": #"return { id = "wipe", apply = function(v) for k in pairs(v.causes) do v.causes[k] = nil end end }"#,
+        ])
+        let out = try decide(timedOutRun(), rules: try VerdictRules.sources(ruleDirs: [dir.path], environment: [:])).get()
+        #expect(out.notes.contains { $0.hasPrefix("rule sure from \(dir.path)/a_bad_confidence.lua failed and was skipped: it left an invalid cause #1") }, "\(out.notes)")
+        #expect(out.causes.isEmpty)
+        #expect(out.notes.contains("wipe: dropped filtered"), "\(out.notes)")
+    }
+
     @Test func brokenBuiltInRulesFallBackToThePlainMergeAndSaySo() throws {
         var filtered = CheckResult(id: "port_open", title: "Port open", status: .fail, summary: "no answer")
         filtered.causes = [Cause(id: "filtered", confidence: .medium, summary: "no answer", evidence: [], fix: [], checks: ["port_open"])]
+        let engine = "add_rules = function() end, rule_ids = function() return {} end, begin = function() end, apply = function() end"
         for (text, says) in [("return {", "syntax error"),
-                             ("return { decide = function() while true do end end, add_rules = function() end }", "did not finish within 0.3 s"),
-                             ("return { decide = function() return { causes = { { id = 'x', confidence = 'sure' } } } end }", "invalid verdict")] {
-            let rules = [CheckSource(origin: .builtin, path: VerdictRules.builtinPath, text: text)]
+                             ("return { \(engine), begin = function() while true do end end }", "did not finish within 0.3 s"),
+                             ("return { \(engine), finish = function() return { causes = { { id = 'x', confidence = 'sure' } } } end }", "invalid verdict")] {
+            let rules = [CheckSource(origin: .builtin, path: VerdictRules.enginePath, text: text)]
             let v = Verdict.decide(results: [filtered], target: nil, options: RunOptions(), rules: rules, timeout: 0.3)
             #expect(v.method == .plainMerge)
             #expect(v.causes.map(\.id) == ["filtered"])
@@ -175,29 +220,27 @@ fileprivate final class RulesDir {
     @Test func docsListEveryRuleAndCauseID() throws {
         let docs = try String(contentsOfFile: "docs/verdict.md", encoding: .utf8)
         let sb = try LuaSandbox(env: CheckEnvironment(checkID: "verdict", options: RunOptions()), modules: [])
-        let source = try #require(EmbeddedChecks.rules.first { $0.name == "verdict.lua" }?.source)
-        _ = try sb.load(source: source, chunkName: "@verdict.lua", key: "verdict").get()
+        let engine = try #require(EmbeddedChecks.verdict.first { $0.name == "engine.lua" }?.source)
+        _ = try sb.load(source: engine, chunkName: "@engine.lua", key: "engine").get()
         _ = try sb.load(source: """
             return function(m)
-              local rules, ids = {}, {}
-              for _, r in ipairs(m.rules) do rules[#rules + 1] = r.id end
+              local ids = {}
               for id in pairs(m.specificity) do ids[#ids + 1] = id end
-              return rules, ids
+              return ids
             end
             """, chunkName: "=list", key: "list").get()
-        let out = try sb.call(key: "list", first: "verdict").get()
-        let rules = out[0].tableValue?.array.compactMap(\.stringValue) ?? []
-        let causeIDs = out[1].tableValue?.array.compactMap(\.stringValue) ?? []
+        let rules = EmbeddedChecks.rules.map { ($0.name as NSString).deletingPathExtension }
+        let causeIDs = try sb.call(key: "list", first: "engine").get()[0].tableValue?.array.compactMap(\.stringValue) ?? []
         #expect(rules.count >= 14 && causeIDs.count >= 17)
         for id in rules { #expect(docs.contains("| `\(id)` |"), "docs/verdict.md does not list rule \(id)") }
         for id in causeIDs { #expect(docs.contains("| `\(id)` |"), "docs/verdict.md does not list cause id \(id)") }
     }
 
-    /// Through the binary: a user rule that eats memory is stopped at the cap and skipped (the rest still
-    /// runs); one that loops stops the rules at their deadline, and the run goes on with the plain merge,
-    /// saying so in both reports.
+    /// Through the binary: a user rule that eats memory is stopped at its file's cap and skipped; one that
+    /// loops is stopped at its file's deadline and skipped. The built-in verdict stands, and its notes
+    /// name the file.
     @Test(.enabled(if: tcpcheckBinary != nil, "needs the tcpcheck binary (swift build)"))
-    func runawayRulesAreSkippedOrFallBackAndTheReportsSaySo() throws {
+    func runawayRulesAreSkippedAndTheBuiltInVerdictStands() throws {
         let closed = try TestSocket("127.0.0.1", listen: nil)
         func verdict(_ dir: RulesDir) throws -> [String: Any] {
             let r = tcpcheck(["run", "port_open", "--target", closed.target, "--rules-dir", dir.path, "--format", "json"])
@@ -210,12 +253,12 @@ fileprivate final class RulesDir {
         #expect((skipped["notes"] as? [String] ?? []).contains { $0.contains("rule hog from") && $0.contains("not enough memory") }, "\(skipped)")
 
         let loop = try RulesDir(["loop.lua": "return { id = 'loop', apply = function(v) while true do end end }"])
-        let fallback = try verdict(loop)
-        #expect(fallback["method"] as? String == "plain_merge")
-        #expect((fallback["notes"] as? [String])?.last?.contains("a rule did not finish within 2.0 s") == true, "\(fallback)")
-        #expect((fallback["causes"] as? [[String: Any]])?.first?["id"] as? String == "not_listening")
+        let stopped = try verdict(loop)
+        #expect(stopped["method"] as? String == "rules")
+        #expect((stopped["notes"] as? [String])?.last?.contains("rule loop from \(loop.path)/loop.lua failed and was skipped: did not finish within 2.0 s") == true, "\(stopped)")
+        #expect((stopped["causes"] as? [[String: Any]])?.first?["id"] as? String == "not_listening")
         let text = tcpcheck(["run", "port_open", "--target", closed.target, "--rules-dir", loop.path, "--no-color"])
-        #expect(text.stdout.contains("note: the verdict rules failed (a rule did not finish"), "\(text.stdout)")
+        #expect(!text.stdout.contains("the verdict rules failed"), "\(text.stdout)")
         #expect(text.stdout.contains("Verdict: PROBLEM not_listening"))
     }
 

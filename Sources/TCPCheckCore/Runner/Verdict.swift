@@ -1,6 +1,7 @@
 // The verdict: the causes the checks suspected, correlated by the rules in
-// checks/rules/verdict.lua (see VerdictRules) and ranked. When the rules
-// cannot run, the plain merge below stands in, and the verdict says so.
+// checks/rules/ with the engine in checks/verdict/ (see VerdictRules) and
+// ranked. When the built-in rules cannot run, the plain merge below stands
+// in, and the verdict says so.
 import Dispatch
 
 public struct Verdict: Sendable {
