@@ -16,7 +16,7 @@ struct Demo: ParsableCommand {
         let cases = [("a listening port", server.openPort), ("a closed port", server.closedPort)]
         for (n, (label, port)) in cases.enumerated() {
             let report = try Runner.run(try RunConfig(target: "127.0.0.1:\(port)"))
-            if n > 0 { print("") }
+            if n > 0 { Console.out("\n") }
             output.write(report, title: "=== tcpcheck run all --target 127.0.0.1:\(port)   (\(label))")
         }
     }

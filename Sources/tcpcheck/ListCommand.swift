@@ -10,7 +10,7 @@ struct List: ParsableCommand {
     @OptionGroup var sources: CheckSourceOptions
 
     func run() throws {
-        print(try CheckListing.render(loadCatalog(sources.checkDirs), format: format), terminator: "")
+        Console.out(try CheckListing.render(loadCatalog(sources.checkDirs), format: format))
     }
 }
 
@@ -27,7 +27,7 @@ struct Show: ParsableCommand {
         guard let entry = catalog.entry(check) else {
             throw UsageError("unknown check '\(check)' (known: \(catalog.entries.map(\.info.id).joined(separator: ", ")))")
         }
-        print(CheckListing.card(entry), terminator: "")
+        Console.out(CheckListing.card(entry))
     }
 }
 

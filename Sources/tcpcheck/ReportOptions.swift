@@ -16,8 +16,8 @@ struct ReportOptions: ParsableArguments {
     /// when several are written one after another.
     func write(_ report: RunReport, title: String? = nil) {
         let style = ReportStyle.forStandardOutput(format.format, noColor: noColor, verbose: verbose)
-        if let title, let line = format.format.title(title, style: style) { print(line) }
-        print(format.format.render(report, style: style), terminator: "")
+        if let title, let line = format.format.title(title, style: style) { Console.out(line + "\n") }
+        Console.out(format.format.render(report, style: style))
     }
 }
 

@@ -51,10 +51,10 @@ struct Run: ParsableCommand {
         config.progress = { id, seconds in
             guard seconds >= 0.5 else { return }
             progressShown = true
-            FileHandle.standardError.write(Data("\r\u{1B}[2K  running \(id)… \(String(format: "%.1f", seconds)) s".utf8))
+            Console.err("\r\u{1B}[2K  running \(id)… \(String(format: "%.1f", seconds)) s")
         }
         config.finished = { _ in
-            if progressShown { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)); progressShown = false }
+            if progressShown { Console.err("\r\u{1B}[2K"); progressShown = false }
         }
     }
 }

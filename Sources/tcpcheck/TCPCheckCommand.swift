@@ -17,7 +17,8 @@ struct TCPCheckCommand: ParsableCommand {
           tcpcheck list
           tcpcheck demo
 
-        Exit status: 0 no check failed, 1 a check failed, 2 a check errored (none failed), 64 usage error.
+        Exit status: 0 no check failed, 1 a check failed, 2 a check errored (none failed), 64 usage error,
+        74 the report could not be written (a full disk, a closed pipe).
         """,
         version: TCPCheck.version,
         subcommands: [Run.self, List.self, Show.self, Demo.self]
@@ -25,6 +26,7 @@ struct TCPCheckCommand: ParsableCommand {
 
     /// Parses and runs; every error becomes one line on stderr and the right exit status.
     static func main() {
+        Console.setUp()
         TCPCheck.tuneMemory()
         do {
             var command = try parseAsRoot()
@@ -36,7 +38,7 @@ struct TCPCheckCommand: ParsableCommand {
         } catch {
             let code = exitCode(for: error)
             if code == .success {
-                print(fullMessage(for: error))
+                Console.out(fullMessage(for: error) + "\n")
                 Foundation.exit(0)
             }
             let message = self.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid arguments"
@@ -46,7 +48,7 @@ struct TCPCheckCommand: ParsableCommand {
     }
 
     static func fail(_ message: String, code: Int32) -> Never {
-        FileHandle.standardError.write(Data("tcpcheck: \(Sanitize.line(message))\n".utf8))
+        Console.err("tcpcheck: \(Sanitize.line(message))\n")
         Foundation.exit(code)
     }
 }

@@ -31,15 +31,15 @@ public struct TextReport: ReportFormat {
         for r in report.results {
             let status = paint.status(r.status, String(r.status.rawValue.uppercased().padding(toLength: 5, withPad: " ", startingAt: 0)))
             let id = r.id.padding(toLength: max(idWidth, r.id.count), withPad: " ", startingAt: 0)
-            out.append("\(status) \(id)  \(r.summary)  \(paint.dim(duration(r.durationMs)))")
+            out.append("\(status) \(id)  \(indented(r.summary, "      "))  \(paint.dim(duration(r.durationMs)))")
             let hidden = verbose ? 0 : r.findings.filter { $0.level == .info }.count
             for f in r.findings where verbose || f.level != .info {
-                out.append("      \(paint.level(f.level)) \(f.message.replacingOccurrences(of: "\n", with: "\n        "))")
+                out.append("      \(paint.level(f.level)) \(indented(f.message, "           "))")
                 if let e = f.evidence {
                     out.append("        " + paint.dim("evidence:"))
                     for line in e.split(separator: "\n", omittingEmptySubsequences: false) { out.append("          " + line) }
                 }
-                if let fix = f.fix { out.append("        " + paint.bold("fix:") + " " + fix.replacingOccurrences(of: "\n", with: "\n             ")) }
+                if let fix = f.fix { out.append("        " + paint.bold("fix:") + " " + indented(fix, "             ")) }
             }
             if hidden > 0 { out.append("      " + paint.dim("(\(hidden) informational finding\(hidden == 1 ? "" : "s"): --verbose shows them)")) }
         }
@@ -55,25 +55,32 @@ public struct TextReport: ReportFormat {
     func verdict(_ v: Verdict, paint: Painter) -> [String] {
         var out: [String] = []
         if v.method == .plainMerge {
-            for n in v.notes { out.append(paint.status(.warn, "note: ") + n) }
+            for n in v.notes { out.append(paint.status(.warn, "note: ") + indented(n, "      ")) }
         }
         guard let top = v.causes.first else {
             return out + [paint.bold("Verdict: ") + "no cause could be named (no check reported one); read the steps above."]
         }
         let label = v.status == .ok ? paint.status(.pass, "OK") : paint.status(.fail, "PROBLEM")
-        out.append(paint.bold("Verdict: ") + "\(label) \(top.id) (\(top.confidence.rawValue) confidence): \(top.summary)")
+        out.append(paint.bold("Verdict: ") + "\(label) \(top.id) (\(top.confidence.rawValue) confidence): \(indented(top.summary, "  "))")
         for e in top.evidence {
             out.append("  " + paint.dim("evidence:"))
             for line in e.split(separator: "\n", omittingEmptySubsequences: false) { out.append("    " + line) }
         }
-        for f in top.fix { out.append("  " + paint.bold("fix:") + " " + f) }
+        for f in top.fix { out.append("  " + paint.bold("fix:") + " " + indented(f, "       ")) }
         if let cmd = v.serverCommand, !top.fix.contains(where: { $0.contains(cmd) }) {
-            out.append("  " + paint.bold("on the server, run:") + " " + cmd)
+            out.append("  " + paint.bold("on the server, run:") + " " + indented(cmd, "    "))
         }
         for c in v.causes.dropFirst() {
-            out.append("  also considered: \(c.id) (\(c.confidence.rawValue)): \(c.summary)")
+            out.append("  also considered: \(c.id) (\(c.confidence.rawValue)): \(indented(c.summary, "    "))")
         }
         return out
+    }
+
+    /// A field that may hold several lines, each after the first indented,
+    /// so that nothing a check says can start a line of the report's own
+    /// (a forged "Verdict: OK" line).
+    func indented(_ text: String, _ indent: String) -> String {
+        text.contains("\n") ? text.replacingOccurrences(of: "\n", with: "\n" + indent) : text
     }
 
     func duration(_ ms: Double) -> String {

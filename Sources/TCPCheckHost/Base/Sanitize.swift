@@ -1,5 +1,6 @@
 // Text from checks, logs and processes is untrusted: strip what could
-// steer a terminal (escape sequences, C0/C1 controls, bidi overrides).
+// steer a terminal (escape sequences, C0/C1 controls) or make text read
+// otherwise than it is (bidi and other invisible format characters).
 // Every string of a check's result passes through here once, so no report
 // format can be used to inject them.
 public enum Sanitize {
@@ -40,9 +41,13 @@ public enum Sanitize {
                 }
             case 0x00...0x1F, 0x7F, 0x80...0x9F:
                 continue
-            case 0x202A...0x202E, 0x2066...0x2069, 0x200E, 0x200F:
-                continue // bidi controls can make text read differently than it is
+            case 0x2028, 0x2029: // line and paragraph separators end a line too
+                out.append(multiline ? "\n" : " ")
             default:
+                // Format characters (bidi marks and overrides such as U+061C and
+                // U+202E, zero-width spaces and joiners, U+FEFF, tag characters)
+                // can make text read differently than it is, or hide in it.
+                if c.properties.generalCategory == .format { continue }
                 out.append(c)
             }
         }

@@ -1,0 +1,58 @@
+// Every byte tcpcheck prints goes through here. A report that cannot be
+// written (a full disk, a closed pipe, a closed descriptor) is one line on
+// stderr and exit status 74, never silence or a crash; a message that
+// cannot be written to stderr is given up quietly, and the exit status
+// still tells.
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum Console {
+    /// EX_IOERR from sysexits.h: the report could not be written.
+    static let ioErrorStatus: Int32 = 74
+
+    private static var stdoutWasClosed = false
+
+    /// Before anything else opens a file: a closed stdout or stderr would
+    /// hand its number to the next file or socket tcpcheck opens, and the
+    /// report would go there. Hold the slot with /dev/null and remember.
+    static func setUp() {
+        signal(SIGPIPE, SIG_IGN)   // a closed pipe is EPIPE from write(), not death
+        for fd in [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO] where fcntl(fd, F_GETFD) < 0 && errno == EBADF {
+            if fd == STDOUT_FILENO { stdoutWasClosed = true }
+            let null = open("/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY)
+            if null >= 0 && null != fd { dup2(null, fd); close(null) }
+        }
+    }
+
+    /// Writes text to standard output, or ends tcpcheck with a message and 74.
+    static func out(_ text: String) {
+        if stdoutWasClosed { fail(EBADF) }
+        if let e = write(text, to: STDOUT_FILENO) { fail(e) }
+    }
+
+    /// Best effort: stderr that cannot take a message is no reason to crash.
+    static func err(_ text: String) {
+        _ = write(text, to: STDERR_FILENO)
+    }
+
+    private static func fail(_ e: Int32) -> Never {
+        err("tcpcheck: cannot write to standard output: \(String(cString: strerror(e)))\n")
+        exit(ioErrorStatus)
+    }
+
+    /// Writes all of text; the errno when it could not.
+    static func write(_ text: String, to fd: Int32) -> Int32? {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return errno
+            }
+            bytes = bytes.dropFirst(n)
+        }
+        return nil
+    }
+}
