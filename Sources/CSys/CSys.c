@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "CSys.h"
+#include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -27,4 +28,18 @@ int csys_open_pty(int *slave) {
 int csys_tune_malloc(unsigned long pad) {
     int ok = mallopt(M_ARENA_MAX, 1) && mallopt(M_TOP_PAD, (int)pad);
     return ok ? 0 : -1;
+}
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+
+int csys_open_no_magiclinks(const char *path, int flags) {
+#ifdef SYS_openat2
+    struct open_how how = { .flags = (unsigned long long)flags, .mode = 0, .resolve = RESOLVE_NO_MAGICLINKS };
+    return (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
 }

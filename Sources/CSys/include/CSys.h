@@ -18,4 +18,10 @@ int csys_open_pty(int *slave);
    M_TOP_PAD): see TCPCheck.tuneMemory. Returns 0 when both were taken. */
 int csys_tune_malloc(unsigned long pad);
 
+/* open(2) that refuses to pass through a "magic" link (/proc/PID/root,
+   /proc/PID/cwd, /proc/PID/fd/N ...) anywhere in the path, so a path under
+   /proc cannot lead out of it (openat2 RESOLVE_NO_MAGICLINKS). Where the
+   kernel lacks openat2 (before 5.6), -1 with errno ENOSYS. */
+int csys_open_no_magiclinks(const char *path, int flags);
+
 #endif

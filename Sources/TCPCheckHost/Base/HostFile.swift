@@ -1,6 +1,7 @@
 // Bounded reads of the few files tcpcheck may read: kernel state under
 // /proc and /sys, and the resolver's own files (resolv.conf, hosts,
 // nsswitch.conf). A failure comes back as a reason a check can report.
+import CSys
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -37,8 +38,7 @@ public enum HostFile {
         guard allowed(path) else {
             return .failure(HostFileError(id: "not_allowed", message: "\(path): only kernel files (/proc, /sys) and resolver files (resolv.conf, hosts, nsswitch.conf) are read"))
         }
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
-        guard fd >= 0 else { return .failure(error(errno, path)) }
+        guard let fd = openWithoutEscape(path) else { return .failure(error(errno, path)) }
         defer { close(fd) }
         var out: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 16384)
@@ -52,6 +52,27 @@ public enum HostFile {
             out.append(contentsOf: buffer[0..<n])
         }
         return .success(out)
+    }
+
+    /// Opens path so that a link cannot lead it out of what may be read: a
+    /// path under /proc or /sys may pass through ordinary links (/proc/self)
+    /// but no "magic" one (/proc/1/root/etc/shadow, /proc/PID/fd/N); a
+    /// resolver file may be a link (/etc/resolv.conf usually is) only to
+    /// another resolver file, a planted /run/lock/x/hosts -> /etc/shadow is
+    /// refused. Returns nil with errno set.
+    static func openWithoutEscape(_ path: String) -> Int32? {
+        let flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK
+        if kernelRoots.contains(where: { path.hasPrefix($0) }) {
+            let fd = csys_open_no_magiclinks(path, flags)
+            if fd >= 0 { return fd }
+            if errno != ENOSYS { return nil }
+        }
+        guard let resolved = realpath(path, nil) else { return nil }
+        let real = String(cString: resolved)
+        free(resolved)
+        guard allowed(real) else { errno = ELOOP; return nil }
+        let fd = open(real, flags | O_NOFOLLOW)
+        return fd >= 0 ? fd : nil
     }
 
     /// A file holding one value, trimmed ("4096\n" -> "4096").
@@ -76,6 +97,7 @@ public enum HostFile {
         case ENOENT, ENOTDIR: return HostFileError(id: "not_found", message: "\(path) does not exist")
         case EACCES, EPERM: return HostFileError(id: "permission_denied", message: "\(path): permission denied (run tcpcheck as root to read it)")
         case ESRCH: return HostFileError(id: "no_such_process", message: "\(path): the process has exited")
+        case ELOOP, EXDEV: return HostFileError(id: "not_allowed", message: "\(path) is, or passes through, a link to a file tcpcheck does not read")
         default: return HostFileError(id: "read_failed", message: "\(path): \(errnoText(e)) (\(errnoName(e)))")
         }
     }
