@@ -5,6 +5,8 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <signal.h>
+#include <string.h>
 #include <sys/fsuid.h>
 
 int csys_setns_net(int fd) { return setns(fd, CLONE_NEWNET); }
@@ -42,4 +44,59 @@ int csys_open_no_magiclinks(const char *path, int flags) {
     errno = ENOSYS;
     return -1;
 #endif
+}
+
+/* 256 slots: tcpcheck runs a handful of programs at a time. 0 is free. */
+#define CHILD_SLOTS 256
+static volatile int child_groups[CHILD_SLOTS];
+
+int csys_children_add(int pgid) {
+    for (int i = 0; i < CHILD_SLOTS; i++)
+        if (__sync_bool_compare_and_swap(&child_groups[i], 0, pgid)) return 0;
+    return -1;
+}
+
+void csys_children_remove(int pgid) {
+    for (int i = 0; i < CHILD_SLOTS; i++)
+        if (__sync_bool_compare_and_swap(&child_groups[i], pgid, 0)) return;
+}
+
+void csys_children_kill(int sig) {
+    for (int i = 0; i < CHILD_SLOTS; i++) {
+        int g = child_groups[i];
+        if (g > 0) kill(-g, sig);
+    }
+}
+
+static const char *crash_message;
+
+static void on_stop(int sig) {
+    csys_children_kill(SIGKILL);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void on_crash(int sig) {
+    (void)sig;
+    csys_children_kill(SIGKILL);
+    if (crash_message) {
+        ssize_t unused = write(2, crash_message, strlen(crash_message));
+        (void)unused;
+    }
+    _exit(70);
+}
+
+void csys_install_exit_handlers(const char *message) {
+    crash_message = message;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_stop;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = on_crash;
+    sa.sa_flags = SA_ONSTACK;
+    int crashes[] = { SIGILL, SIGABRT, SIGSEGV, SIGBUS, SIGFPE };
+    for (unsigned i = 0; i < sizeof crashes / sizeof crashes[0]; i++) sigaction(crashes[i], &sa, NULL);
 }

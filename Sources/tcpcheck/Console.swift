@@ -3,6 +3,7 @@
 // stderr and exit status 74, never silence or a crash; a message that
 // cannot be written to stderr is given up quietly, and the exit status
 // still tells.
+import CSys
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -14,15 +15,35 @@ enum Console {
 
     private static var stdoutWasClosed = false
 
+    /// What a crash says instead of the runtime's backtrace: a limit set too
+    /// low (ulimit -v, -n, -u) is the usual cause. Kept alive for the handler.
+    private static let crashMessage: UnsafeMutablePointer<CChar> = strdup(
+        "tcpcheck: stopped by an internal error; a resource limit set too low (ulimit -v, -n or -u) can cause this; no report was written\n")
+
     /// Before anything else opens a file: a closed stdout or stderr would
     /// hand its number to the next file or socket tcpcheck opens, and the
     /// report would go there. Hold the slot with /dev/null and remember.
     static func setUp() {
         signal(SIGPIPE, SIG_IGN)   // a closed pipe is EPIPE from write(), not death
+        csys_install_exit_handlers(crashMessage)
         for fd in [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO] where fcntl(fd, F_GETFD) < 0 && errno == EBADF {
             if fd == STDOUT_FILENO { stdoutWasClosed = true }
             let null = open("/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY)
             if null >= 0 && null != fd { dup2(null, fd); close(null) }
+        }
+    }
+
+    /// A run needs a few descriptors of its own (pipes to tools, netlink and
+    /// probe sockets): raise the soft limit where the hard one allows, and
+    /// refuse to start, in one line, where it cannot be had.
+    static func ensureDescriptors(minimum: rlim_t = 16) {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < 256 else { return }
+        limit.rlim_cur = min(limit.rlim_max, 256)
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        if limit.rlim_cur < minimum {
+            err("tcpcheck: only \(limit.rlim_max) open files are allowed (RLIMIT_NOFILE) and tcpcheck needs \(minimum): raise the limit (ulimit -n 1024)\n")
+            exit(71)   // EX_OSERR
         }
     }
 

@@ -18,6 +18,7 @@ struct TCPCheckCommand: ParsableCommand {
           tcpcheck demo
 
         Exit status: 0 no check failed, 1 a check failed, 2 a check errored (none failed), 64 usage error,
+        70 an internal error (a crash, often a resource limit set too low), 71 too few open files allowed,
         74 the report could not be written (a full disk, a closed pipe).
         """,
         version: TCPCheck.version,
@@ -27,6 +28,12 @@ struct TCPCheckCommand: ParsableCommand {
     /// Parses and runs; every error becomes one line on stderr and the right exit status.
     static func main() {
         Console.setUp()
+        Console.ensureDescriptors()
+        // Swift reads the command line from /proc/self/cmdline: without /proc
+        // it would look empty, and "tcpcheck run ..." would print help.
+        if CommandLine.arguments.isEmpty || access("/proc/self/cmdline", R_OK) != 0 {
+            fail("/proc is not mounted: tcpcheck reads its command line and the system's state from it (mount -t proc proc /proc)", code: 71)
+        }
         TCPCheck.tuneMemory()
         do {
             var command = try parseAsRoot()

@@ -24,4 +24,19 @@ int csys_tune_malloc(unsigned long pad);
    kernel lacks openat2 (before 5.6), -1 with errno ENOSYS. */
 int csys_open_no_magiclinks(const char *path, int flags);
 
+/* The process groups of the programs tcpcheck started and has not reaped,
+   in a fixed table a signal handler can read. add returns -1 when full. */
+int csys_children_add(int pgid);
+void csys_children_remove(int pgid);
+/* Sends sig to every group in the table (async-signal-safe). */
+void csys_children_kill(int sig);
+
+/* Installs the handlers that keep tcpcheck's promises when it is stopped:
+   SIGINT, SIGTERM, SIGHUP kill the child groups, then end tcpcheck with the
+   signal's usual status; a crash (SIGILL, SIGABRT, SIGSEGV, SIGBUS, SIGFPE),
+   which a limit set too low can cause, kills the children, writes
+   `message` (one line) to stderr and exits with status 70, without the
+   runtime's backtrace. `message` must stay valid for the process's life. */
+void csys_install_exit_handlers(const char *message);
+
 #endif

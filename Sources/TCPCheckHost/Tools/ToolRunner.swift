@@ -1,5 +1,6 @@
 // The one way tcpcheck runs an external program: an argv array (never a
 // shell), a program from a fixed allowlist, a timeout and an output cap.
+import CSys
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -114,6 +115,8 @@ public enum ToolRunner {
             close(outPipe[0]); close(errPipe[0])
             return notStarted("cannot start \(path): \(String(cString: strerror(spawnResult)))")
         }
+        // Known to the signal handlers, so that no child outlives tcpcheck.
+        _ = csys_children_add(pid)
         return .success(RunningTool(result: result, pid: pid, stdout: outPipe[0], stderr: errPipe[0],
                                     timeout: timeout, maxOutput: maxOutput))
     }
@@ -146,6 +149,7 @@ public final class RunningTool {
             for f in fds where f.fd >= 0 { close(f.fd) }
             var status: Int32 = 0
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            csys_children_remove(pid)
         }
     }
 
@@ -191,6 +195,9 @@ public final class RunningTool {
         if result.timedOut || result.truncated { kill(-pid, SIGKILL) }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        // What it started in its group (a pager, a helper) ends with it.
+        kill(-pid, SIGKILL)
+        csys_children_remove(pid)
         reaped = true
         if status & 0x7f == 0 { result.exitCode = (status >> 8) & 0xff } else { result.signal = status & 0x7f }
         if result.stdout.count > maxOutput { result.stdout.removeSubrange(maxOutput...) }
