@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/fsuid.h>
@@ -99,4 +100,12 @@ void csys_install_exit_handlers(const char *message) {
     sa.sa_flags = SA_ONSTACK;
     int crashes[] = { SIGILL, SIGABRT, SIGSEGV, SIGBUS, SIGFPE };
     for (unsigned i = 0; i < sizeof crashes / sizeof crashes[0]; i++) sigaction(crashes[i], &sa, NULL);
+    /* A parent may have started tcpcheck with these blocked (a blocked mask
+       is inherited): they must reach the handlers. */
+    sigset_t stops;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGINT);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGHUP);
+    pthread_sigmask(SIG_UNBLOCK, &stops, NULL);
 }
