@@ -92,15 +92,8 @@ enum LuaFolders {
             }
             for name in names.filter({ $0.hasSuffix(".lua") }).sorted() {
                 let path = (dir as NSString).appendingPathComponent(name)
-                var s = CheckSource(origin: .custom, path: path)
-                if let data = FileManager.default.contents(atPath: path) {
-                    if let text = String(data: data, encoding: .utf8) { s.text = text }
-                    else if data.first == 0x1B { s.text = String(decoding: data, as: UTF8.self) } // bytecode: the shim refuses it by name
-                    else { s.readError = "the file is not UTF-8 text" }
-                } else {
-                    s.readError = "cannot read the file (permission denied or not a regular file)"
-                }
-                out.append(s)
+                let read = readLuaFile(path)
+                out.append(CheckSource(origin: .custom, path: path, text: read.text, readError: read.problem))
             }
         }
         return out
