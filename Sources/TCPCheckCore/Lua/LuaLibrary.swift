@@ -28,11 +28,15 @@ public struct LuaLibrary: Sendable {
         }
     }
 
-    /// "NAME.lua" with a NAME made of a-z, 0-9 and _.
+    /// "NAME.lua" with a NAME that require accepts.
     static func isLibraryFile(_ file: String) -> Bool {
-        let name = file.hasSuffix(".lua") ? file.dropLast(4) : ""
-        return !name.isEmpty && name.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") }
+        file.hasSuffix(".lua") && isPlainName(file.dropLast(4))
     }
+}
+
+/// a-z, 0-9 and _, at least one: how check ids and library names are made.
+func isPlainName<S: StringProtocol>(_ s: S) -> Bool {
+    !s.isEmpty && s.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") }
 }
 
 /// A Lua file's text, or why it cannot be used. Bytecode is kept as it is
