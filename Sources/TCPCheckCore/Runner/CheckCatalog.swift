@@ -180,7 +180,7 @@ public struct CheckCatalog {
     /// chain of needs that leads back to it.
     static func needsProblem(_ info: CheckInfo, _ byID: [String: CatalogEntry]) -> String? {
         if let unknown = info.needs.first(where: { byID[$0] == nil }) {
-            return "needs '\(Sanitize.line(unknown))', which is not a known check (see 'tcpcheck list')"
+            return "needs '\(unknown)', which is not a known check (see 'tcpcheck list')"
         }
         var path = [info.id]
         func leadsBack(_ id: String) -> Bool {
