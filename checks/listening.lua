@@ -1,6 +1,12 @@
 -- listening: which sockets listen on the target port, and who owns them.
 -- Inspects: listening TCP sockets (netlink sock_diag, like ss -tlnp), process fds (/proc/*/fd),
 --           this host's addresses (getifaddrs), listen queue counters (/proc/thread-self/net/netstat).
+-- Options:  --set expect_process=NAME, --set expect_unit=UNIT   the server meant to hold the port.
+local addr = require("addr")
+local list = require("list")
+local listeners = require("listeners")
+local options = require("options")
+local report = require("report")
 
 -- Programs and the ports they usually listen on: for "did you mean" matches
 -- and for the configuration line that changes the bind address.
@@ -35,157 +41,145 @@ local SERVICES = {
     ports = { 3000, 5000, 8000, 8080, 8081, 9000 } },
 }
 
-local function contains(list, v)
-  for _, x in ipairs(list or {}) do if x == v then return true end end
-  return false
-end
-
 local function services_for_port(port)
   local out = {}
-  for _, s in ipairs(SERVICES) do if contains(s.ports, port) then out[#out + 1] = s end end
+  for _, s in ipairs(SERVICES) do if list.contains(s.ports, port) then out[#out + 1] = s end end
   return out
 end
 
 local function service_for_program(command)
-  for _, s in ipairs(SERVICES) do if contains(s.programs, command) then return s end end
-  return nil
+  return list.first(SERVICES, function(s) return list.contains(s.programs, command) end)
 end
 
--- Address helpers --------------------------------------------------------
+local function strip_scope(address) return (address:gsub("%%.*$", "")) end
 
-local function is_v4(addr) return addr:match("^%d+%.%d+%.%d+%.%d+$") ~= nil end
-local function mapped_v4(addr) return addr:match("^::ffff:(%d+%.%d+%.%d+%.%d+)$") end
-local function strip_scope(addr) return (addr:gsub("%%.*$", "")) end
-
-local function is_loopback(addr)
-  addr = mapped_v4(addr) or addr
-  return addr:match("^127%.") ~= nil or addr == "::1"
+-- The address a client reaches when it connects to a wildcard address: loopback.
+local function unwildcard(address)
+  if address == "0.0.0.0" then return "127.0.0.1" elseif address == "::" then return "::1" end
+  return address
 end
 
--- "1.2.3.4:80", "[::1]:80", "*:80" (IPv6 wildcard that takes IPv4 too), "0.0.0.0%lo:80": as ss prints them.
-local function ss_local(l)
-  local host
-  if l.family == "ipv6" and l.address == "::" and l.v6only == false then host = "*"
-  elseif l.family == "ipv6" then host = "[" .. l.address .. "]"
-  else host = l.address end
-  if l.interface then host = host .. "%" .. l.interface end
-  return host .. ":" .. l.port
-end
-
-local function ss_peer(l)
-  if l.family == "ipv6" and l.address == "::" and l.v6only == false then return "*:*" end
-  return l.family == "ipv6" and "[::]:*" or "0.0.0.0:*"
-end
-
-local function ss_users(l)
-  local parts = {}
-  for _, o in ipairs(l.owners or {}) do
-    parts[#parts + 1] = string.format('("%s",pid=%d,fd=%d)', o.command, o.pid, o.fd or -1)
+-- Which of the target's addresses are this host's: targets = { {address, family, interface} } (scope
+-- stripped, a wildcard as loopback), remote = the other addresses; and why the list of this host's
+-- addresses failed, if it did.
+local function local_targets(target)
+  local by_address = {}
+  local addrs_ok, addrs_err = sockets.local_addresses()
+  for _, a in ipairs(addrs_ok or {}) do by_address[strip_scope(a.address)] = a end
+  local targets, remote = {}, {}
+  for _, a in ipairs(target.addresses or {}) do
+    local address = unwildcard(strip_scope(a.address))
+    local v4 = addr.mapped_v4(address)
+    local info = addr.is_loopback(address) and { interface = "lo" } or by_address[address] or (v4 and by_address[v4])
+    if info then
+      targets[#targets + 1] = { address = address, family = a.family or (addr.is_v4(address) and "ipv4" or "ipv6"), interface = info.interface }
+    else
+      remote[#remote + 1] = a.address
+    end
   end
-  return #parts > 0 and ("users:(" .. table.concat(parts, ",") .. ")") or ""
+  return targets, remote, addrs_err
 end
 
--- One listener line, like `ss -tlnp` prints it.
-local function ss_line(l)
-  return string.format("LISTEN %-6d %-6d %s %s %s", l.accept_queue, l.backlog, ss_local(l), ss_peer(l), ss_users(l))
+local function rerun_command(address, port)
+  return string.format("tcpcheck run listening --target %s:%d", address and addr.host(address) or "127.0.0.1", port)
 end
 
-local SS_HEADER = "State  Recv-Q Send-Q Local Address:Port Peer Address:Port Process"
-
-local function ss_evidence(port, listeners, empty_note)
-  local lines = { SS_HEADER }
-  for _, l in ipairs(listeners) do lines[#lines + 1] = ss_line(l) end
-  if #listeners == 0 then lines[#lines + 1] = empty_note or "(no lines: nothing listens)" end
-  local cmd = port and string.format("ss -tlnp 'sport = :%d'", port) or "ss -tlnp"
-  return { command = cmd, output = table.concat(lines, "\n") }
+-- The target is another host: its listeners can only be seen there.
+local function skip_remote_target(target, port, remote, addrs_err)
+  local shown = #remote > 0 and table.concat(remote, ", ") or "no address"
+  local cmd = rerun_command(remote[1], port)
+  local why = #remote == 0
+    and string.format("%s did not resolve, so it is unknown whether it is this host", tostring(target.host))
+    or string.format("%s (%s) is not an address of this host", tostring(target.host), shown)
+  if addrs_err then why = why .. " (the local address list failed: " .. addrs_err .. ")" end
+  return {
+    status = "skip",
+    summary = string.format("%s: the listening sockets can only be seen on the server; there, run: %s", why, cmd),
+    findings = { { level = "info",
+      message = string.format("the target is another host: which process listens on port %d, and on which address, can only be seen there", port),
+      fix = string.format("on the server, run: %s (or --target 127.0.0.1:%d), or: ss -tlnp 'sport = :%d'", cmd, port, port) } },
+    data = { local_target = false, port = port, remote_addresses = remote },
+  }
 end
 
--- "nginx (pid 812, user www-data)" for the owners of one listener.
-local function owner_text(l)
-  local parts = {}
-  for _, o in ipairs(l.owners or {}) do
-    local unit = o.unit and (", unit " .. o.unit) or ""
-    parts[#parts + 1] = string.format("%s (pid %d, user %s%s)", o.command, o.pid, o.user or tostring(o.uid), unit)
-    if #parts == 3 and #l.owners > 3 then parts[#parts + 1] = string.format("and %d more", #l.owners - 3); break end
-  end
-  if #parts == 0 then
-    return string.format("an unknown process (socket owned by user %s)", l.user or tostring(l.uid))
-  end
-  return table.concat(parts, ", ")
+local function listing_failed(err, code)
+  local fix = code == "permission_denied"
+    and "run tcpcheck as root (sudo), or check the security policy (SELinux/AppArmor) that blocks netlink sock_diag"
+    or "check that the kernel has inet_diag/tcp_diag (modprobe tcp_diag); `ss -tln` uses the same interface"
+  return { status = "error", summary = "cannot list the listening sockets: " .. tostring(err),
+    findings = { { level = "fail", message = "listing TCP sockets through netlink sock_diag failed: " .. tostring(err), fix = fix } } }
 end
 
-local function first_command(l)
-  return l.owners and l.owners[1] and l.owners[1].command or nil
-end
-
--- Whether listener l accepts connections to addr (family fam).
-local function covers(l, addr, fam, iface)
+-- Whether listener l accepts connections to address (family fam, interface iface).
+local function covers(l, address, fam, iface)
   if l.interface and l.interface ~= iface then return false end
-  local v4 = fam == "ipv4" and addr or mapped_v4(addr)
+  local v4 = fam == "ipv4" and address or addr.mapped_v4(address)
   if v4 then
     if l.family == "ipv4" then return l.address == "0.0.0.0" or l.address == v4 end
     if l.v6only then return false end
     return l.address == "::" or l.address == "::ffff:" .. v4
   end
-  return l.family == "ipv6" and (l.address == "::" or l.address == addr)
+  return l.family == "ipv6" and (l.address == "::" or l.address == address)
 end
 
--- Why listener l does not take connections to addr: one phrase.
-local function mismatch_reason(l, addr, fam, iface)
-  local v4 = fam == "ipv4" or mapped_v4(addr) ~= nil
+-- Why listener l does not take connections to address: one phrase.
+local function mismatch_reason(l, address, fam, iface)
+  local v4 = fam == "ipv4" or addr.mapped_v4(address) ~= nil
+  local here = listeners.address(l)
   if l.interface and l.interface ~= iface then
     return string.format("%s is bound to device %s (SO_BINDTODEVICE), while %s is on %s",
-      ss_local(l), l.interface, addr, iface or "another interface")
+      here, l.interface, address, iface or "another interface")
   end
   if v4 and l.family == "ipv6" and l.address == "::" and l.v6only then
-    return string.format("%s is IPv6-only (IPV6_V6ONLY=1): IPv4 clients connecting to %s are refused", ss_local(l), addr)
+    return string.format("%s is IPv6-only (IPV6_V6ONLY=1): IPv4 clients connecting to %s are refused", here, address)
   end
   if v4 and l.family == "ipv6" then
-    return string.format("%s is %s only: IPv4 clients connecting to %s are refused", ss_local(l),
-      is_loopback(l.address) and "IPv6 loopback" or "an IPv6 address", addr)
+    return string.format("%s is %s only: IPv4 clients connecting to %s are refused", here,
+      addr.is_loopback(l.address) and "IPv6 loopback" or "an IPv6 address", address)
   end
   if not v4 and l.family == "ipv4" then
-    return string.format("%s is IPv4 only: IPv6 clients connecting to [%s] are refused", ss_local(l), addr)
+    return string.format("%s is IPv4 only: IPv6 clients connecting to [%s] are refused", here, address)
   end
-  if is_loopback(l.address) then
-    return string.format("%s is loopback only: it accepts connections from this host to %s, not to %s", ss_local(l), l.address, addr)
+  if addr.is_loopback(l.address) then
+    return string.format("%s is loopback only: it accepts connections from this host to %s, not to %s", here, l.address, address)
   end
-  return string.format("%s is bound to %s only (another address of this host), not to %s", ss_local(l), l.address, addr)
+  return string.format("%s is bound to %s only (another address of this host), not to %s", here, l.address, address)
+end
+
+-- Why port q looks like port p was meant: one digit differs, or two neighbouring digits are swapped.
+local function digits_alike(p, q)
+  local ptext, qtext = tostring(p), tostring(q)
+  if #qtext ~= #ptext then return nil end
+  local diff, first = 0, nil
+  for i = 1, #ptext do
+    if ptext:sub(i, i) ~= qtext:sub(i, i) then diff = diff + 1; first = first or i end
+  end
+  local swapped = diff == 2 and ptext:sub(first, first) == qtext:sub(first + 1, first + 1)
+    and ptext:sub(first + 1, first + 1) == qtext:sub(first, first)
+  if diff == 1 then return "one digit differs" elseif swapped then return "two digits swapped" end
+  return nil
 end
 
 -- Ports that look like the one meant: nearby, one digit off, the same
 -- service's usual ports, or the same program elsewhere.
-local function near_matches(listeners, port, programs)
+local function near_matches(all, port, programs)
   local out, seen = {}, {}
-  local ptext = tostring(port)
   local usual = services_for_port(port)
-  for _, l in ipairs(listeners) do
+  for _, l in ipairs(all) do
     if l.port ~= port then
       local why
-      local cmd = first_command(l)
-      if cmd and contains(programs, cmd) then why = "the same program (" .. cmd .. ")"
+      local cmd = listeners.command(l)
+      if cmd and list.contains(programs, cmd) then why = "the same program (" .. cmd .. ")"
       else
-        for _, s in ipairs(usual) do
-          if contains(s.ports, l.port) then why = "another usual " .. s.name .. " port"; break end
-        end
+        local s = list.first(usual, function(s) return list.contains(s.ports, l.port) end)
+        if s then why = "another usual " .. s.name .. " port" end
       end
       if not why and math.abs(l.port - port) <= 10 then why = "a nearby port" end
-      local qtext = tostring(l.port)
-      if not why and #qtext == #ptext then
-        local diff, first = 0, nil
-        for i = 1, #ptext do
-          if ptext:sub(i, i) ~= qtext:sub(i, i) then diff = diff + 1; first = first or i end
-        end
-        local swapped = diff == 2 and ptext:sub(first, first) == qtext:sub(first + 1, first + 1)
-          and ptext:sub(first + 1, first + 1) == qtext:sub(first, first)
-        if diff == 1 then why = "one digit differs" elseif swapped then why = "two digits swapped" end
-      end
-      if why then
-        local key = l.port .. "/" .. (cmd or "")
-        if not seen[key] then
-          seen[key] = true
-          out[#out + 1] = { port = l.port, listener = l, why = why }
-        end
+      why = why or digits_alike(port, l.port)
+      local key = l.port .. "/" .. (cmd or "")
+      if why and not seen[key] then
+        seen[key] = true
+        out[#out + 1] = { port = l.port, listener = l, why = why }
       end
     end
   end
@@ -194,14 +188,12 @@ local function near_matches(listeners, port, programs)
   return out
 end
 
--- What an earlier port_open check saw: a refusal by TCP reset (what a closed
--- port answers; an ICMP reject is a firewall's doing) or a connection.
-local function port_open_outcomes(results)
+-- What port_open saw (its facts): a refusal by TCP reset (what a closed port
+-- answers; an ICMP reject is a firewall's doing) or a connection; and whether it ran.
+local function port_open_outcomes(facts)
   local seen = { refused = false, connected = false }
-  local r = results and results.port_open
-  if type(r) ~= "table" then return seen, false end
-  local data = type(r.data) == "table" and r.data or {}
-  for _, a in ipairs(type(data.addresses) == "table" and data.addresses or {}) do
+  if type(facts) ~= "table" then return seen, false end
+  for _, a in ipairs(type(facts.addresses) == "table" and facts.addresses or {}) do
     for _, try in ipairs(type(a.results) == "table" and a.results or {}) do
       if try.outcome == "refused" and try.rejected_by ~= "icmp" then seen.refused = true end
       if try.outcome == "connected" then seen.connected = true end
@@ -210,21 +202,16 @@ local function port_open_outcomes(results)
   return seen, true
 end
 
-local function rerun_command(addr, port)
-  local host = addr and (is_v4(addr) and addr or "[" .. addr .. "]") or "127.0.0.1"
-  return string.format("tcpcheck run listening --target %s:%d", host, port)
-end
-
--- Accept queue findings for the listeners given.
-local function queue_findings(listeners, stats, findings, causes)
+-- Accept queue findings (and backlog_overflow causes) for the listeners given.
+local function report_queues(out, list_of, stats)
   local stats_text
   if stats and stats.listen_overflows then
     stats_text = string.format("TcpExtListenOverflows %d, TcpExtListenDrops %d since boot (nstat -az TcpExtListenOverflows TcpExtListenDrops); net.core.somaxconn = %s",
       stats.listen_overflows, stats.listen_drops or 0, tostring(stats.somaxconn or "?"))
   end
-  for _, l in ipairs(listeners) do
+  for _, l in ipairs(list_of) do
     local q, b = l.accept_queue, l.backlog
-    local cmd = first_command(l) or "the server"
+    local cmd = listeners.command(l) or "the server"
     local somaxconn = stats and stats.somaxconn
     local raise
     if somaxconn and b >= somaxconn then
@@ -239,42 +226,199 @@ local function queue_findings(listeners, stats, findings, causes)
       string.format("%s is not accepting connections as fast as they arrive: check whether it is stuck or overloaded (busy workers, blocked event loop, exhausted thread pool)", cmd),
       raise,
     }
-    local ev = { command = string.format("ss -tln 'sport = :%d'", l.port), output = SS_HEADER .. "\n" .. ss_line(l) }
+    local ev = { command = string.format("ss -tln 'sport = :%d'", l.port), output = listeners.HEADER .. "\n" .. listeners.line(l) }
     if q > b or (q == b and b > 0) then
       local full = q > b
       local msg = full
-        and string.format("the accept queue of %s is full: %d connections wait to be accepted, backlog %d: the kernel drops new handshakes, clients see timeouts or slow connects", ss_local(l), q, b)
-        or string.format("the accept queue of %s is at its backlog: %d connections wait to be accepted, backlog %d: the next one overflows", ss_local(l), q, b)
-      findings[#findings + 1] = { level = "fail", message = msg, evidence = ev, fix = table.concat(fix, "; ") }
-      causes[#causes + 1] = {
-        id = "backlog_overflow", confidence = full and "high" or "medium",
-        summary = string.format("%s's accept queue on port %d is %s (%d/%d)", cmd, l.port, full and "full" or "at the backlog", q, b),
-        evidence = { ss_line(l), stats_text or "listen overflow counters unavailable" }, fix = fix,
-      }
+        and string.format("the accept queue of %s is full: %d connections wait to be accepted, backlog %d: the kernel drops new handshakes, clients see timeouts or slow connects", listeners.address(l), q, b)
+        or string.format("the accept queue of %s is at its backlog: %d connections wait to be accepted, backlog %d: the next one overflows", listeners.address(l), q, b)
+      out:add("fail", msg, ev, table.concat(fix, "; "))
+      out:cause("backlog_overflow", full and "high" or "medium",
+        string.format("%s's accept queue on port %d is %s (%d/%d)", cmd, l.port, full and "full" or "at the backlog", q, b),
+        { listeners.line(l), stats_text or "listen overflow counters unavailable" }, fix)
     elseif b >= 10 and q >= b * 0.8 then
-      findings[#findings + 1] = { level = "warn",
-        message = string.format("the accept queue of %s is nearly full: %d of %d", ss_local(l), q, b), evidence = ev, fix = table.concat(fix, "; ") }
+      out:add("warn", string.format("the accept queue of %s is nearly full: %d of %d", listeners.address(l), q, b), ev, table.concat(fix, "; "))
     end
   end
 end
 
-local status_of = report.worst
-
 -- No --target: list every listener and check their queues.
-local function run_without_target(ctx, all, stats)
-  local findings, causes = {}, {}
-  local v4, v6 = 0, 0
-  for _, l in ipairs(all) do if l.family == "ipv4" then v4 = v4 + 1 else v6 = v6 + 1 end end
-  findings[1] = { level = "info",
-    message = string.format("%d listening TCP sockets (%d IPv4, %d IPv6)", #all, v4, v6), evidence = ss_evidence(nil, all) }
-  queue_findings(all, stats, findings, causes)
-  local status = status_of(findings)
-  return {
-    status = status,
-    summary = status == "pass" and string.format("%d listening TCP sockets, no accept queue full", #all)
-      or "a listening socket's accept queue is full or nearly full",
-    findings = findings, causes = causes, data = { listeners = all, listen_stats = stats },
-  }
+local function run_without_target(all, stats)
+  local out = report.new()
+  local v4 = 0
+  for _, l in ipairs(all) do if l.family == "ipv4" then v4 = v4 + 1 end end
+  out:add("info", string.format("%d listening TCP sockets (%d IPv4, %d IPv6)", #all, v4, #all - v4), listeners.evidence(nil, all))
+  report_queues(out, all, stats)
+  local status = out:status()
+  return out:result(status == "pass" and string.format("%d listening TCP sockets, no accept queue full", #all)
+    or "a listening socket's accept queue is full or nearly full", { listeners = all, listen_stats = stats })
+end
+
+-- The programs meant to listen on the port: --set expect_process, or the service usual on this port.
+local function expected_programs(port, expect_process)
+  local programs = {}
+  if expect_process then programs[1] = expect_process end
+  for _, s in ipairs(services_for_port(port)) do
+    for _, p in ipairs(s.programs) do if p ~= "java" and p ~= "python3" and p ~= "node" then programs[#programs + 1] = p end end
+  end
+  return programs
+end
+
+-- Is the expected program running at all, and where does it listen?
+local function report_expected_process(out, expect_process, expect_unit, all, port)
+  local procs = sockets.processes({ command = expect_process, limit = 20 })
+  if #procs == 0 then
+    out:add("fail", string.format("no process named %s is running: the server is not running (or exited at start)", expect_process),
+      { command = "pgrep -a " .. expect_process, output = "(no output)" },
+      expect_unit and string.format("systemctl start %s; if it stops again: journalctl -u %s -n 50", expect_unit, expect_unit)
+        or string.format("start %s and read its log for the reason it stopped", expect_process))
+    return
+  end
+  local pids = list.map(procs, function(p) return tostring(p.pid) end)
+  local ports = {}
+  for _, l in ipairs(all) do
+    for _, o in ipairs(l.owners or {}) do if o.command == procs[1].command then ports[#ports + 1] = listeners.address(l) end end
+  end
+  out:add("info", #ports > 0
+      and string.format("%s is running (pid %s) but listens on %s, not on port %d", expect_process, table.concat(pids, ", "), table.concat(ports, ", "), port)
+      or string.format("%s is running (pid %s) but has no listening TCP socket: it may still be starting, have failed to bind (look for 'Address already in use' or 'Permission denied' in its log), or listen on a Unix socket only",
+        expect_process, table.concat(pids, ", ")),
+    { command = "pgrep -a " .. expect_process, output = pids[1] .. " " .. (procs[1].cmdline or "") })
+end
+
+-- Nothing is bound to the port at all: what is near, whether the program runs, and not_listening.
+-- w: the situation (port, all, evidence, expect_process, expect_unit, seen, had_port_open).
+local function report_nothing_listens(out, w)
+  local port, seen = w.port, w.seen
+  local near = near_matches(w.all, port, expected_programs(port, w.expect_process))
+  local answered = seen.connected and not seen.refused
+  local msg = answered
+    and string.format("nothing on this host listens on TCP port %d, yet port_open connected: a NAT rule (DNAT/REDIRECT, e.g. a container's published port) or a transparent proxy answers for it", port)
+    or string.format("nothing listens on TCP port %d on this host (no IPv4 or IPv6 listening socket): the server is not running, or it listens on another port", port)
+  local fix = { string.format("start the server and make it listen on port %d (check the port in its configuration%s)", port,
+    w.expect_unit and (": systemctl status " .. w.expect_unit .. ", journalctl -u " .. w.expect_unit .. " -n 50") or "") }
+  if #near > 0 then
+    fix[#fix + 1] = string.format("or point the client at port %d, where %s listens (%s)", near[1].port, listeners.owners(near[1].listener), near[1].why)
+  end
+  out:add(answered and "warn" or "fail", msg, w.evidence, table.concat(fix, "; "))
+  if #near > 0 then
+    local lines = { listeners.HEADER }
+    for _, n in ipairs(near) do lines[#lines + 1] = listeners.line(n.listener) end
+    local desc = list.map(near, function(n) return string.format("%d (%s: %s)", n.port, n.why, listeners.owners(n.listener)) end)
+    out:add("info", "listening on ports close to " .. port .. ": " .. table.concat(desc, "; "), { command = "ss -tlnp", output = table.concat(lines, "\n") })
+  end
+  if w.expect_process then report_expected_process(out, w.expect_process, w.expect_unit, w.all, port) end
+  -- High when a connection was refused and nothing is bound: that is exactly what a closed port does.
+  local confidence = seen.refused and "high" or ((seen.connected and w.had_port_open) and "low" or "medium")
+  out:cause("not_listening", confidence,
+    string.format("nothing listens on port %d on this host%s", port, seen.refused and " (port_open was refused)" or ""),
+    { string.format("ss -tlnp 'sport = :%d': no listening socket", port) }, fix)
+  return out:result(string.format("nothing listens on port %d%s", port,
+      #near > 0 and string.format(" (near: %s on %d)", listeners.command(near[1].listener) or "a process", near[1].port) or ""),
+    { local_target = true, port = port, listeners = w.on_port, near = near, listen_stats = w.stats, all_listeners = #w.all })
+end
+
+-- Which target addresses some listener on the port takes (a pass finding for each); returns the
+-- targets no listener takes.
+local function report_covered(out, w)
+  local uncovered = {}
+  for _, t in ipairs(w.targets) do
+    local by = {}
+    for _, l in ipairs(w.on_port) do if covers(l, t.address, t.family, t.interface) then by[#by + 1] = l end end
+    if #by == 0 then uncovered[#uncovered + 1] = t end
+    for _, l in ipairs(by) do
+      out:add("pass", string.format("%s listens on %s, which accepts connections to %s", listeners.owners(l), listeners.address(l), addr.host(t.address)),
+        { command = w.evidence.command, output = listeners.HEADER .. "\n" .. listeners.line(l) })
+    end
+  end
+  return uncovered
+end
+
+-- The port is listened on, but not on target address t: why, and how to bind it (bind_mismatch).
+local function report_bind_mismatch(out, w, t, covered_any)
+  local port, on_port = w.port, w.on_port
+  local reasons, lines = {}, { listeners.HEADER }
+  for _, l in ipairs(on_port) do
+    reasons[#reasons + 1] = mismatch_reason(l, t.address, t.family, t.interface) .. " (" .. listeners.owners(l) .. ")"
+    lines[#lines + 1] = listeners.line(l)
+  end
+  local cmd = listeners.command(on_port[1])
+  local svc = cmd and service_for_program(cmd)
+  local shown = addr.hostport(t.address, port)
+  local v6only_case = t.family == "ipv4" and list.first(on_port, function(l) return l.family == "ipv6" and l.address == "::" and l.v6only end)
+  local fix = {}
+  if v6only_case then
+    fix[1] = string.format("make %s listen on 0.0.0.0:%d as well, or turn IPV6_V6ONLY off for [::]:%d (e.g. nginx: listen [::]:%d ipv6only=off;, or net.ipv6.bindv6only=0 before it starts)",
+      cmd or "the server", port, port, port)
+  else
+    fix[1] = string.format("make %s listen on %s (all addresses) or on %s%s", cmd or "the server", t.family == "ipv4" and ("0.0.0.0:" .. port) or ("[::]:" .. port), shown,
+      svc and svc.bind and (": " .. svc.name .. ": " .. svc.bind:gsub("PORT", tostring(port))) or ": e.g. set its bind-address / listen address")
+  end
+  local alt = on_port[1]
+  if not (alt.family == "ipv6" and alt.address == "::") and alt.address ~= "0.0.0.0" then
+    fix[#fix + 1] = string.format("or point the client at %s:%d, where it listens%s", addr.host(alt.address), port,
+      addr.is_loopback(alt.address) and not addr.is_loopback(t.address) and " (works only from this host)" or "")
+  end
+  if covered_any then
+    fix[#fix + 1] = "clients that try every address of " .. tostring(w.host) .. " fall back to the one that works, after a refusal; others fail"
+  end
+  out:add(covered_any and "warn" or "fail", string.format("port %d is listened on, but not on %s: %s", port, shown, table.concat(reasons, "; ")),
+    { command = w.evidence.command, output = table.concat(lines, "\n") }, table.concat(fix, "; "))
+  local pids = {}
+  for _, l in ipairs(on_port) do
+    for _, o in ipairs(l.owners or {}) do pids[#pids + 1] = string.format("%s pid %d", o.command, o.pid) end
+  end
+  out:cause("bind_mismatch", covered_any and "medium" or "high", string.format("the server listens on port %d but not on %s", port, shown),
+    { lines[2], #pids > 0 and table.concat(pids, ", ") or nil }, fix)
+end
+
+-- Who holds the port: the expected program? two different programs? an owner we cannot see?
+local function report_holders(out, w)
+  local port, on_port = w.port, w.on_port
+  local commands, owners = {}, {}
+  for _, l in ipairs(on_port) do
+    for _, o in ipairs(l.owners or {}) do
+      if not commands[o.command] then commands[o.command] = true; owners[#owners + 1] = o end
+    end
+  end
+  local expect_process, expect_unit = w.expect_process, w.expect_unit
+  local match = list.first(owners, function(o)
+    local program = ((o.cmdline or ""):match("^%S+") or ""):match("[^/]+$")
+    return (expect_process and (o.command == expect_process or o.command == expect_process:sub(1, 15) or program == expect_process))
+      or (expect_unit and o.unit == expect_unit)
+  end)
+  if (expect_process or expect_unit) and not match and #owners > 0 then
+    local holder, expected = owners[1], expect_process or expect_unit
+    local fix = string.format("stop or reconfigure %s (pid %d%s): %s, or move %s to another port",
+      holder.command, holder.pid, holder.unit and (", unit " .. holder.unit) or "",
+      holder.unit and ("systemctl stop " .. holder.unit) or ("kill " .. holder.pid), expected)
+    out:add("fail", string.format("port %d is held by %s, not by %s: %s cannot bind it and fails with 'Address already in use' (EADDRINUSE)",
+      port, listeners.owners(on_port[1]), expected, expected), w.evidence, fix)
+    out:cause("not_listening", "medium", string.format("%s does not listen on port %d: %s holds it", expected, port, holder.command),
+      { listeners.line(on_port[1]) }, { fix })
+  end
+  if #owners > 1 then
+    local names = list.map(owners, function(o) return string.format("%s (pid %d)", o.command, o.pid) end)
+    out:add("warn", string.format("different programs listen on port %d: %s: a client may reach the wrong one, and the one started last may have failed with 'Address already in use'",
+      port, table.concat(names, ", ")), w.evidence, "keep one program on the port; move the other to another port")
+  end
+  if list.first(on_port, function(l) return #(l.owners or {}) == 0 end) then
+    out:add("info", string.format("the process owning a socket on port %d is not visible: %s", port,
+        (on_port[1].owners_denied or 0) > 0 and "tcpcheck is not root, so other users' processes cannot be inspected"
+        or "it may belong to a process in another PID namespace (a container) or to the kernel (e.g. an NFS or in-kernel server)"),
+      nil, "run tcpcheck as root (sudo), or look inside the containers: e.g. nsenter -t PID -n ss -tlnp")
+  end
+end
+
+-- The summary when something listens on the port: the address it misses, who listens, or the worst finding.
+local function summary_of(out, w, uncovered, target_text)
+  local status, first = out:status(), w.on_port[1]
+  if #uncovered > 0 then
+    return string.format("port %d is listened on (%s) but not on %s", w.port, listeners.address(first), addr.host(uncovered[1].address))
+  elseif status == "pass" then
+    return string.format("%s listens on %s for %s", listeners.command(first) or "a process", listeners.address(first), target_text)
+  end
+  return (out:first(status) or out.findings[#out.findings]).message
 end
 
 return {
@@ -290,289 +434,43 @@ a full accept queue, and another process holding the port. Skipped when the targ
   inspects = { "listening TCP sockets (netlink sock_diag, like ss -tlnp)", "/proc/*/fd", "interface addresses (getifaddrs)",
                "/proc/thread-self/net/netstat (ListenOverflows)" },
   needs_target = false,
+  -- What port_open saw tells a closed port (reset) from a NAT rule answering for it.
+  needs = { "port_open" },
   timeout = 30,
   run = function(ctx)
     local target = ctx.target or {}
-    local set = (ctx.options and ctx.options.set) or {}
-    local expect_process, expect_unit = set.expect_process, set.expect_unit
-
-    -- Is the target this host?
-    local local_by_addr = {}
-    local addrs_ok, addrs_err = sockets.local_addresses()
-    for _, a in ipairs(addrs_ok or {}) do local_by_addr[strip_scope(a.address)] = a end
-    local function local_info(addr)
-      addr = strip_scope(addr)
-      if addr == "0.0.0.0" then addr = "127.0.0.1" elseif addr == "::" then addr = "::1" end
-      local v4 = mapped_v4(addr)
-      if is_loopback(addr) then return { interface = "lo" } end
-      return local_by_addr[addr] or (v4 and local_by_addr[v4])
-    end
-
     local port = target.given and target.port or nil
-    local targets, remote = {}, {}
+    local targets, remote, addrs_err
     if target.given then
-      for _, a in ipairs(target.addresses or {}) do
-        local info = local_info(a.address)
-        if info then
-          local addr = strip_scope(a.address)
-          if addr == "0.0.0.0" then addr = "127.0.0.1" elseif addr == "::" then addr = "::1" end
-          targets[#targets + 1] = { address = addr, family = a.family or (is_v4(addr) and "ipv4" or "ipv6"), interface = info.interface }
-        else
-          remote[#remote + 1] = a.address
-        end
-      end
-      if #targets == 0 then
-        local shown = #remote > 0 and table.concat(remote, ", ") or "no address"
-        local cmd = rerun_command(remote[1], port)
-        local why = #remote == 0
-          and string.format("%s did not resolve, so it is unknown whether it is this host", tostring(target.host))
-          or string.format("%s (%s) is not an address of this host", tostring(target.host), shown)
-        if addrs_err then why = why .. " (the local address list failed: " .. addrs_err .. ")" end
-        return {
-          status = "skip",
-          summary = string.format("%s: the listening sockets can only be seen on the server; there, run: %s", why, cmd),
-          findings = { { level = "info",
-            message = string.format("the target is another host: which process listens on port %d, and on which address, can only be seen there", port),
-            fix = string.format("on the server, run: %s (or --target 127.0.0.1:%d), or: ss -tlnp 'sport = :%d'", cmd, port, port) } },
-          data = { local_target = false, port = port, remote_addresses = remote },
-        }
-      end
+      targets, remote, addrs_err = local_targets(target)
+      if #targets == 0 then return skip_remote_target(target, port, remote, addrs_err) end
     end
-
     local all, err, code = sockets.listening({ owners = true })
-    if not all then
-      local fix = code == "permission_denied"
-        and "run tcpcheck as root (sudo), or check the security policy (SELinux/AppArmor) that blocks netlink sock_diag"
-        or "check that the kernel has inet_diag/tcp_diag (modprobe tcp_diag); `ss -tln` uses the same interface"
-      return { status = "error", summary = "cannot list the listening sockets: " .. tostring(err),
-        findings = { { level = "fail", message = "listing TCP sockets through netlink sock_diag failed: " .. tostring(err), fix = fix } } }
-    end
+    if not all then return listing_failed(err, code) end
     local stats = sockets.listen_stats()
+    if not port then return run_without_target(all, stats) end
 
-    if not port then return run_without_target(ctx, all, stats) end
-
-    local findings, causes = {}, {}
     local on_port = {}
     for _, l in ipairs(all) do if l.port == port then on_port[#on_port + 1] = l end end
-    local evidence = ss_evidence(port, on_port, string.format("(no lines: nothing listens on port %d)", port))
-
-    -- Which programs are meant: --set expect_process, or the service usual on this port.
-    local programs = {}
-    if expect_process then programs[1] = expect_process end
-    for _, s in ipairs(services_for_port(port)) do
-      for _, p in ipairs(s.programs) do if p ~= "java" and p ~= "python3" and p ~= "node" then programs[#programs + 1] = p end end
-    end
-
-    local seen, had_port_open = port_open_outcomes(ctx.results)
-    local target_names = {}
-    for _, t in ipairs(targets) do target_names[#target_names + 1] = t.family == "ipv4" and t.address or "[" .. t.address .. "]" end
-    local target_text = table.concat(target_names, ", ")
+    local seen, had_port_open = port_open_outcomes(ctx.fact("port_open"))
+    local w = { port = port, host = target.host, targets = targets, all = all, on_port = on_port, stats = stats,
+      evidence = listeners.evidence(port, on_port, string.format("(no lines: nothing listens on port %d)", port)),
+      expect_process = options.get(ctx, "expect_process"), expect_unit = options.get(ctx, "expect_unit"),
+      seen = seen, had_port_open = had_port_open }
+    local out = report.new()
+    local target_text = list.join(list.map(targets, function(t) return addr.host(t.address) end))
     if #remote > 0 then
-      findings[#findings + 1] = { level = "info",
-        message = string.format("%s also resolves to %s, which is not this host: only %s is checked here", tostring(target.host), table.concat(remote, ", "), target_text) }
+      out:add("info", string.format("%s also resolves to %s, which is not this host: only %s is checked here", tostring(target.host), table.concat(remote, ", "), target_text))
     end
-
-    if #on_port == 0 then
-      -- Nothing bound to the port at all.
-      local near = near_matches(all, port, programs)
-      local msg = string.format("nothing listens on TCP port %d on this host (no IPv4 or IPv6 listening socket): the server is not running, or it listens on another port", port)
-      if seen.connected and not seen.refused then
-        msg = string.format("nothing on this host listens on TCP port %d, yet port_open connected: a NAT rule (DNAT/REDIRECT, e.g. a container's published port) or a transparent proxy answers for it", port)
-      end
-      local fix = { string.format("start the server and make it listen on port %d (check the port in its configuration%s)", port,
-        expect_unit and (": systemctl status " .. expect_unit .. ", journalctl -u " .. expect_unit .. " -n 50") or "") }
-      if #near > 0 then
-        local n = near[1]
-        fix[#fix + 1] = string.format("or point the client at port %d, where %s listens (%s)", n.port, owner_text(n.listener), n.why)
-      end
-      findings[#findings + 1] = { level = (seen.connected and not seen.refused) and "warn" or "fail", message = msg,
-        evidence = evidence, fix = table.concat(fix, "; ") }
-
-      if #near > 0 then
-        local lines, desc = { SS_HEADER }, {}
-        for _, n in ipairs(near) do
-          lines[#lines + 1] = ss_line(n.listener)
-          desc[#desc + 1] = string.format("%d (%s: %s)", n.port, n.why, owner_text(n.listener))
-        end
-        findings[#findings + 1] = { level = "info",
-          message = "listening on ports close to " .. port .. ": " .. table.concat(desc, "; "),
-          evidence = { command = "ss -tlnp", output = table.concat(lines, "\n") } }
-      end
-
-      -- Is the expected program running at all?
-      if expect_process then
-        local procs = sockets.processes({ command = expect_process, limit = 20 })
-        if #procs == 0 then
-          findings[#findings + 1] = { level = "fail",
-            message = string.format("no process named %s is running: the server is not running (or exited at start)", expect_process),
-            evidence = { command = "pgrep -a " .. expect_process, output = "(no output)" },
-            fix = expect_unit and string.format("systemctl start %s; if it stops again: journalctl -u %s -n 50", expect_unit, expect_unit)
-              or string.format("start %s and read its log for the reason it stopped", expect_process) }
-        else
-          local pids = {}
-          for _, p in ipairs(procs) do pids[#pids + 1] = tostring(p.pid) end
-          local ports = {}
-          for _, l in ipairs(all) do
-            for _, o in ipairs(l.owners or {}) do if o.command == procs[1].command then ports[#ports + 1] = ss_local(l) end end
-          end
-          findings[#findings + 1] = { level = "info",
-            message = #ports > 0
-              and string.format("%s is running (pid %s) but listens on %s, not on port %d", expect_process, table.concat(pids, ", "), table.concat(ports, ", "), port)
-              or string.format("%s is running (pid %s) but has no listening TCP socket: it may still be starting, have failed to bind (look for 'Address already in use' or 'Permission denied' in its log), or listen on a Unix socket only",
-                expect_process, table.concat(pids, ", ")),
-            evidence = { command = "pgrep -a " .. expect_process, output = pids[1] .. " " .. (procs[1].cmdline or "") } }
-        end
-      end
-
-      -- High when a connection was refused and nothing is bound: that is exactly what a closed port does.
-      local confidence = seen.refused and "high" or ((seen.connected and had_port_open) and "low" or "medium")
-      causes[#causes + 1] = {
-        id = "not_listening", confidence = confidence,
-        summary = string.format("nothing listens on port %d on this host%s", port, seen.refused and " (port_open was refused)" or ""),
-        evidence = { string.format("ss -tlnp 'sport = :%d': no listening socket", port) },
-        fix = fix,
-      }
-      local status = status_of(findings)
-      return {
-        status = status,
-        summary = string.format("nothing listens on port %d%s", port,
-          #near > 0 and string.format(" (near: %s on %d)", first_command(near[1].listener) or "a process", near[1].port) or ""),
-        findings = findings, causes = causes,
-        data = { local_target = true, port = port, listeners = on_port, near = near, listen_stats = stats, all_listeners = #all },
-      }
-    end
+    if #on_port == 0 then return report_nothing_listens(out, w) end
 
     -- Something listens on the port: does it take the addresses the client uses?
-    local uncovered, covered_any = {}, false
-    for _, t in ipairs(targets) do
-      local by = {}
-      for _, l in ipairs(on_port) do if covers(l, t.address, t.family, t.interface) then by[#by + 1] = l end end
-      if #by > 0 then
-        covered_any = true
-        for _, l in ipairs(by) do
-          findings[#findings + 1] = { level = "pass",
-            message = string.format("%s listens on %s, which accepts connections to %s", owner_text(l), ss_local(l),
-              t.family == "ipv4" and t.address or "[" .. t.address .. "]"),
-            evidence = { command = evidence.command, output = SS_HEADER .. "\n" .. ss_line(l) } }
-        end
-      else
-        uncovered[#uncovered + 1] = t
-      end
-    end
+    local uncovered = report_covered(out, w)
+    for _, t in ipairs(uncovered) do report_bind_mismatch(out, w, t, #uncovered < #targets) end
+    report_holders(out, w)
+    report_queues(out, on_port, stats)
 
-    for _, t in ipairs(uncovered) do
-      local reasons, lines = {}, { SS_HEADER }
-      for _, l in ipairs(on_port) do
-        reasons[#reasons + 1] = mismatch_reason(l, t.address, t.family, t.interface) .. " (" .. owner_text(l) .. ")"
-        lines[#lines + 1] = ss_line(l)
-      end
-      local cmd = first_command(on_port[1])
-      local svc = cmd and service_for_program(cmd)
-      local shown = t.family == "ipv4" and t.address .. ":" .. port or "[" .. t.address .. "]:" .. port
-      local wildcard = t.family == "ipv4" and ("0.0.0.0:" .. port) or ("[::]:" .. port)
-      local fix = {}
-      local v6only_case = false
-      for _, l in ipairs(on_port) do
-        if t.family == "ipv4" and l.family == "ipv6" and l.address == "::" and l.v6only then v6only_case = true end
-      end
-      if v6only_case then
-        fix[#fix + 1] = string.format("make %s listen on 0.0.0.0:%d as well, or turn IPV6_V6ONLY off for [::]:%d (e.g. nginx: listen [::]:%d ipv6only=off;, or net.ipv6.bindv6only=0 before it starts)",
-          cmd or "the server", port, port, port)
-      else
-        fix[#fix + 1] = string.format("make %s listen on %s (all addresses) or on %s%s", cmd or "the server", wildcard, shown,
-          svc and svc.bind and (": " .. svc.name .. ": " .. svc.bind:gsub("PORT", tostring(port))) or ": e.g. set its bind-address / listen address")
-      end
-      local alt = on_port[1]
-      if not (alt.family == "ipv6" and alt.address == "::") and alt.address ~= "0.0.0.0" then
-        local where = alt.family == "ipv4" and alt.address or "[" .. alt.address .. "]"
-        fix[#fix + 1] = string.format("or point the client at %s:%d, where it listens%s", where, port,
-          is_loopback(alt.address) and not is_loopback(t.address) and " (works only from this host)" or "")
-      end
-      if covered_any then
-        fix[#fix + 1] = "clients that try every address of " .. tostring(target.host) .. " fall back to the one that works, after a refusal; others fail"
-      end
-      findings[#findings + 1] = {
-        level = covered_any and "warn" or "fail",
-        message = string.format("port %d is listened on, but not on %s: %s", port, shown, table.concat(reasons, "; ")),
-        evidence = { command = evidence.command, output = table.concat(lines, "\n") },
-        fix = table.concat(fix, "; "),
-      }
-      local pids = {}
-      for _, l in ipairs(on_port) do
-        for _, o in ipairs(l.owners or {}) do pids[#pids + 1] = string.format("%s pid %d", o.command, o.pid) end
-      end
-      causes[#causes + 1] = {
-        id = "bind_mismatch", confidence = covered_any and "medium" or "high",
-        summary = string.format("the server listens on port %d but not on %s", port, shown),
-        evidence = { lines[2], #pids > 0 and table.concat(pids, ", ") or nil },
-        fix = fix,
-      }
-    end
-
-    -- Who holds the port: the expected program? two different programs?
-    local commands, owners = {}, {}
-    for _, l in ipairs(on_port) do
-      for _, o in ipairs(l.owners or {}) do
-        if not commands[o.command] then commands[o.command] = true; owners[#owners + 1] = o end
-      end
-    end
-    if expect_process or expect_unit then
-      local match = false
-      for _, o in ipairs(owners) do
-        local program = ((o.cmdline or ""):match("^%S+") or ""):match("[^/]+$")
-        if (expect_process and (o.command == expect_process or o.command == expect_process:sub(1, 15) or program == expect_process))
-          or (expect_unit and o.unit == expect_unit) then match = true end
-      end
-      if not match and #owners > 0 then
-        local holder = owners[1]
-        local expected = expect_process or expect_unit
-        local fix = string.format("stop or reconfigure %s (pid %d%s): %s, or move %s to another port",
-          holder.command, holder.pid, holder.unit and (", unit " .. holder.unit) or "",
-          holder.unit and ("systemctl stop " .. holder.unit) or ("kill " .. holder.pid), expected)
-        findings[#findings + 1] = { level = "fail",
-          message = string.format("port %d is held by %s, not by %s: %s cannot bind it and fails with 'Address already in use' (EADDRINUSE)",
-            port, owner_text(on_port[1]), expected, expected),
-          evidence = evidence, fix = fix }
-        causes[#causes + 1] = { id = "not_listening", confidence = "medium",
-          summary = string.format("%s does not listen on port %d: %s holds it", expected, port, holder.command),
-          evidence = { ss_line(on_port[1]) }, fix = { fix } }
-      end
-    end
-    if #owners > 1 then
-      local list = {}
-      for _, o in ipairs(owners) do list[#list + 1] = string.format("%s (pid %d)", o.command, o.pid) end
-      findings[#findings + 1] = { level = "warn",
-        message = string.format("different programs listen on port %d: %s: a client may reach the wrong one, and the one started last may have failed with 'Address already in use'",
-          port, table.concat(list, ", ")),
-        evidence = evidence, fix = "keep one program on the port; move the other to another port" }
-    end
-    local unknown = false
-    for _, l in ipairs(on_port) do if #(l.owners or {}) == 0 then unknown = true end end
-    if unknown then
-      findings[#findings + 1] = { level = "info",
-        message = string.format("the process owning a socket on port %d is not visible: %s", port,
-          (on_port[1].owners_denied or 0) > 0 and "tcpcheck is not root, so other users' processes cannot be inspected"
-          or "it may belong to a process in another PID namespace (a container) or to the kernel (e.g. an NFS or in-kernel server)"),
-        fix = "run tcpcheck as root (sudo), or look inside the containers: e.g. nsenter -t PID -n ss -tlnp" }
-    end
-
-    queue_findings(on_port, stats, findings, causes)
-
-    local status = status_of(findings)
-    local summary
-    if #uncovered > 0 then
-      local u = uncovered[1]
-      summary = string.format("port %d is listened on (%s) but not on %s", port, ss_local(on_port[1]),
-        u.family == "ipv4" and u.address or "[" .. u.address .. "]")
-    elseif status == "pass" then
-      summary = string.format("%s listens on %s for %s", first_command(on_port[1]) or "a process", ss_local(on_port[1]), target_text)
-    else
-      summary = findings[#findings].message
-      for _, f in ipairs(findings) do if f.level == status then summary = f.message; break end end
-    end
-    return {
-      status = status, summary = summary, findings = findings, causes = causes,
-      data = { local_target = true, port = port, listeners = on_port, listen_stats = stats, all_listeners = #all },
-    }
+    return out:result(summary_of(out, w, uncovered, target_text),
+      { local_target = true, port = port, listeners = on_port, listen_stats = stats, all_listeners = #all })
   end,
 }

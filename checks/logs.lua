@@ -1,6 +1,9 @@
 -- logs: signs of TCP trouble in the recent part of the system's logs.
 -- Inspects: the journal of the listener's systemd unit (journalctl -u), the kernel ring buffer (/dev/kmsg),
 --           /var/log/syslog, /var/log/messages, /var/log/kern.log, common server error logs, --set log=PATH files.
+-- Options:  --set log=PATH (repeatable), --set log_lines=N, --set unit=NAME, --set pid=N, --set port=N.
+local options = require("options")
+local report = require("report")
 
 -- What to look for. Each signature: `match` = plain substrings (any case);
 -- the first signature whose substring a line holds claims the line, so the
@@ -128,12 +131,6 @@ for _, sig in ipairs(SIGNATURES) do
   end
 end
 
--- A whole number from a setting or a field, else nil.
-local function int(v)
-  v = tonumber(v)
-  return v and math.tointeger(v)
-end
-
 local function quote(s)
   if s:match("^[%w%-_./:=,+@%%]+$") then return s end
   return "'" .. s:gsub("'", "'\\''") .. "'"
@@ -155,24 +152,23 @@ local function timestamp(text)
       or text:match("^(%[%s*%d+%.%d+%])")                                             -- dmesg
 end
 
--- Processes that own the listener, from the listening check (any shape
--- that carries pid fields) or --set pid=N.
+-- Processes that own the listener, from the listening check's facts (any shape
+-- that carries pid fields) or --set pid=N: { {pid=, name=}, ... }.
 local function listener_processes(ctx)
   local found, seen = {}, {}
   local function add(pid, name)
-    pid = int(pid)
+    pid = options.whole(pid)
     if pid and pid > 0 and not seen[pid] then
       seen[pid] = true
       found[#found + 1] = { pid = pid, name = type(name) == "string" and name or nil }
     end
   end
-  local set = ctx.options and ctx.options.set or {}
-  if set.pid then add(set.pid) end
-  local listening = ctx.results and ctx.results.listening
+  local given = options.get(ctx, "pid")
+  if given then add(given) end
   local budget = 200
   local function walk(t, depth)
     if depth > 5 or budget <= 0 then return end
-    for k, v in pairs(t) do
+    for _, v in pairs(t) do
       budget = budget - 1
       if budget <= 0 then return end
       if type(v) == "table" then
@@ -181,27 +177,27 @@ local function listener_processes(ctx)
       end
     end
   end
-  if listening and type(listening.data) == "table" then
-    if listening.data.pid ~= nil then add(listening.data.pid, listening.data.process or listening.data.name) end
-    walk(listening.data, 1)
+  local listening = ctx.fact("listening")
+  if type(listening) == "table" then
+    if listening.pid ~= nil then add(listening.pid, listening.process or listening.name) end
+    walk(listening, 1)
   end
   return found
 end
 
--- The port to name in fixes and to compare with: --target, else the listener's.
+-- The port to name in fixes and to compare with: --target, else --set port.
 local function target_port(ctx)
-  if ctx.target and ctx.target.given and ctx.target.port then return int(ctx.target.port) end
-  local set = ctx.options and ctx.options.set or {}
-  return int(set.port)
+  if ctx.target and ctx.target.given and ctx.target.port then return options.whole(ctx.target.port) end
+  return options.whole(options.get(ctx, "port"))
 end
 
 -- The port a SYN-flood or ufw line is about: "port [::]:8080." / "port 8080." / "DPT=8080".
 local function port_in(sig, text)
   if sig.id == "syn_flood" then
     local where = text:lower():match("on port (%S+)")
-    return where and int(where:match("(%d+)%.?$"))
+    return where and options.whole(where:match("(%d+)%.?$"))
   elseif sig.id == "ufw_block" then
-    return int(text:match("DPT=(%d+)"))
+    return options.whole(text:match("DPT=(%d+)"))
   end
 end
 
@@ -226,6 +222,278 @@ local function shorten(text, n)
   return text:sub(1, n) .. "…"
 end
 
+-- How many lines of each log to search: --set log_lines=N (1-1000000), else DEFAULT_LINES.
+local function log_lines(ctx, out)
+  local given = options.get(ctx, "log_lines")
+  if given == nil then return DEFAULT_LINES end
+  local n = options.whole(given)
+  if n and n >= 1 and n <= 1000000 then return n end
+  out:add("warn", "--set log_lines=" .. tostring(given) .. " is not a number of lines in 1-1000000; searched the last " .. DEFAULT_LINES, nil,
+    "give a whole number, e.g. --set log_lines=10000")
+  return DEFAULT_LINES
+end
+
+-- What is known of the listener: procs, port, its systemd unit (--set unit, else from a process's
+-- cgroup; unit_is_user for a user unit, unit_note why none was found), facts for the fixes
+-- ({port}, {pid}, {unit}) and its process names (lower case) for judging relevance.
+local function listener_facts(ctx)
+  local l = { procs = listener_processes(ctx), port = target_port(ctx), unit_is_user = false, names = {} }
+  l.facts = { port = l.port and tostring(l.port) or nil, pid = l.procs[1] and tostring(l.procs[1].pid) or nil }
+  local unit = options.get(ctx, "unit")
+  if unit then
+    l.unit = unit:match("%.%a+$") and unit or unit .. ".service"
+  else
+    for _, p in ipairs(l.procs) do
+      local u, why = logs.unit_of(p.pid)
+      if u then l.unit, l.unit_is_user = u.unit, u.user; break end
+      l.unit_note = why
+    end
+  end
+  l.facts.unit = l.unit
+  for _, p in ipairs(l.procs) do if p.name then l.names[#l.names + 1] = p.name:lower() end end
+  return l
+end
+
+-- Where to look. Each source: name, kind, how to read it, the command a person runs (journal
+-- results carry their own command).
+local function log_sources(ctx, l, lines)
+  local opts = { lines = lines, match = NEEDLES }
+  local sources = {}
+  if l.unit then
+    sources[#sources + 1] = { name = "journal of " .. l.unit, kind = "journal", unit = l.unit,
+      read = function() return logs.journal({ unit = l.unit, user = l.unit_is_user, lines = lines, match = NEEDLES }) end }
+  end
+  sources[#sources + 1] = { name = "kernel ring buffer", kind = "kernel", read = function() return logs.kernel(opts) end, command = "dmesg" }
+  local files = { "/var/log/syslog", "/var/log/messages", "/var/log/kern.log",
+                  "/var/log/nginx/error.log", "/var/log/apache2/error.log", "/var/log/httpd/error_log", "/var/log/haproxy.log" }
+  for _, path in ipairs(options.all(ctx, "log")) do files[#files + 1] = path end
+  local seen_path = {}
+  for _, path in ipairs(files) do
+    if not seen_path[path] then
+      seen_path[path] = true
+      sources[#sources + 1] = { name = path, kind = "file", path = path,
+        read = function() return logs.tail(path, opts) end, command = "tail -n " .. lines .. " " .. quote(path) }
+    end
+  end
+  return sources
+end
+
+-- Reads one source into the search s: its entry in s.sources (read, not present or unreadable),
+-- and its matching lines, gathered per signature in s.hits (first seen first in s.order).
+local function search_source(s, src)
+  local r = src.read()
+  src.command = r.command or src.command -- the journal says exactly what it ran
+  local entry = { name = src.name, kind = src.kind, command = src.command }
+  s.sources[#s.sources + 1] = entry
+  if not r.ok then
+    entry.error, entry.message = r.error, r.message
+    if ABSENT[r.error] then
+      entry.status = "not_present"
+      s.not_present[#s.not_present + 1] = src.name .. (r.error ~= "not_found" and (" (" .. r.message .. ")") or "")
+    else
+      entry.status = "unreadable"
+      s.unreadable[#s.unreadable + 1] = entry
+    end
+    return r
+  end
+  s.read_ok = s.read_ok + 1
+  entry.status, entry.lines, entry.matches = "read", r.count, #r.matches
+  entry.truncated_lines, entry.warning = r.truncated_lines, r.warning or r.message
+  if r.match_count > #r.matches then
+    entry.matches = r.match_count
+    entry.warning = r.match_count .. " matching lines: the last " .. #r.matches .. " are reported"
+  end
+  if src.kind == "file" and (src.path == "/var/log/syslog" or src.path == "/var/log/messages") then s.syslog_present = true end
+  for _, m in ipairs(r.matches) do
+    local sig = NEEDLE_SIGNATURE[m.needle]
+    local h = s.hits[sig.id]
+    if not h then
+      h = { sig = sig, matches = {}, per_source = {}, source_order = {} }
+      s.hits[sig.id] = h
+      s.order[#s.order + 1] = sig.id
+    end
+    if not h.per_source[src.name] then
+      h.per_source[src.name] = 0
+      h.source_order[#h.source_order + 1] = src
+    end
+    h.per_source[src.name] = h.per_source[src.name] + 1
+    local time = timestamp(m.text)
+    if m.seconds then
+      time = string.format("[%.6f]", m.seconds)
+      if r.uptime and r.uptime >= m.seconds then time = time .. " (~" .. ago(r.uptime - m.seconds) .. ")" end
+    end
+    h.matches[#h.matches + 1] = { source = src, m = m, time = time }
+  end
+  return r
+end
+
+-- Every source, with the journal standing in where the kernel log is closed or there is no syslog file.
+local function search_all(sources, lines)
+  local s = { hits = {}, order = {}, read_ok = 0, not_present = {}, unreadable = {}, sources = {}, syslog_present = false }
+  for _, src in ipairs(sources) do
+    local r = search_source(s, src)
+    -- The journal keeps the kernel's messages too: read it when /dev/kmsg is closed to us.
+    if src.kind == "kernel" and not r.ok and not ABSENT[r.error] then
+      search_source(s, { name = "kernel messages in the journal", kind = "journal",
+        read = function() return logs.journal({ kernel = true, lines = lines, match = NEEDLES }) end })
+    end
+  end
+  -- Journal-only systems have no syslog file: the whole journal stands in for it.
+  if not s.syslog_present then
+    search_source(s, { name = "system journal", kind = "journal",
+      read = function() return logs.journal({ lines = lines, match = NEEDLES }) end })
+  end
+  -- Most serious first, then the most lines.
+  table.sort(s.order, function(a, b)
+    local la, lb = LEVELS[s.hits[a].sig.level], LEVELS[s.hits[b].sig.level]
+    if la ~= lb then return la > lb end
+    return #s.hits[a].matches > #s.hits[b].matches
+  end)
+  return s
+end
+
+-- Whether the lines of one signature are about the listener: its own unit's journal, its process
+-- or pid, or the target port named in the line; else the other port a line names, if any.
+local function relevance(h, l)
+  local relevant, other_port = false, nil
+  for _, hit in ipairs(h.matches) do
+    local text = hit.m.text:lower()
+    if hit.source.kind == "journal" and hit.source.unit then relevant = true end
+    for _, p in ipairs(l.procs) do
+      if text:find("[" .. p.pid .. "]", 1, true) or text:find("process " .. p.pid .. " ", 1, true)
+         or text:find("pid=" .. p.pid .. ",", 1, true) then relevant = true end
+    end
+    for _, name in ipairs(l.names) do
+      if text:find("(" .. name .. ")", 1, true) or text:find("task=" .. name .. ",", 1, true) then relevant = true end
+    end
+    local p = port_in(h.sig, hit.m.text)
+    if p and l.port then
+      if p == l.port then relevant = true else other_port = p end
+    end
+  end
+  return relevant, other_port
+end
+
+-- Example lines: the last two of each source, newest first. Sources keep their own clocks, so
+-- lines are not compared across them. Also "source (count)" per source and the commands to see them.
+local function examples_of(h)
+  local examples, src_list, commands = {}, {}, {}
+  for _, src in ipairs(h.source_order) do
+    src_list[#src_list + 1] = src.name .. " (" .. h.per_source[src.name] .. ")"
+    commands[#commands + 1] = src.command .. " | " .. grep_for(h.sig)
+    local shown = 0
+    for i = #h.matches, 1, -1 do
+      if shown == 2 or #examples >= MAX_EXAMPLES then break end
+      local hit = h.matches[i]
+      if hit.source == src then
+        -- Kernel records carry their time beside the text; other lines start with it.
+        local when = hit.m.seconds and (", " .. hit.time) or ""
+        examples[#examples + 1] = hit.source.name .. ", " .. line_label(hit.m) .. when .. ": " .. shorten(hit.m.text, 400)
+        shown = shown + 1
+      end
+    end
+  end
+  return examples, src_list, commands
+end
+
+-- One signature's finding, and the cause it supports (merged per cause id in causes_by_id);
+-- returns its level.
+local function report_signature(out, h, l, causes_by_id)
+  local sig = h.sig
+  local relevant, other_port = relevance(h, l)
+  local level = (sig.id == "oom_kill" and relevant) and "fail" or sig.level
+  local examples, src_list, commands = examples_of(h)
+  local first_src, last = h.source_order[1], nil
+  for i = #h.matches, 1, -1 do
+    if h.matches[i].source == first_src then last = h.matches[i]; break end
+  end
+  local elsewhere = other_port and not relevant
+  local message = sig.title .. ": " .. #h.matches .. " line(s) in " .. table.concat(src_list, ", ")
+                  .. "; last in " .. first_src.name .. (last.m.seconds and (" (" .. last.time .. ")") or "")
+                  .. ": «" .. shorten(last.m.text, 200) .. "»"
+  if elsewhere then message = message .. " (about port " .. other_port .. ", not the target's port " .. l.port .. ")" end
+  -- A line about another port gets a fix for that port.
+  local fix = format_fix(sig.fix, elsewhere and { port = tostring(other_port), unit = l.facts.unit, pid = l.facts.pid } or l.facts)
+  out:add(level, message .. ". Meaning: " .. sig.meaning .. ".", { command = table.concat(commands, "; "), output = table.concat(examples, "\n") }, fix)
+  -- Logs alone are medium at best: they say what happened, not what happens now.
+  local confidence = relevant and "medium" or "low"
+  if sig.cause == "app_closed" and not relevant then confidence = nil end
+  if sig.cause and not elsewhere and confidence then
+    local c = causes_by_id[sig.cause]
+    if not c then
+      c = { id = sig.cause, confidence = confidence, summary = sig.title .. " in the logs", evidence = {}, fix = {} }
+      causes_by_id[sig.cause] = c
+      table.insert(out.causes, c)
+    elseif confidence == "medium" then
+      c.confidence = "medium"
+    end
+    c.evidence[#c.evidence + 1] = examples[1]
+    c.fix[#c.fix + 1] = fix
+  end
+  return level
+end
+
+-- The last 50 matching lines of one signature, for the report's data.
+local function data_matches(h, id, into)
+  for i = math.max(1, #h.matches - 49), #h.matches do
+    local hit = h.matches[i]
+    into[#into + 1] = { signature = id, source = hit.source.name, line = hit.m.number,
+      from_end = hit.m.from_end, time = hit.time, text = hit.m.text }
+  end
+end
+
+local PERMISSION_FIX = {
+  kernel = "run tcpcheck as root (sudo): reading the kernel log needs CAP_SYSLOG when kernel.dmesg_restrict=1",
+  journal = "run tcpcheck as root (sudo), or add the user to group systemd-journal (or adm)",
+  file = "run tcpcheck as root (sudo), or add the user to group adm",
+}
+
+-- "NAME: why", without repeating NAME when the message starts with it.
+local function why_not(s)
+  local msg = s.message or s.error or "unreadable"
+  if msg:sub(1, #s.name) == s.name then return msg end
+  return s.name .. ": " .. msg
+end
+
+-- Sources that could not be searched, were partly searched, or are absent here.
+local function report_unsearched(out, s)
+  for _, u in ipairs(s.unreadable) do
+    out:add("info", "not searched: " .. why_not(u), u.command, u.error == "permission_denied" and PERMISSION_FIX[u.kind] or u.message)
+  end
+  for _, e in ipairs(s.sources) do
+    if e.status == "read" and e.warning then out:add("info", "partly searched: " .. e.name .. ": " .. e.warning, e.command) end
+  end
+  if #s.not_present > 0 then
+    out:add("info", "not present here (normal, depends on the distribution and services): " .. table.concat(s.not_present, ", "))
+  end
+end
+
+-- Which unit's journal was searched, and how it was found; or why the listener's was not.
+local function report_unit(out, l, from_option)
+  if l.unit then
+    out:add("info", "listener's systemd unit: " .. l.unit
+      .. (from_option and " (from --set unit)" or " (from the cgroup of pid " .. (l.facts.pid or "?") .. ")"))
+  elseif #l.procs > 0 then
+    out:add("info", "no systemd unit found for the listener (" .. (l.unit_note or "no cgroup") .. "): its own journal was not searched", nil,
+      "name it with --set unit=NAME, or give its log file with --set log=PATH")
+  end
+end
+
+-- The summary: the signatures found (with their counts), in what was searched.
+local function summary_of(s, lines)
+  local searched = s.read_ok .. " source(s), last " .. lines .. " lines each"
+  local summary
+  if #s.order == 0 then
+    summary = "no known TCP trouble in " .. searched
+  else
+    local names = {}
+    for _, id in ipairs(s.order) do names[#names + 1] = s.hits[id].sig.title .. " (" .. #s.hits[id].matches .. ")" end
+    summary = table.concat(names, "; ") .. " — in " .. searched
+  end
+  if #s.unreadable > 0 then summary = summary .. "; " .. #s.unreadable .. " source(s) unreadable" end
+  return summary
+end
+
 return {
   id = "logs",
   title = "Logs show no TCP trouble",
@@ -242,292 +510,30 @@ confidence on their own.]],
   inspects = { "journalctl -u UNIT -n N (the listener's unit)", "/dev/kmsg (like dmesg)", "/var/log/syslog",
                "/var/log/messages", "/var/log/kern.log", "server error logs under /var/log", "--set log=PATH files" },
   needs_target = false,
+  -- The listener's processes say which unit's journal to read and which lines are about it.
+  needs = { "listening" },
   timeout = 60,
   run = function(ctx)
-    local set = ctx.options and ctx.options.set or {}
-    local list = ctx.options and ctx.options.list or {}
-    local findings = {}
+    local out = report.new()
+    local lines = log_lines(ctx, out)
+    local l = listener_facts(ctx)
+    local s = search_all(log_sources(ctx, l, lines), lines)
 
-    local lines = DEFAULT_LINES
-    if set.log_lines ~= nil then
-      local n = int(set.log_lines)
-      if n and n >= 1 and n <= 1000000 then
-        lines = n
-      else
-        findings[#findings + 1] = { level = "warn",
-          message = "--set log_lines=" .. tostring(set.log_lines) .. " is not a number of lines in 1-1000000; searched the last " .. DEFAULT_LINES,
-          fix = "give a whole number, e.g. --set log_lines=10000" }
-      end
+    -- One finding per signature, most serious first; the worst of them is the status.
+    local worst, causes_by_id, matches = 0, {}, {}
+    for _, id in ipairs(s.order) do
+      worst = math.max(worst, LEVELS[report_signature(out, s.hits[id], l, causes_by_id)])
+      data_matches(s.hits[id], id, matches)
     end
-    local opts = { lines = lines, match = NEEDLES }
+    report_unsearched(out, s)
+    report_unit(out, l, options.get(ctx, "unit") ~= nil)
 
-    -- Facts about the listener, for fixes and for judging relevance.
-    local procs = listener_processes(ctx)
-    local port = target_port(ctx)
-    local facts = { port = port and tostring(port) or nil }
-    if procs[1] then facts.pid = tostring(procs[1].pid) end
-    local unit, unit_is_user, unit_note = set.unit, false, nil
-    if unit then
-      unit = unit:match("%.%a+$") and unit or unit .. ".service"
-    else
-      for _, p in ipairs(procs) do
-        local u, why = logs.unit_of(p.pid)
-        if u then unit = u.unit; unit_is_user = u.user; break end
-        unit_note = why
-      end
-    end
-    facts.unit = unit
-
-    -- Where to look. Each source: name, how to read it, the command a person runs
-    -- (journal results carry their own command).
-    local sources = {}
-    if unit then
-      sources[#sources + 1] = { name = "journal of " .. unit, kind = "journal", unit = unit,
-        read = function() return logs.journal({ unit = unit, user = unit_is_user, lines = lines, match = NEEDLES }) end }
-    end
-    sources[#sources + 1] = { name = "kernel ring buffer", kind = "kernel",
-      read = function() return logs.kernel(opts) end, command = "dmesg" }
-    local files = { "/var/log/syslog", "/var/log/messages", "/var/log/kern.log",
-                    "/var/log/nginx/error.log", "/var/log/apache2/error.log", "/var/log/httpd/error_log", "/var/log/haproxy.log" }
-    for _, path in ipairs(list.log or {}) do files[#files + 1] = path end
-    local seen_path = {}
-    for _, path in ipairs(files) do
-      if not seen_path[path] then
-        seen_path[path] = true
-        sources[#sources + 1] = { name = path, kind = "file", path = path,
-          read = function() return logs.tail(path, opts) end,
-          command = "tail -n " .. lines .. " " .. quote(path) }
-      end
-    end
-
-    -- Read every source; collect matches per signature.
-    local hits = {}        -- signature id -> { sig=, matches = { {source=, m=} ... }, sources = {name=count} }
-    local order = {}
-    local read_ok, not_present, unreadable, report_sources = 0, {}, {}, {}
-    local syslog_present = false
-    local function search(src)
-      local r = src.read()
-      src.command = r.command or src.command -- the journal says exactly what it ran
-      local entry = { name = src.name, kind = src.kind, command = src.command }
-      report_sources[#report_sources + 1] = entry
-      if not r.ok then
-        entry.error, entry.message = r.error, r.message
-        if ABSENT[r.error] then
-          entry.status = "not_present"
-          not_present[#not_present + 1] = src.name .. (r.error ~= "not_found" and (" (" .. r.message .. ")") or "")
-        else
-          entry.status = "unreadable"
-          unreadable[#unreadable + 1] = entry
-        end
-        return r
-      end
-      read_ok = read_ok + 1
-      entry.status, entry.lines, entry.matches = "read", r.count, #r.matches
-      entry.truncated_lines, entry.warning = r.truncated_lines, r.warning or r.message
-      if r.match_count > #r.matches then
-        entry.matches = r.match_count
-        entry.warning = r.match_count .. " matching lines: the last " .. #r.matches .. " are reported"
-      end
-      if src.kind == "file" and (src.path == "/var/log/syslog" or src.path == "/var/log/messages") then syslog_present = true end
-      for _, m in ipairs(r.matches) do
-        local sig = NEEDLE_SIGNATURE[m.needle]
-        local h = hits[sig.id]
-        if not h then
-          h = { sig = sig, matches = {}, per_source = {}, source_order = {} }
-          hits[sig.id] = h
-          order[#order + 1] = sig.id
-        end
-        if not h.per_source[src.name] then
-          h.per_source[src.name] = 0
-          h.source_order[#h.source_order + 1] = src
-        end
-        h.per_source[src.name] = h.per_source[src.name] + 1
-        local time = timestamp(m.text)
-        if m.seconds then
-          time = string.format("[%.6f]", m.seconds)
-          if r.uptime and r.uptime >= m.seconds then time = time .. " (~" .. ago(r.uptime - m.seconds) .. ")" end
-        end
-        h.matches[#h.matches + 1] = { source = src, m = m, time = time }
-      end
-      return r
-    end
-
-    for _, src in ipairs(sources) do
-      local r = search(src)
-      -- The journal keeps the kernel's messages too: read it when /dev/kmsg is closed to us.
-      if src.kind == "kernel" and not r.ok and not ABSENT[r.error] then
-        search({ name = "kernel messages in the journal", kind = "journal",
-                 read = function() return logs.journal({ kernel = true, lines = lines, match = NEEDLES }) end })
-      end
-    end
-    -- Journal-only systems have no syslog file: the whole journal stands in for it.
-    if not syslog_present then
-      search({ name = "system journal", kind = "journal",
-               read = function() return logs.journal({ lines = lines, match = NEEDLES }) end })
-    end
-
-    -- One finding per signature, most serious first.
-    local causes, cause_index = {}, {}
-    local worst = 0
-    table.sort(order, function(a, b)
-      local la, lb = LEVELS[hits[a].sig.level], LEVELS[hits[b].sig.level]
-      if la ~= lb then return la > lb end
-      return #hits[a].matches > #hits[b].matches
-    end)
-    local listener_names = {}
-    for _, p in ipairs(procs) do if p.name then listener_names[#listener_names + 1] = p.name:lower() end end
-
-    local data_matches = {}
-    for _, id in ipairs(order) do
-      local h = hits[id]
-      local sig = h.sig
-      local level = sig.level
-      -- Relevance: the listener's own unit, its process or pid, or the target port named in the line.
-      local relevant, other_port = false, nil
-      for _, hit in ipairs(h.matches) do
-        local text = hit.m.text:lower()
-        if hit.source.kind == "journal" and hit.source.unit then relevant = true end
-        for _, p in ipairs(procs) do
-          if text:find("[" .. p.pid .. "]", 1, true) or text:find("process " .. p.pid .. " ", 1, true)
-             or text:find("pid=" .. p.pid .. ",", 1, true) then relevant = true end
-        end
-        for _, name in ipairs(listener_names) do
-          if text:find("(" .. name .. ")", 1, true) or text:find("task=" .. name .. ",", 1, true) then relevant = true end
-        end
-        local p = port_in(sig, hit.m.text)
-        if p and port then
-          if p == port then relevant = true else other_port = p end
-        end
-      end
-      if id == "oom_kill" and relevant then level = "fail" end
-
-      -- Examples: the last two lines of each source, newest first. Sources
-      -- keep their own clocks, so lines are not compared across them.
-      local examples = {}
-      local function example(hit)
-        -- Kernel records carry their time beside the text; other lines start with it.
-        local when = hit.m.seconds and (", " .. hit.time) or ""
-        return hit.source.name .. ", " .. line_label(hit.m) .. when .. ": " .. shorten(hit.m.text, 400)
-      end
-      local src_list, commands = {}, {}
-      for _, src in ipairs(h.source_order) do
-        src_list[#src_list + 1] = src.name .. " (" .. h.per_source[src.name] .. ")"
-        commands[#commands + 1] = src.command .. " | " .. grep_for(sig)
-        local shown = 0
-        for i = #h.matches, 1, -1 do
-          if shown == 2 or #examples >= MAX_EXAMPLES then break end
-          if h.matches[i].source == src then
-            examples[#examples + 1] = example(h.matches[i])
-            shown = shown + 1
-          end
-        end
-      end
-      local first_src = h.source_order[1]
-      local last = nil
-      for i = #h.matches, 1, -1 do
-        if h.matches[i].source == first_src then last = h.matches[i]; break end
-      end
-
-      local message = sig.title .. ": " .. #h.matches .. " line(s) in " .. table.concat(src_list, ", ")
-                      .. "; last in " .. first_src.name .. (last.m.seconds and (" (" .. last.time .. ")") or "")
-                      .. ": «" .. shorten(last.m.text, 200) .. "»"
-      if other_port and not relevant then
-        message = message .. " (about port " .. other_port .. ", not the target's port " .. port .. ")"
-      end
-      -- A line about another port gets a fix for that port.
-      local fix = format_fix(sig.fix, (other_port and not relevant) and { port = tostring(other_port), unit = facts.unit, pid = facts.pid } or facts)
-      findings[#findings + 1] = {
-        level = level,
-        message = message .. ". Meaning: " .. sig.meaning .. ".",
-        evidence = { command = table.concat(commands, "; "), output = table.concat(examples, "\n") },
-        fix = fix,
-      }
-      worst = math.max(worst, LEVELS[level])
-
-      if sig.cause and not (other_port and not relevant) then
-        -- Logs alone are medium at best: they say what happened, not what happens now.
-        local confidence = relevant and "medium" or "low"
-        if sig.cause == "app_closed" and not relevant then confidence = nil end
-        if confidence then
-          local c = cause_index[sig.cause]
-          if not c then
-            c = { id = sig.cause, confidence = confidence, summary = sig.title .. " in the logs", evidence = {}, fix = {} }
-            cause_index[sig.cause] = c
-            causes[#causes + 1] = c
-          elseif confidence == "medium" then
-            c.confidence = "medium"
-          end
-          c.evidence[#c.evidence + 1] = examples[1]
-          c.fix[#c.fix + 1] = fix
-        end
-      end
-      for i = math.max(1, #h.matches - 49), #h.matches do
-        local hit = h.matches[i]
-        data_matches[#data_matches + 1] = { signature = id, source = hit.source.name, line = hit.m.number,
-          from_end = hit.m.from_end, time = hit.time, text = hit.m.text }
-      end
-    end
-
-    -- Sources that could not be searched, and those absent here.
-    local PERMISSION_FIX = {
-      kernel = "run tcpcheck as root (sudo): reading the kernel log needs CAP_SYSLOG when kernel.dmesg_restrict=1",
-      journal = "run tcpcheck as root (sudo), or add the user to group systemd-journal (or adm)",
-      file = "run tcpcheck as root (sudo), or add the user to group adm",
-    }
-    -- "NAME: why", without repeating NAME when the message starts with it.
-    local function why_not(s)
-      local msg = s.message or s.error or "unreadable"
-      if msg:sub(1, #s.name) == s.name then return msg end
-      return s.name .. ": " .. msg
-    end
-    for _, s in ipairs(unreadable) do
-      local fix = s.message
-      if s.error == "permission_denied" then fix = PERMISSION_FIX[s.kind] end
-      findings[#findings + 1] = { level = "info", message = "not searched: " .. why_not(s), evidence = s.command, fix = fix }
-    end
-    for _, s in ipairs(report_sources) do
-      if s.status == "read" and s.warning then
-        findings[#findings + 1] = { level = "info", message = "partly searched: " .. s.name .. ": " .. s.warning, evidence = s.command }
-      end
-    end
-    if #not_present > 0 then
-      findings[#findings + 1] = { level = "info",
-        message = "not present here (normal, depends on the distribution and services): " .. table.concat(not_present, ", ") }
-    end
-    if unit then
-      findings[#findings + 1] = { level = "info", message = "listener's systemd unit: " .. unit
-        .. (set.unit and " (from --set unit)" or " (from the cgroup of pid " .. (facts.pid or "?") .. ")") }
-    elseif #procs > 0 then
-      findings[#findings + 1] = { level = "info",
-        message = "no systemd unit found for the listener (" .. (unit_note or "no cgroup") .. "): its own journal was not searched",
-        fix = "name it with --set unit=NAME, or give its log file with --set log=PATH" }
-    end
-
-    local data = { lines = lines, unit = unit, sources = report_sources, matches = data_matches }
-    local searched = read_ok .. " source(s), last " .. lines .. " lines each"
-    if read_ok == 0 then
+    local data = { lines = lines, unit = l.unit, sources = s.sources, matches = matches }
+    if s.read_ok == 0 then
       local why = {}
-      for _, s in ipairs(unreadable) do why[#why + 1] = why_not(s) end
-      return { status = "skip",
-        summary = "no log could be read" .. (#why > 0 and (" (" .. table.concat(why, "; ") .. ")") or ""),
-        findings = findings, data = data }
+      for _, u in ipairs(s.unreadable) do why[#why + 1] = why_not(u) end
+      return out:result("no log could be read" .. (#why > 0 and (" (" .. table.concat(why, "; ") .. ")") or ""), data, "skip")
     end
-    local status, summary
-    if worst == 2 then
-      status = "fail"
-    elseif worst == 1 then
-      status = "warn"
-    else
-      status = "pass"
-    end
-    if #order == 0 then
-      summary = "no known TCP trouble in " .. searched
-    else
-      local names = {}
-      for _, id in ipairs(order) do names[#names + 1] = hits[id].sig.title .. " (" .. #hits[id].matches .. ")" end
-      summary = table.concat(names, "; ") .. " — in " .. searched
-    end
-    if #unreadable > 0 then summary = summary .. "; " .. #unreadable .. " source(s) unreadable" end
-    return { status = status, summary = summary, findings = findings, data = data, causes = causes }
+    return out:result(summary_of(s, lines), data, worst == 2 and "fail" or worst == 1 and "warn" or "pass")
   end,
 }

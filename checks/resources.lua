@@ -4,6 +4,400 @@
 -- ip_local_port_range, /proc/net/sockstat, tcp_mem, /proc/meminfo, /proc/loadavg.
 -- Options:  --set pid=N        check this process's fds against its RLIMIT_NOFILE (repeatable)
 --           --set warn_pct=N   warn at N% of a limit (default 80); --set fail_pct=N fail at N% (default 95)
+local list = require("list")
+local options = require("options")
+local report = require("report")
+
+------------------------------------------------------------------------ thresholds
+
+-- warn_pct and fail_pct: a limit used that much warns or fails (80 and 95 unless --set says otherwise).
+local function thresholds(ctx, out)
+  local warn, fail = options.get(ctx, "warn_pct"), options.get(ctx, "fail_pct")
+  local t = { warn_pct = tonumber(warn) or 80, fail_pct = tonumber(fail) or 95 }
+  if not (t.warn_pct > 0 and t.fail_pct > 0 and t.warn_pct <= t.fail_pct and t.fail_pct <= 1000) then
+    out:add("warn", string.format("Ignoring --set warn_pct=%s fail_pct=%s: need 0 < warn_pct <= fail_pct", tostring(warn), tostring(fail)))
+    t.warn_pct, t.fail_pct = 80, 95
+  end
+  return t
+end
+
+-- How much of limit is used, in percent (nil when either is unknown).
+local function pct(used, limit)
+  if not used or not limit or limit <= 0 then return nil end
+  return used * 100.0 / limit
+end
+
+-- The finding level a percentage calls for under thresholds t.
+local function level_of(p, t)
+  if not p then return "info" end
+  if p >= t.fail_pct then return "fail" end
+  if p >= t.warn_pct then return "warn" end
+  return "info"
+end
+
+local function fmt_pct(p) return p and string.format("%.0f%%", p) or "?" end
+
+-- A limit's use as a finding at level lvl, with its fix once it warns; then also the cause it
+-- supports (high when it fails, else medium). u: message, evidence, fix, cause, summary,
+-- cause_evidence, fixes.
+local function report_use(out, lvl, u)
+  out:add(lvl, u.message, u.evidence, lvl ~= "info" and u.fix or nil)
+  if lvl ~= "info" then out:cause(u.cause, lvl == "fail" and "high" or "medium", u.summary, u.cause_evidence, u.fixes) end
+end
+
+local function sysctl_num(name)
+  local v, msg = sys.read_sysctl(name)
+  return v and math.tointeger(tonumber(v:match("^%-?%d+"))), v, msg
+end
+
+------------------------------------------------------------------------ file descriptors
+
+local function check_file_handles(out, data, t)
+  local fnr, fmsg = sys.file_nr()
+  data.file_nr = fnr
+  if not fnr then
+    out:add("info", "Could not read system-wide file handles: " .. tostring(fmsg), { command = "cat /proc/sys/fs/file-nr" })
+    return
+  end
+  local p = pct(fnr.allocated, fnr.max)
+  local ev = { command = "cat /proc/sys/fs/file-nr", output = string.format("%d\t%d\t%d", fnr.allocated, fnr.unused, fnr.max) }
+  report_use(out, level_of(p, t), {
+    message = string.format("System-wide file handles: %d of fs.file-max %d in use (%s)", fnr.allocated, fnr.max, fmt_pct(p)), evidence = ev,
+    fix = string.format("Raise the limit: sysctl -w fs.file-max=%d (persist it in /etc/sysctl.d/), and find who holds them: for p in /proc/[0-9]*; do echo \"$(ls $p/fd 2>/dev/null | wc -l) $p\"; done | sort -n | tail", fnr.max * 2),
+    cause = "fd_exhaustion", summary = "the system is at " .. fmt_pct(p) .. " of fs.file-max",
+    cause_evidence = { ev.command .. ": " .. ev.output }, fixes = { "sysctl -w fs.file-max=" .. (fnr.max * 2) },
+  })
+end
+
+-- The processes whose fd limit to check: --set pid=N (repeatable), else the pids in the listening
+-- check's facts (its listeners' owners; "near" lists listeners on other ports and is not followed).
+local function listener_pids(ctx, out)
+  local pids, seen = {}, {}
+  local function add_pid(v)
+    local n = options.whole(v)
+    if n and n > 0 and not seen[n] and #pids < 16 then seen[n] = true; pids[#pids + 1] = n end
+  end
+  for _, v in ipairs(options.all(ctx, "pid")) do add_pid(v) end
+  local given = options.get(ctx, "pid")
+  if given and #pids == 0 then add_pid(given) end
+  if given and #pids == 0 then out:add("warn", "--set pid=" .. tostring(given) .. " is not a process id; ignored") end
+  local function walk(t, depth)
+    if depth > 6 then return end
+    for k, v in pairs(t) do
+      if (k == "pid" or k == "owner_pid") and type(v) == "number" then add_pid(v)
+      elseif k == "pids" and type(v) == "table" then for _, x in ipairs(v) do add_pid(x) end
+      elseif type(v) == "table" and k ~= "near" then walk(v, depth + 1) end
+    end
+  end
+  local listening = ctx.fact("listening")
+  if #pids == 0 and type(listening) == "table" then
+    walk(type(listening.listeners) == "table" and listening.listeners or listening, 0)
+  end
+  return pids
+end
+
+-- Each process's open fds against its RLIMIT_NOFILE.
+local function check_process_fds(out, data, t, pids)
+  data.processes = {}
+  if #pids == 0 then
+    out:add("info", "No listener process known on this host: the per-process fd limit was not checked (give --set pid=N to check one)")
+  end
+  for _, pid in ipairs(pids) do
+    local p = sys.process_fds(pid)
+    data.processes[#data.processes + 1] = p
+    local who = string.format("pid %d%s", pid, p.name and (" (" .. p.name .. ")") or "")
+    if p.error then
+      out:add("info", "Could not read the fds of " .. who .. ": " .. tostring(p.message), { command = "ls /proc/" .. pid .. "/fd | wc -l" })
+    elseif p.soft_unlimited then
+      out:add("info", string.format("%s has %d open fds and no fd limit", who, p.open), { command = p.command })
+    else
+      local pc = pct(p.open, p.soft)
+      local lvl = level_of(pc, t)
+      local ev = { command = p.command, output = string.format("%d open fds; Max open files %d (soft) %s (hard)", p.open, p.soft,
+        p.hard_unlimited and "unlimited" or tostring(p.hard)) }
+      local new = math.max(p.soft * 4, 65536)
+      if p.hard and not p.hard_unlimited and p.hard > p.soft then new = math.max(new, p.hard) end
+      local fixes = { string.format("prlimit --pid %d --nofile=%d:%d    # now, for the running process", pid, new, new),
+        p.unit and string.format("systemctl edit %s    # add [Service] LimitNOFILE=%d, then systemctl restart %s", p.unit, new, p.unit)
+          or string.format("LimitNOFILE=%d in the service's unit file (or ulimit -n %d before starting it)", new, new) }
+      report_use(out, lvl, {
+        message = string.format("%s uses %d of its %d file descriptors (RLIMIT_NOFILE soft limit, %s)%s", who, p.open, p.soft, fmt_pct(pc),
+          lvl == "fail" and ": accept() fails with EMFILE, so new connections wait in the backlog and then are dropped or reset" or ""),
+        evidence = ev, fix = table.concat(fixes, "\n"),
+        cause = "fd_exhaustion", summary = string.format("%s is at %s of its open-file limit (%d/%d)", who, fmt_pct(pc), p.open, p.soft),
+        cause_evidence = { ev.command .. ": " .. ev.output }, fixes = fixes,
+      })
+    end
+  end
+end
+
+------------------------------------------------------------------------ backlogs
+
+-- somaxconn, tcp_max_syn_backlog and tcp_syncookies, as one info finding.
+local function check_backlog_limits(out, data)
+  local s = { somaxconn = sysctl_num("net.core.somaxconn"), tcp_max_syn_backlog = sysctl_num("net.ipv4.tcp_max_syn_backlog"),
+    tcp_syncookies = sysctl_num("net.ipv4.tcp_syncookies") }
+  data.sysctls = s
+  out:add("info", string.format("Backlog limits: net.core.somaxconn=%s (caps every listen() backlog), net.ipv4.tcp_max_syn_backlog=%s, net.ipv4.tcp_syncookies=%s",
+      tostring(s.somaxconn or "?"), tostring(s.tcp_max_syn_backlog or "?"), tostring(s.tcp_syncookies or "?")),
+    { command = "sysctl net.core.somaxconn net.ipv4.tcp_max_syn_backlog net.ipv4.tcp_syncookies" })
+  return s
+end
+
+-- The first connect port_open made, from its facts.
+local function first_connect(addresses)
+  return addresses and addresses[1] and addresses[1].results and addresses[1].results[1]
+end
+
+-- The counters must be read around a connect to the target, so that an overflowing accept queue
+-- shows. When client_config took a snapshot and port_open probed after it, that window already
+-- holds a probe: reuse port_open's outcome instead of connecting again. Otherwise probe here;
+-- the counters move when the SYN reaches the full queue: at most 0.5 s, not --timeout again.
+local function probe_target(ctx, data, earlier)
+  local po_first = first_connect(ctx.fact("port_open", "addresses"))
+  local target, probe = ctx.target, nil
+  if earlier and po_first then
+    probe = po_first
+    data.probe_from = "port_open"
+  elseif target and target.given and target.port and target.addresses and #target.addresses > 0 then
+    probe = net.connect(target.addresses[1].address, target.port, { timeout = math.min(ctx.options.timeout or 3, 0.5) })
+  end
+  data.probe = probe
+  return probe
+end
+
+local COUNTERS = { "ListenOverflows", "ListenDrops", "TCPReqQFullDrop", "TCPReqQFullDoCookies",
+                   "SyncookiesSent", "SyncookiesRecv", "SyncookiesFailed" }
+
+-- Whether the listen queue counters rose around the probe (or since client_config's snapshot,
+-- earlier): overflowing accept queues, and SYN cookies.
+local function check_listen_counters(out, data, before, after, earlier, probe, s)
+  local now, delta, since_earlier = {}, {}, {}
+  for _, k in ipairs(COUNTERS) do
+    local b, a = before.TcpExt[k], after.TcpExt[k]
+    now[k] = a
+    if a and b then delta[k] = a - b end
+    if a and earlier and earlier[k] then since_earlier[k] = a - earlier[k] end
+  end
+  data.counters = { now = now, during_probe = delta, since_client_config = earlier and since_earlier or nil }
+  local function rise(k) return math.max(delta[k] or 0, since_earlier[k] or 0) end
+  local window = earlier and "since the client_config check" or "during the probe"
+  local ev = { command = "nstat -az TcpExtListenOverflows TcpExtListenDrops TcpExtTCPReqQFullDrop TcpExtTCPReqQFullDoCookies TcpExtSyncookiesSent",
+    output = string.format("ListenOverflows %s (+%d), ListenDrops %s (+%d), TCPReqQFullDrop %s (+%d), TCPReqQFullDoCookies %s (+%d), SyncookiesSent %s (+%d)",
+      tostring(now.ListenOverflows), rise("ListenOverflows"), tostring(now.ListenDrops), rise("ListenDrops"),
+      tostring(now.TCPReqQFullDrop), rise("TCPReqQFullDrop"), tostring(now.TCPReqQFullDoCookies), rise("TCPReqQFullDoCookies"),
+      tostring(now.SyncookiesSent), rise("SyncookiesSent")) }
+  local overflow = rise("ListenOverflows") + rise("ListenDrops") + rise("TCPReqQFullDrop")
+  if overflow > 0 then
+    local probe_failed = probe and probe.outcome == "timeout"
+    local fixes = {
+      string.format("Raise the backlog: sysctl -w net.core.somaxconn=%d and the application's listen() backlog (e.g. nginx 'listen ... backlog=N', the app's own setting)",
+        math.max((s.somaxconn or 4096) * 2, 4096)),
+      "Find why the application accepts slowly: ss -tln shows Recv-Q (waiting) vs Send-Q (backlog) per listener; check its threads/CPU/fd limit",
+    }
+    if s.tcp_syncookies == 0 then fixes[#fixes + 1] = "sysctl -w net.ipv4.tcp_syncookies=1    # so a full SYN queue does not drop handshakes" end
+    out:add(probe_failed and "fail" or "warn",
+      string.format("Listen queues are overflowing on this host: ListenOverflows/ListenDrops/TCPReqQFullDrop rose by %d %s: SYNs or completed handshakes are dropped because an accept queue is full",
+        overflow, window), ev, table.concat(fixes, "\n"))
+    out:cause("backlog_overflow", probe_failed and "high" or "medium",
+      string.format("accept queue overflows rising (%d %s)", overflow, window), { ev.command .. ": " .. ev.output }, fixes)
+  elseif (now.ListenOverflows or 0) > 0 or (now.ListenDrops or 0) > 0 then
+    out:add("info", string.format("Listen queue overflows happened since boot (ListenOverflows %s, ListenDrops %s) but did not rise %s",
+      tostring(now.ListenOverflows), tostring(now.ListenDrops), window), ev)
+  else
+    out:add("info", "No listen queue overflows (ListenOverflows and ListenDrops are 0)", ev)
+  end
+  local cookies = rise("SyncookiesSent") + rise("TCPReqQFullDoCookies")
+  if cookies > 0 then
+    out:add("warn", string.format("SYN queue full: the kernel sent %d SYN cookies %s (SYN flood or a burst larger than tcp_max_syn_backlog=%s)",
+        cookies, window, tostring(s.tcp_max_syn_backlog)), ev,
+      string.format("sysctl -w net.ipv4.tcp_max_syn_backlog=%d; and raise the listen() backlog", math.max((s.tcp_max_syn_backlog or 1024) * 2, 4096)))
+  end
+end
+
+------------------------------------------------------------------------ conntrack
+
+local function check_conntrack(out, data, t)
+  local ct = sys.conntrack()
+  data.conntrack = ct
+  if not (ct.available and ct.max) then
+    out:add("info", "Connection tracking: " .. tostring(ct.message or "count or max not readable"), { command = "lsmod | grep nf_conntrack" })
+    return
+  end
+  local p = pct(ct.count, ct.max)
+  local lvl = level_of(p, t)
+  local ev = { command = "cat /proc/sys/net/netfilter/nf_conntrack_count /proc/sys/net/netfilter/nf_conntrack_max",
+    output = ct.count .. "\n" .. ct.max }
+  local fixes = {
+    string.format("sysctl -w net.netfilter.nf_conntrack_max=%d (persist in /etc/sysctl.d/)", ct.max * 2),
+    "Confirm drops: dmesg | grep 'nf_conntrack: table full'; conntrack -S (drop=, insert_failed=)",
+    "Shorten idle entries, e.g. sysctl -w net.netfilter.nf_conntrack_tcp_timeout_time_wait=30",
+  }
+  report_use(out, lvl, {
+    message = string.format("Conntrack table: %d of %d entries (%s)%s", ct.count, ct.max, fmt_pct(p),
+      lvl == "fail" and ": when full, the kernel drops new connections' first packets (SYN) silently" or ""),
+    evidence = ev, fix = table.concat(fixes, "\n"),
+    cause = "conntrack_full", summary = string.format("conntrack table at %s (%d/%d)", fmt_pct(p), ct.count, ct.max),
+    cause_evidence = { ev.command .. ": " .. ct.count .. " / " .. ct.max }, fixes = fixes,
+  })
+end
+
+------------------------------------------------------------------------ local ports
+
+local PORT_FIXES = {
+  "sysctl -w net.ipv4.ip_local_port_range='1024 65535'    # widen the range",
+  "Reuse connections in the client (keep-alive, a connection pool) instead of opening one per request",
+  "sysctl -w net.ipv4.tcp_tw_reuse=1    # let new outgoing connections reuse TIME_WAIT ports",
+}
+
+-- Sockets toward address:port by state, from the sockets module when this build has it:
+-- the total and { state = count }, or nil.
+local function toward(address, port)
+  local filter = { remote_address = address, remote_port = port }
+  if sockets.count then
+    local c = sockets.count(filter)
+    if type(c) == "table" and c.total then return c.total, c.states or {} end
+  elseif sockets.connections then
+    local conns = sockets.connections(filter)
+    if type(conns) == "table" then
+      local states, total = {}, 0
+      for _, c in ipairs(conns.connections or conns) do
+        total = total + 1
+        local s = type(c) == "table" and c.state or "?"
+        states[s] = (states[s] or 0) + 1
+      end
+      return total, states
+    end
+  end
+  return nil
+end
+
+-- The sockets toward each target address (four at most) against the usable ports. True when counted.
+local function check_ports_toward_target(out, data, t, target, pr)
+  if not (sockets and target and target.given and target.port) then return false end
+  local counted = false
+  data.connections = {}
+  for n, a in ipairs(target.addresses or {}) do
+    if n > 4 then break end
+    local total, states = toward(a.address, target.port)
+    if total then
+      counted = true
+      local parts = list.counts(states)
+      data.connections[a.address] = { total = total, states = states }
+      local p = pct(total, pr.usable)
+      local ev = { command = string.format("ss -tan dst %s dport = :%d", a.address, target.port),
+        output = string.format("%d sockets toward %s:%d (%s)", total, a.address, target.port, #parts > 0 and table.concat(parts, ", ") or "none") }
+      report_use(out, level_of(p, t), {
+        message = string.format("%d sockets toward %s:%d use %s of the %d usable local ports%s", total, a.address, target.port, fmt_pct(p), pr.usable,
+          #parts > 0 and (" (" .. table.concat(parts, ", ") .. ")") or ""),
+        evidence = ev, fix = table.concat(PORT_FIXES, "\n"),
+        cause = "ephemeral_ports_exhausted", summary = string.format("%d sockets toward %s:%d of %d usable ports", total, a.address, target.port, pr.usable),
+        cause_evidence = { ev.command .. ": " .. ev.output }, fixes = PORT_FIXES,
+      })
+    end
+  end
+  return counted
+end
+
+-- True when some value (or key) in t says a connect found no free local port (EADDRNOTAVAIL).
+local function saw_no_port(t, depth)
+  if type(t) ~= "table" or depth > 6 then return false end
+  for k, v in pairs(t) do
+    if k == "address_not_available" or v == "address_not_available" then return true end
+    if type(v) == "table" and saw_no_port(v, depth + 1) then return true end
+  end
+  return false
+end
+
+-- The ephemeral port range, the sockets toward the target, a connect that found no free port
+-- (ours, or port_open's), and TIME_WAIT sockets against the range.
+local function check_local_ports(ctx, out, data, t, probe)
+  local pr, prmsg = sys.port_range()
+  data.port_range = pr
+  local ss = sys.sockstat()
+  data.sockstat = ss -- the orphans count comes from it too
+  if not pr then
+    out:add("info", "Could not read the ephemeral port range: " .. tostring(prmsg), { command = "sysctl net.ipv4.ip_local_port_range" })
+    return
+  end
+  out:add("info", string.format("Ephemeral ports: %d-%d (%d usable, %d reserved)", pr.low, pr.high, pr.usable, pr.reserved_in_range),
+    { command = "sysctl net.ipv4.ip_local_port_range net.ipv4.ip_local_reserved_ports",
+      output = string.format("net.ipv4.ip_local_port_range = %d %d\nnet.ipv4.ip_local_reserved_ports = %s", pr.low, pr.high, pr.reserved) })
+  local target = ctx.target
+  local counted = check_ports_toward_target(out, data, t, target, pr)
+  local probe_no_port = probe and probe.outcome == "address_not_available"
+  if probe_no_port or saw_no_port(ctx.fact("port_open"), 0) then
+    local ev = { command = "ss -tan state established '( dport = :" .. tostring(target and target.port or "PORT") .. " )' | wc -l; sysctl net.ipv4.ip_local_port_range",
+      output = (probe_no_port and probe.message or "port_open: a connect failed with EADDRNOTAVAIL") ..
+        string.format("\nnet.ipv4.ip_local_port_range = %d %d (%d usable)", pr.low, pr.high, pr.usable) }
+    out:add("fail", string.format("No local port was free for a connection to the target (EADDRNOTAVAIL): the %d usable ephemeral ports toward it are taken", pr.usable),
+      ev, table.concat(PORT_FIXES, "\n"))
+    out:cause("ephemeral_ports_exhausted", "high", "connect failed with EADDRNOTAVAIL: no free local port", { ev.command .. ": " .. ev.output }, PORT_FIXES)
+    counted = true
+  end
+  if ss and ss.TCP then
+    local tw = ss.TCP.tw or 0
+    local p = pct(tw, pr.usable)
+    local lvl = counted and "info" or (level_of(p, t) == "fail" and "warn" or level_of(p, t))
+    out:add(lvl, string.format("TCP sockets on this host: %d in use, %d in TIME_WAIT (%s of the usable port range), %d orphaned",
+        ss.TCP.inuse or 0, tw, fmt_pct(p), ss.TCP.orphan or 0),
+      { command = "cat /proc/net/sockstat", output = string.format("TCP: inuse %d orphan %d tw %d alloc %d mem %d",
+        ss.TCP.inuse or 0, ss.TCP.orphan or 0, tw, ss.TCP.alloc or 0, ss.TCP.mem or 0) },
+      lvl ~= "info" and ("Many TIME_WAIT sockets: if they point at one server, they can exhaust the ports toward it.\n" .. table.concat(PORT_FIXES, "\n")) or nil)
+  end
+end
+
+------------------------------------------------------------------------ TCP memory, orphans, memory, load
+
+local function check_tcp_memory(out, data, t)
+  local tm = sys.tcp_memory()
+  data.tcp_memory = tm
+  if tm.pages and tm.high then
+    local lvl = tm.pages >= tm.high and "fail" or (tm.pages >= tm.pressure and "warn" or "info")
+    out:add(lvl, string.format("TCP memory: %d pages in use; tcp_mem thresholds: pressure %d, limit %d pages (%s of the limit)%s",
+        tm.pages, tm.pressure, tm.high, fmt_pct(pct(tm.pages, tm.high)),
+        lvl == "fail" and ": the kernel refuses socket memory and drops packets ('TCP: out of memory' in dmesg)" or
+        (lvl == "warn" and ": the kernel is under TCP memory pressure and shrinks buffers" or "")),
+      { command = "cat /proc/net/sockstat /proc/sys/net/ipv4/tcp_mem", output = string.format("TCP mem %d\n%d %d %d", tm.pages, tm.low, tm.pressure, tm.high) },
+      lvl ~= "info" and string.format("Find the sockets holding memory (ss -tm, large Recv-Q/Send-Q); or raise: sysctl -w net.ipv4.tcp_mem='%d %d %d'",
+        tm.low * 2, tm.pressure * 2, tm.high * 2) or nil)
+  elseif tm.message then
+    out:add("info", tm.message, { command = "cat /proc/sys/net/ipv4/tcp_mem" })
+  end
+  local ss, max_orphans = data.sockstat, sysctl_num("net.ipv4.tcp_max_orphans")
+  if ss and ss.TCP and max_orphans then
+    local p = pct(ss.TCP.orphan or 0, max_orphans)
+    local lvl = level_of(p, t)
+    if lvl ~= "info" then
+      out:add(lvl, string.format("Orphaned TCP sockets: %d of net.ipv4.tcp_max_orphans %d (%s): beyond it the kernel resets connections ('too many orphaned sockets')",
+          ss.TCP.orphan or 0, max_orphans, fmt_pct(p)), { command = "cat /proc/net/sockstat; sysctl net.ipv4.tcp_max_orphans" },
+        "sysctl -w net.ipv4.tcp_max_orphans=" .. (max_orphans * 2))
+    end
+  end
+end
+
+local function check_memory_and_load(out, data, t)
+  local mem = sys.meminfo()
+  if mem and mem.MemTotal and mem.MemAvailable then
+    local used = pct(mem.MemTotal - mem.MemAvailable, mem.MemTotal)
+    local lvl = level_of(used, t)
+    data.memory = { total_kb = mem.MemTotal, available_kb = mem.MemAvailable, used_pct = used }
+    out:add(lvl, string.format("Memory: %d MiB available of %d MiB (%s in use)", mem.MemAvailable // 1024, mem.MemTotal // 1024, fmt_pct(used)),
+      { command = "grep -E 'MemTotal|MemAvailable' /proc/meminfo", output = string.format("MemTotal: %d kB\nMemAvailable: %d kB", mem.MemTotal, mem.MemAvailable) },
+      lvl ~= "info" and "Find what uses memory: ps aux --sort=-rss | head; a server short of memory accepts slowly or is killed (dmesg | grep -i 'killed process')" or nil)
+  end
+  local la = sys.loadavg()
+  if la then
+    data.load = la
+    -- Sustained (1 and 5 minutes) load above the core count: runnable work queues for CPU.
+    local lvl = (la.load1 > la.cores and la.load5 > la.cores) and "warn" or "info"
+    out:add(lvl, string.format("Load average %.2f %.2f %.2f on %d cores%s", la.load1, la.load5, la.load15, la.cores,
+        lvl == "warn" and ": processes wait for CPU, so a server may accept and answer slowly" or ""),
+      { command = "cat /proc/loadavg; nproc", output = string.format("%.2f %.2f %.2f\n%d", la.load1, la.load5, la.load15, la.cores) },
+      lvl == "warn" and "Find the busy processes: top -o %CPU (or ps aux --sort=-%cpu | head)" or nil)
+  end
+end
+
 return {
   id = "resources",
   title = "Resource limits: fds, backlog, conntrack, ports, memory",
@@ -25,364 +419,33 @@ comes from the listening check or --set pid=N. Counters are those of tcpcheck's 
     "/proc/net/sockstat, net.ipv4.tcp_mem, /proc/meminfo, /proc/loadavg",
   },
   needs_target = false,
+  -- client_config's counter snapshot and port_open's probe frame the counters; listening names the listener.
+  needs = { "client_config", "port_open", "listening" },
   timeout = 30,
 
   run = function(ctx)
-    local findings, causes, data = {}, {}, {}
-    local set = (ctx.options and ctx.options.set) or {}
-    local function add(...) report.finding(findings, ...) end
-    local function cause(...) report.cause(causes, ...) end
+    local out, data = report.new(), {}
+    local t = thresholds(ctx, out)
+    data.thresholds = t
+    local before, nsmsg = sys.netstat() -- counters at the start: the probe comes later
 
-    -- Thresholds.
-    local warn_pct, fail_pct = tonumber(set.warn_pct) or 80, tonumber(set.fail_pct) or 95
-    if not (warn_pct > 0 and fail_pct > 0 and warn_pct <= fail_pct and fail_pct <= 1000) then
-      add("warn", string.format("Ignoring --set warn_pct=%s fail_pct=%s: need 0 < warn_pct <= fail_pct", tostring(set.warn_pct), tostring(set.fail_pct)))
-      warn_pct, fail_pct = 80, 95
-    end
-    data.thresholds = { warn_pct = warn_pct, fail_pct = fail_pct }
-    local function pct(used, limit)
-      if not used or not limit or limit <= 0 then return nil end
-      return used * 100.0 / limit
-    end
-    local function level_of(p)
-      if not p then return "info" end
-      if p >= fail_pct then return "fail" end
-      if p >= warn_pct then return "warn" end
-      return "info"
-    end
-    local function fmt_pct(p) return p and string.format("%.0f%%", p) or "?" end
-
-    -- Counters at the start (the probe comes later).
-    local counter_names = {"ListenOverflows", "ListenDrops", "TCPReqQFullDrop", "TCPReqQFullDoCookies",
-                           "SyncookiesSent", "SyncookiesRecv", "SyncookiesFailed"}
-    local before, nsmsg = sys.netstat()
-
-    ------------------------------------------------------------ file descriptors
-    local fnr, fmsg = sys.file_nr()
-    data.file_nr = fnr
-    if fnr then
-      local p = pct(fnr.allocated, fnr.max)
-      local lvl = level_of(p)
-      local ev = { command = "cat /proc/sys/fs/file-nr", output = string.format("%d\t%d\t%d", fnr.allocated, fnr.unused, fnr.max) }
-      add(lvl, string.format("System-wide file handles: %d of fs.file-max %d in use (%s)", fnr.allocated, fnr.max, fmt_pct(p)), ev,
-        lvl ~= "info" and string.format("Raise the limit: sysctl -w fs.file-max=%d (persist it in /etc/sysctl.d/), and find who holds them: for p in /proc/[0-9]*; do echo \"$(ls $p/fd 2>/dev/null | wc -l) $p\"; done | sort -n | tail", fnr.max * 2) or nil)
-      if lvl ~= "info" then
-        cause("fd_exhaustion", lvl == "fail" and "high" or "medium", "the system is at " .. fmt_pct(p) .. " of fs.file-max",
-          { ev.command .. ": " .. ev.output }, { "sysctl -w fs.file-max=" .. (fnr.max * 2) })
-      end
-    else
-      add("info", "Could not read system-wide file handles: " .. tostring(fmsg), { command = "cat /proc/sys/fs/file-nr" })
-    end
-
-    -- The listener's pid(s): --set pid=N, or whatever the listening check found.
-    local pids, seen = {}, {}
-    local function add_pid(v)
-      local n = math.tointeger(tonumber(v))
-      if n and n > 0 and not seen[n] and #pids < 16 then seen[n] = true; pids[#pids + 1] = n end
-    end
-    for _, v in ipairs((ctx.options.list and ctx.options.list.pid) or {}) do add_pid(v) end
-    if set.pid and #pids == 0 then add_pid(set.pid) end
-    if set.pid and #pids == 0 then add("warn", "--set pid=" .. tostring(set.pid) .. " is not a process id; ignored") end
-    -- Any pid field in the listening check's data, skipping "near" (listeners on other ports).
-    local function walk(t, depth)
-      if depth > 6 then return end
-      for k, v in pairs(t) do
-        if (k == "pid" or k == "owner_pid") and type(v) == "number" then add_pid(v)
-        elseif k == "pids" and type(v) == "table" then for _, x in ipairs(v) do add_pid(x) end
-        elseif type(v) == "table" and k ~= "near" then walk(v, depth + 1) end
-      end
-    end
-    local listening = ctx.results and ctx.results.listening
-    if #pids == 0 and listening and type(listening.data) == "table" then
-      walk(type(listening.data.listeners) == "table" and listening.data.listeners or listening.data, 0)
-    end
-    data.processes = {}
-    if #pids == 0 then
-      add("info", "No listener process known on this host: the per-process fd limit was not checked (give --set pid=N to check one)")
-    end
-    for _, pid in ipairs(pids) do
-      local p = sys.process_fds(pid)
-      data.processes[#data.processes + 1] = p
-      local who = string.format("pid %d%s", pid, p.name and (" (" .. p.name .. ")") or "")
-      if p.error then
-        add("info", "Could not read the fds of " .. who .. ": " .. tostring(p.message), { command = "ls /proc/" .. pid .. "/fd | wc -l" })
-      elseif p.soft_unlimited then
-        add("info", string.format("%s has %d open fds and no fd limit", who, p.open), { command = p.command })
-      else
-        local pc = pct(p.open, p.soft)
-        local lvl = level_of(pc)
-        local ev = { command = p.command, output = string.format("%d open fds; Max open files %d (soft) %s (hard)", p.open, p.soft,
-          p.hard_unlimited and "unlimited" or tostring(p.hard)) }
-        local new = math.max(p.soft * 4, 65536)
-        if p.hard and not p.hard_unlimited and p.hard > p.soft then new = math.max(new, p.hard) end
-        local fixes = { string.format("prlimit --pid %d --nofile=%d:%d    # now, for the running process", pid, new, new) }
-        if p.unit then
-          fixes[#fixes + 1] = string.format("systemctl edit %s    # add [Service] LimitNOFILE=%d, then systemctl restart %s", p.unit, new, p.unit)
-        else
-          fixes[#fixes + 1] = string.format("LimitNOFILE=%d in the service's unit file (or ulimit -n %d before starting it)", new, new)
-        end
-        add(lvl, string.format("%s uses %d of its %d file descriptors (RLIMIT_NOFILE soft limit, %s)%s", who, p.open, p.soft, fmt_pct(pc),
-          lvl == "fail" and ": accept() fails with EMFILE, so new connections wait in the backlog and then are dropped or reset" or ""),
-          ev, lvl ~= "info" and table.concat(fixes, "\n") or nil)
-        if lvl ~= "info" then
-          cause("fd_exhaustion", lvl == "fail" and "high" or "medium",
-            string.format("%s is at %s of its open-file limit (%d/%d)", who, fmt_pct(pc), p.open, p.soft),
-            { ev.command .. ": " .. ev.output }, fixes)
-        end
-      end
-    end
-
-    ------------------------------------------------------------ backlogs
-    local function sysctl_num(name)
-      local v, msg = sys.read_sysctl(name)
-      return v and math.tointeger(tonumber(v:match("^%-?%d+"))), v, msg
-    end
-    local somaxconn = sysctl_num("net.core.somaxconn")
-    local synbacklog = sysctl_num("net.ipv4.tcp_max_syn_backlog")
-    local syncookies = sysctl_num("net.ipv4.tcp_syncookies")
-    data.sysctls = { somaxconn = somaxconn, tcp_max_syn_backlog = synbacklog, tcp_syncookies = syncookies }
-    add("info", string.format("Backlog limits: net.core.somaxconn=%s (caps every listen() backlog), net.ipv4.tcp_max_syn_backlog=%s, net.ipv4.tcp_syncookies=%s",
-      tostring(somaxconn or "?"), tostring(synbacklog or "?"), tostring(syncookies or "?")),
-      { command = "sysctl net.core.somaxconn net.ipv4.tcp_max_syn_backlog net.ipv4.tcp_syncookies" })
-
-    -- The counters must be read around a connect to the target, so that an overflowing accept queue
-    -- shows. When client_config took a snapshot and port_open probed after it, that window already
-    -- holds a probe: reuse port_open's outcome instead of connecting again. Otherwise probe here;
-    -- the counters move when the SYN reaches the full queue: at most 0.5 s, not --timeout again.
-    local earlier = ctx.results and ctx.results.client_config and ctx.results.client_config.data
-      and ctx.results.client_config.data.tcp_counters
-    local po = ctx.results and ctx.results.port_open and ctx.results.port_open.data
-    local po_first = po and po.addresses and po.addresses[1] and po.addresses[1].results and po.addresses[1].results[1]
-    local probe
-    local target = ctx.target
-    if earlier and po_first then
-      probe = po_first
-      data.probe_from = "port_open"
-    elseif target and target.given and target.port and target.addresses and #target.addresses > 0 then
-      local t = math.min(ctx.options.timeout or 3, 0.5)
-      probe = net.connect(target.addresses[1].address, target.port, { timeout = t })
-    end
-    data.probe = probe
+    check_file_handles(out, data, t)
+    check_process_fds(out, data, t, listener_pids(ctx, out))
+    local sysctls = check_backlog_limits(out, data)
+    local earlier = ctx.fact("client_config", "tcp_counters")
+    local probe = probe_target(ctx, data, earlier)
     local after = sys.netstat()
     if before and before.TcpExt and after and after.TcpExt then
-      local now, delta, since_earlier = {}, {}, {}
-      for _, k in ipairs(counter_names) do
-        local b, a = before.TcpExt[k], after.TcpExt[k]
-        now[k] = a
-        if a and b then delta[k] = a - b end
-        if a and earlier and earlier[k] then since_earlier[k] = a - earlier[k] end
-      end
-      data.counters = { now = now, during_probe = delta, since_client_config = earlier and since_earlier or nil }
-      local function rise(k) return math.max(delta[k] or 0, since_earlier[k] or 0) end
-      local window = earlier and "since the client_config check" or "during the probe"
-      local ev = { command = "nstat -az TcpExtListenOverflows TcpExtListenDrops TcpExtTCPReqQFullDrop TcpExtTCPReqQFullDoCookies TcpExtSyncookiesSent",
-        output = string.format("ListenOverflows %s (+%d), ListenDrops %s (+%d), TCPReqQFullDrop %s (+%d), TCPReqQFullDoCookies %s (+%d), SyncookiesSent %s (+%d)",
-          tostring(now.ListenOverflows), rise("ListenOverflows"), tostring(now.ListenDrops), rise("ListenDrops"),
-          tostring(now.TCPReqQFullDrop), rise("TCPReqQFullDrop"), tostring(now.TCPReqQFullDoCookies), rise("TCPReqQFullDoCookies"),
-          tostring(now.SyncookiesSent), rise("SyncookiesSent")) }
-      local overflow = rise("ListenOverflows") + rise("ListenDrops") + rise("TCPReqQFullDrop")
-      if overflow > 0 then
-        local probe_failed = probe and probe.outcome == "timeout"
-        local fixes = {
-          string.format("Raise the backlog: sysctl -w net.core.somaxconn=%d and the application's listen() backlog (e.g. nginx 'listen ... backlog=N', the app's own setting)",
-            math.max((somaxconn or 4096) * 2, 4096)),
-          "Find why the application accepts slowly: ss -tln shows Recv-Q (waiting) vs Send-Q (backlog) per listener; check its threads/CPU/fd limit",
-        }
-        if syncookies == 0 then fixes[#fixes + 1] = "sysctl -w net.ipv4.tcp_syncookies=1    # so a full SYN queue does not drop handshakes" end
-        add(probe_failed and "fail" or "warn",
-          string.format("Listen queues are overflowing on this host: ListenOverflows/ListenDrops/TCPReqQFullDrop rose by %d %s: SYNs or completed handshakes are dropped because an accept queue is full",
-            overflow, window), ev, table.concat(fixes, "\n"))
-        cause("backlog_overflow", probe_failed and "high" or "medium",
-          string.format("accept queue overflows rising (%d %s)", overflow, window), { ev.command .. ": " .. ev.output }, fixes)
-      elseif (now.ListenOverflows or 0) > 0 or (now.ListenDrops or 0) > 0 then
-        add("info", string.format("Listen queue overflows happened since boot (ListenOverflows %s, ListenDrops %s) but did not rise %s",
-          tostring(now.ListenOverflows), tostring(now.ListenDrops), window), ev)
-      else
-        add("info", "No listen queue overflows (ListenOverflows and ListenDrops are 0)", ev)
-      end
-      local cookies = rise("SyncookiesSent") + rise("TCPReqQFullDoCookies")
-      if cookies > 0 then
-        add("warn", string.format("SYN queue full: the kernel sent %d SYN cookies %s (SYN flood or a burst larger than tcp_max_syn_backlog=%s)",
-          cookies, window, tostring(synbacklog)), ev,
-          string.format("sysctl -w net.ipv4.tcp_max_syn_backlog=%d; and raise the listen() backlog", math.max((synbacklog or 1024) * 2, 4096)))
-      end
+      check_listen_counters(out, data, before, after, earlier, probe, sysctls)
     else
-      add("info", "Could not read the TCP counters: " .. tostring(nsmsg), { command = "cat /proc/net/netstat" })
+      out:add("info", "Could not read the TCP counters: " .. tostring(nsmsg), { command = "cat /proc/net/netstat" })
     end
+    check_conntrack(out, data, t)
+    check_local_ports(ctx, out, data, t, probe)
+    check_tcp_memory(out, data, t)
+    check_memory_and_load(out, data, t)
 
-    ------------------------------------------------------------ conntrack
-    local ct = sys.conntrack()
-    data.conntrack = ct
-    if ct.available and ct.max then
-      local p = pct(ct.count, ct.max)
-      local lvl = level_of(p)
-      local ev = { command = "cat /proc/sys/net/netfilter/nf_conntrack_count /proc/sys/net/netfilter/nf_conntrack_max",
-        output = ct.count .. "\n" .. ct.max }
-      local fixes = {
-        string.format("sysctl -w net.netfilter.nf_conntrack_max=%d (persist in /etc/sysctl.d/)", ct.max * 2),
-        "Confirm drops: dmesg | grep 'nf_conntrack: table full'; conntrack -S (drop=, insert_failed=)",
-        "Shorten idle entries, e.g. sysctl -w net.netfilter.nf_conntrack_tcp_timeout_time_wait=30",
-      }
-      add(lvl, string.format("Conntrack table: %d of %d entries (%s)%s", ct.count, ct.max, fmt_pct(p),
-        lvl == "fail" and ": when full, the kernel drops new connections' first packets (SYN) silently" or ""), ev,
-        lvl ~= "info" and table.concat(fixes, "\n") or nil)
-      if lvl ~= "info" then
-        cause("conntrack_full", lvl == "fail" and "high" or "medium", string.format("conntrack table at %s (%d/%d)", fmt_pct(p), ct.count, ct.max),
-          { ev.command .. ": " .. ct.count .. " / " .. ct.max }, fixes)
-      end
-    else
-      add("info", "Connection tracking: " .. tostring(ct.message or "count or max not readable"), { command = "lsmod | grep nf_conntrack" })
-    end
-
-    ------------------------------------------------------------ local ports
-    local pr, prmsg = sys.port_range()
-    data.port_range = pr
-    local ss = sys.sockstat()
-    data.sockstat = ss
-    if pr then
-      local range_ev = { command = "sysctl net.ipv4.ip_local_port_range net.ipv4.ip_local_reserved_ports",
-        output = string.format("net.ipv4.ip_local_port_range = %d %d\nnet.ipv4.ip_local_reserved_ports = %s", pr.low, pr.high, pr.reserved) }
-      local port_fixes = {
-        "sysctl -w net.ipv4.ip_local_port_range='1024 65535'    # widen the range",
-        "Reuse connections in the client (keep-alive, a connection pool) instead of opening one per request",
-        "sysctl -w net.ipv4.tcp_tw_reuse=1    # let new outgoing connections reuse TIME_WAIT ports",
-      }
-      add("info", string.format("Ephemeral ports: %d-%d (%d usable, %d reserved)", pr.low, pr.high, pr.usable, pr.reserved_in_range), range_ev)
-      local counted = false
-      -- Sockets toward the target by state, from the sockets module when this build has it.
-      local function toward(address, port)
-        local filter = { remote_address = address, remote_port = port }
-        if sockets.count then
-          local c = sockets.count(filter)
-          if type(c) == "table" and c.total then return c.total, c.states or {} end
-        elseif sockets.connections then
-          local conns = sockets.connections(filter)
-          if type(conns) == "table" then
-            local states, total = {}, 0
-            for _, c in ipairs(conns.connections or conns) do
-              total = total + 1
-              local s = type(c) == "table" and c.state or "?"
-              states[s] = (states[s] or 0) + 1
-            end
-            return total, states
-          end
-        end
-        return nil
-      end
-      if sockets and target and target.given and target.port then
-        data.connections = {}
-        for n, a in ipairs(target.addresses or {}) do
-          if n > 4 then break end
-          local total, states = toward(a.address, target.port)
-          if total then
-            counted = true
-            local parts = {}
-            for s, c in pairs(states) do parts[#parts + 1] = s .. " " .. c end
-            table.sort(parts)
-            data.connections[a.address] = { total = total, states = states }
-            local p = pct(total, pr.usable)
-            local lvl = level_of(p)
-            local ev = { command = string.format("ss -tan dst %s dport = :%d", a.address, target.port),
-              output = string.format("%d sockets toward %s:%d (%s)", total, a.address, target.port, #parts > 0 and table.concat(parts, ", ") or "none") }
-            add(lvl, string.format("%d sockets toward %s:%d use %s of the %d usable local ports%s", total, a.address, target.port, fmt_pct(p), pr.usable,
-              #parts > 0 and (" (" .. table.concat(parts, ", ") .. ")") or ""), ev, lvl ~= "info" and table.concat(port_fixes, "\n") or nil)
-            if lvl ~= "info" then
-              cause("ephemeral_ports_exhausted", lvl == "fail" and "high" or "medium",
-                string.format("%d sockets toward %s:%d of %d usable ports", total, a.address, target.port, pr.usable), { ev.command .. ": " .. ev.output }, port_fixes)
-            end
-          end
-        end
-      end
-      -- A connect that failed with EADDRNOTAVAIL (our probe, or port_open's) means no local port was free.
-      local function saw_no_port(t, depth)
-        if type(t) ~= "table" or depth > 6 then return false end
-        for k, v in pairs(t) do
-          if k == "address_not_available" or v == "address_not_available" then return true end
-          if type(v) == "table" and saw_no_port(v, depth + 1) then return true end
-        end
-        return false
-      end
-      local port_open = ctx.results and ctx.results.port_open
-      local probe_no_port = probe and probe.outcome == "address_not_available"
-      if probe_no_port or (port_open and saw_no_port(port_open.data, 0)) then
-        local ev = { command = "ss -tan state established '( dport = :" .. tostring(target and target.port or "PORT") .. " )' | wc -l; sysctl net.ipv4.ip_local_port_range",
-          output = (probe_no_port and probe.message or "port_open: a connect failed with EADDRNOTAVAIL") ..
-            string.format("\nnet.ipv4.ip_local_port_range = %d %d (%d usable)", pr.low, pr.high, pr.usable) }
-        add("fail", string.format("No local port was free for a connection to the target (EADDRNOTAVAIL): the %d usable ephemeral ports toward it are taken", pr.usable),
-          ev, table.concat(port_fixes, "\n"))
-        cause("ephemeral_ports_exhausted", "high", "connect failed with EADDRNOTAVAIL: no free local port", { ev.command .. ": " .. ev.output }, port_fixes)
-        counted = true
-      end
-      if ss and ss.TCP then
-        local tw = ss.TCP.tw or 0
-        local p = pct(tw, pr.usable)
-        local lvl = counted and "info" or (level_of(p) == "fail" and "warn" or level_of(p))
-        add(lvl, string.format("TCP sockets on this host: %d in use, %d in TIME_WAIT (%s of the usable port range), %d orphaned",
-          ss.TCP.inuse or 0, tw, fmt_pct(p), ss.TCP.orphan or 0),
-          { command = "cat /proc/net/sockstat", output = string.format("TCP: inuse %d orphan %d tw %d alloc %d mem %d",
-            ss.TCP.inuse or 0, ss.TCP.orphan or 0, tw, ss.TCP.alloc or 0, ss.TCP.mem or 0) },
-          lvl ~= "info" and ("Many TIME_WAIT sockets: if they point at one server, they can exhaust the ports toward it.\n" .. table.concat(port_fixes, "\n")) or nil)
-      end
-    else
-      add("info", "Could not read the ephemeral port range: " .. tostring(prmsg), { command = "sysctl net.ipv4.ip_local_port_range" })
-    end
-
-    ------------------------------------------------------------ TCP memory, orphans
-    local tm = sys.tcp_memory()
-    data.tcp_memory = tm
-    if tm.pages and tm.high then
-      local lvl = tm.pages >= tm.high and "fail" or (tm.pages >= tm.pressure and "warn" or "info")
-      add(lvl, string.format("TCP memory: %d pages in use; tcp_mem thresholds: pressure %d, limit %d pages (%s of the limit)%s",
-        tm.pages, tm.pressure, tm.high, fmt_pct(pct(tm.pages, tm.high)),
-        lvl == "fail" and ": the kernel refuses socket memory and drops packets ('TCP: out of memory' in dmesg)" or
-        (lvl == "warn" and ": the kernel is under TCP memory pressure and shrinks buffers" or "")),
-        { command = "cat /proc/net/sockstat /proc/sys/net/ipv4/tcp_mem", output = string.format("TCP mem %d\n%d %d %d", tm.pages, tm.low, tm.pressure, tm.high) },
-        lvl ~= "info" and string.format("Find the sockets holding memory (ss -tm, large Recv-Q/Send-Q); or raise: sysctl -w net.ipv4.tcp_mem='%d %d %d'",
-          tm.low * 2, tm.pressure * 2, tm.high * 2) or nil)
-    elseif tm.message then
-      add("info", tm.message, { command = "cat /proc/sys/net/ipv4/tcp_mem" })
-    end
-    local max_orphans = sysctl_num("net.ipv4.tcp_max_orphans")
-    if ss and ss.TCP and max_orphans then
-      local p = pct(ss.TCP.orphan or 0, max_orphans)
-      local lvl = level_of(p)
-      if lvl ~= "info" then
-        add(lvl, string.format("Orphaned TCP sockets: %d of net.ipv4.tcp_max_orphans %d (%s): beyond it the kernel resets connections ('too many orphaned sockets')",
-          ss.TCP.orphan or 0, max_orphans, fmt_pct(p)), { command = "cat /proc/net/sockstat; sysctl net.ipv4.tcp_max_orphans" },
-          "sysctl -w net.ipv4.tcp_max_orphans=" .. (max_orphans * 2))
-      end
-    end
-
-    ------------------------------------------------------------ memory and load
-    local mem = sys.meminfo()
-    if mem and mem.MemTotal and mem.MemAvailable then
-      local used = pct(mem.MemTotal - mem.MemAvailable, mem.MemTotal)
-      local lvl = level_of(used)
-      data.memory = { total_kb = mem.MemTotal, available_kb = mem.MemAvailable, used_pct = used }
-      add(lvl, string.format("Memory: %d MiB available of %d MiB (%s in use)", mem.MemAvailable // 1024, mem.MemTotal // 1024, fmt_pct(used)),
-        { command = "grep -E 'MemTotal|MemAvailable' /proc/meminfo", output = string.format("MemTotal: %d kB\nMemAvailable: %d kB", mem.MemTotal, mem.MemAvailable) },
-        lvl ~= "info" and "Find what uses memory: ps aux --sort=-rss | head; a server short of memory accepts slowly or is killed (dmesg | grep -i 'killed process')" or nil)
-    end
-    local la = sys.loadavg()
-    if la then
-      data.load = la
-      -- Sustained (1 and 5 minutes) load above the core count: runnable work queues for CPU.
-      local lvl = (la.load1 > la.cores and la.load5 > la.cores) and "warn" or "info"
-      add(lvl, string.format("Load average %.2f %.2f %.2f on %d cores%s", la.load1, la.load5, la.load15, la.cores,
-        lvl == "warn" and ": processes wait for CPU, so a server may accept and answer slowly" or ""),
-        { command = "cat /proc/loadavg; nproc", output = string.format("%.2f %.2f %.2f\n%d", la.load1, la.load5, la.load15, la.cores) },
-        lvl == "warn" and "Find the busy processes: top -o %CPU (or ps aux --sort=-%cpu | head)" or nil)
-    end
-
-    local status = report.worst(findings)
-    local summary
-    if status == "pass" then
-      summary = "No resource limit is near exhaustion"
-    else
-      local worst
-      for _, f in ipairs(findings) do if f.level == status then worst = f.message; break end end
-      summary = worst
-    end
-    return { status = status, summary = summary, findings = findings, data = data, causes = causes }
+    local status = out:status()
+    return out:result(status == "pass" and "No resource limit is near exhaustion" or out:first(status).message, data, status)
   end,
 }

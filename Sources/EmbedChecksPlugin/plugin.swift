@@ -1,4 +1,4 @@
-// Embeds checks/*.lua, checks/rules/*.lua and checks/verdict/*.lua into TCPCheckCore at build time (see EmbedChecksTool).
+// Embeds checks/*.lua, checks/rules/*.lua, checks/verdict/*.lua and checks/lib/*.lua into TCPCheckCore at build time (see EmbedChecksTool).
 import Foundation
 import PackagePlugin
 
@@ -8,18 +8,19 @@ struct EmbedChecksPlugin: BuildToolPlugin {
         let checksDir = context.package.directoryURL.appending(path: "checks")
         let rulesDir = checksDir.appending(path: "rules")
         let verdictDir = checksDir.appending(path: "verdict")
+        let libDir = checksDir.appending(path: "lib")
         func luaFiles(_ dir: URL) -> [URL] {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
             return names.filter { $0.hasSuffix(".lua") }.sorted().map { dir.appending(path: $0) }
         }
-        let inputs = luaFiles(checksDir) + luaFiles(rulesDir) + luaFiles(verdictDir)
+        let inputs = luaFiles(checksDir) + luaFiles(rulesDir) + luaFiles(verdictDir) + luaFiles(libDir)
         let output = context.pluginWorkDirectoryURL.appending(path: "EmbeddedChecks.swift")
         return [
             .buildCommand(
                 displayName: "Embedding built-in checks from checks/",
                 executable: try context.tool(named: "EmbedChecksTool").url,
                 arguments: [output.path, checksDir.path],
-                inputFiles: inputs + [checksDir, rulesDir, verdictDir],
+                inputFiles: inputs + [checksDir, rulesDir, verdictDir, libDir],
                 outputFiles: [output]
             ),
         ]

@@ -20,7 +20,8 @@ public final class LuaSandbox {
 
     /// Opens a state with the base, string, table, math, utf8 and coroutine
     /// libraries (less load, loadfile, dofile and collectgarbage), the given
-    /// host modules as read-only globals, and the prelude.
+    /// host modules as read-only globals, the prelude, and `require` for the
+    /// built-in libraries (checks/lib/).
     public init(memoryLimit: Int = defaultMemoryLimit, env: HostContext, modules: [HostModule]) throws {
         self.env = env
         self.memoryLimit = memoryLimit
@@ -44,6 +45,8 @@ public final class LuaSandbox {
         if case .failure(let f) = load(source: prelude, chunkName: "=prelude", key: "tcpcheck.prelude") {
             throw f
         }
+        try addLibraries(LuaLibrary.builtin)
+        if case .failure(let f) = call(key: "tcpcheck.prelude", field: "open_globals") { throw f }
     }
 
     private let box: SandboxBox
@@ -76,6 +79,32 @@ public final class LuaSandbox {
                 tc_load(state, UnsafeRawPointer(buf.baseAddress!).assumingMemoryBound(to: CChar.self),
                         buf.count - 1, chunkName, key, out, len)
             }
+        }
+    }
+
+    /// Makes `libraries` loadable with `require`, each replacing an earlier one
+    /// of the same name. Each is compiled now (text only) and runs in this
+    /// state on its first require; one that cannot compile is refused there,
+    /// with the reason. Throws only when the state itself fails (memory).
+    public func addLibraries(_ libraries: [LuaLibrary]) throws {
+        let key = "tcpcheck.library"
+        for lib in libraries {
+            var refusal = lib.problem
+            if refusal == nil && lib.text.utf8.first == 0x1B {
+                refusal = "\(lib.path): precompiled Lua bytecode is refused; give the library as Lua source text"
+            }
+            if refusal == nil {
+                // One function around the whole text, opened on its first line so
+                // that error lines stay the file's own; require calls it.
+                switch load(source: "return function(...) " + lib.text + "\nend", chunkName: "@" + lib.path, key: key) {
+                case .success: break
+                case .failure(let f) where f.kind == .memory || f.kind == .deadline: throw f
+                case .failure(let f): refusal = f.message
+                }
+            }
+            let added = refusal.map { call(key: "tcpcheck.prelude", field: "refuse_library", args: [.str(lib.name), .str($0)]) }
+                ?? call(key: "tcpcheck.prelude", field: "add_library", first: key, args: [.str(lib.name)])
+            if case .failure(let f) = added { throw f }
         }
     }
 

@@ -1,6 +1,7 @@
 // Trusted Lua that runs in every check's state before the check itself:
-// it freezes the host modules, guards setmetatable and rawset, and returns
-// the functions the runner calls (`meta`, `run`).
+// it freezes the host modules, guards setmetatable and rawset, provides
+// require for the checks' libraries, and returns the functions the sandbox
+// and the runner call (`add_library`, `run`, ...).
 enum Prelude {
     /// The prelude for these module names (the usual set is built once).
     static func text(for modules: [String]) -> String {
@@ -80,33 +81,76 @@ _G.xpcall = function(f, handler, ...)
   return false, h
 end
 
--- Small helpers every check needs to build its result (documented in
--- checks/README.md), so checks don't each carry their own copies.
-local report = {}
-function report.finding(findings, level, message, evidence, fix)
-  findings[#findings + 1] = { level = level, message = message, evidence = evidence, fix = fix }
-end
-function report.cause(causes, id, confidence, summary, evidence, fix)
-  causes[#causes + 1] = { id = id, confidence = confidence, summary = summary, evidence = evidence, fix = fix }
-end
--- The status the findings call for: fail if any fails, else warn if any warns, else pass.
-function report.worst(findings)
-  local status = "pass"
-  for _, f in ipairs(findings) do
-    if f.level == "fail" then return "fail" end
-    if f.level == "warn" then status = "warn" end
+-- require(name): the libraries of checks/lib/ (and of a lib/ folder beside a
+-- custom checks folder), which the sandbox hands in already compiled, as text
+-- only, with add_library. A library runs in this same environment on its
+-- first require; its result is kept for the next one.
+local libraries, loaded, loading = {}, {}, {}
+local error, tostring = error, tostring
+_G.require = function(name)
+  if type(name) ~= "string" or not name:match("^[a-z0-9_]+$") then
+    error("require: a library name is made of a-z, 0-9 and _ (got " .. (type(name) == "string" and ("'" .. name .. "'") or type(name)) .. ")", 2)
   end
-  return status
+  if loaded[name] ~= nil then return loaded[name] end
+  local lib = libraries[name]
+  if lib == nil then
+    error("require: no library '" .. name .. "' (built in: checks/lib/; for custom checks also lib/ beside their folder)", 2)
+  elseif type(lib) == "string" then
+    error("require '" .. name .. "': " .. lib, 2)
+  elseif loading[name] then
+    error("require '" .. name .. "': it requires itself (a cycle)", 2)
+  end
+  loading[name] = true
+  local ok, result = pcall(lib, name)
+  loading[name] = nil
+  if not ok then error(result, 0) end
+  if result == nil then result = true end
+  loaded[name] = result
+  return result
 end
-_G.report = readonly(report)
-modules.report = _G.report
 
 local prelude = {}
+
+-- A library replaces an earlier one of the same name (a custom folder's over a built-in).
+function prelude.add_library(loader, name)
+  libraries[name], loaded[name] = loader, nil
+end
+
+-- A library that cannot load (unreadable, bytecode, a syntax error): require says why.
+function prelude.refuse_library(name, why)
+  libraries[name], loaded[name] = why, nil
+end
+
+-- The global `report` (documented in checks/README.md) is checks/lib/report.lua, read-only.
+function prelude.open_globals()
+  _G.report = readonly(require("report"))
+  modules.report = _G.report
+end
+
+-- ctx.fact(id, key): check id's data (or its field key), for a check that lists
+-- id in its needs; nil when id did not run. The declaration is what makes the
+-- runner run id first, so reading an undeclared one is an error.
+local function fact_reader(check, results)
+  local needs = check.needs
+  if type(needs) ~= "table" then needs = { needs } end
+  local declared = {}
+  for _, id in ipairs(needs) do declared[id] = true end
+  return function(id, key)
+    if not declared[id] then
+      error(string.format("ctx.fact: '%s' is not in this check's needs (declare needs = { \"%s\" })", tostring(id), tostring(id)), 2)
+    end
+    local result = results and results[id]
+    local data = result and result.data
+    if key == nil or data == nil then return data end
+    return data[key]
+  end
+end
 
 function prelude.run(check, raw)
   local ctx = {}
   for k, v in pairs(raw) do ctx[k] = v end
   for name, m in pairs(modules) do ctx[name] = m end
+  ctx.fact = fact_reader(check, readonly(raw.results))
   ctx = readonly(ctx)
   return check.run(ctx)
 end

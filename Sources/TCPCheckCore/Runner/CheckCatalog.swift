@@ -1,6 +1,7 @@
 // Finds the checks (built in, then custom folders), loads each one in its
 // own sandbox and reads its metadata. A custom check with a built-in's id
-// replaces it; a later folder wins over an earlier one.
+// replaces it; a later folder wins over an earlier one. A check's `needs`
+// name the checks whose facts it reads: they must exist, without a cycle.
 import Foundation
 import TCPCheckHost
 
@@ -26,6 +27,8 @@ public struct CheckInfo: Sendable {
     public var tags: [String]
     public var inspects: [String]
     public var needsTarget: Bool
+    /// The ids of the checks whose facts it reads (`needs`): they run before it.
+    public var needs: [String]
     public var timeout: Double?
     public var memoryMiB: Int?
     public var source: CheckSource
@@ -93,15 +96,8 @@ enum LuaFolders {
             }
             for name in names.filter({ $0.hasSuffix(".lua") }).sorted() {
                 let path = (dir as NSString).appendingPathComponent(name)
-                var s = CheckSource(origin: .custom, path: path)
-                if let data = FileManager.default.contents(atPath: path) {
-                    if let text = String(data: data, encoding: .utf8) { s.text = text }
-                    else if data.first == 0x1B { s.text = String(decoding: data, as: UTF8.self) } // bytecode: the shim refuses it by name
-                    else { s.readError = "the file is not UTF-8 text" }
-                } else {
-                    s.readError = "cannot read the file (permission denied or not a regular file)"
-                }
-                out.append(s)
+                let read = readLuaFile(path)
+                out.append(CheckSource(origin: .custom, path: path, text: read.text, readError: read.problem))
             }
         }
         return out
@@ -133,10 +129,35 @@ public struct CheckCatalog {
     }
 
     static func load(sources: [CheckSource], limits: CheckLimits, options: RunOptions, watchdog: Watchdog) -> CheckCatalog {
+        assemble(sources.map { loadOne($0, limits: limits, options: options, watchdog: watchdog) })
+    }
+
+    /// What a run of `ids` loads: the sources `sources(_:needing:)` picks, then,
+    /// until none is missing, the built-ins the loaded checks need. Each file
+    /// is loaded once.
+    static func load(sources: [CheckSource], running ids: [String], limits: CheckLimits, options: RunOptions,
+                     watchdog: Watchdog) -> CheckCatalog {
+        var picked = Set(CheckCatalog.sources(sources, needing: ids).map(\.path))
+        var loaded: [String: CatalogEntry] = [:]
+        while true {
+            for source in sources where picked.contains(source.path) && loaded[source.path] == nil {
+                loaded[source.path] = loadOne(source, limits: limits, options: options, watchdog: watchdog)
+            }
+            let catalog = assemble(sources.compactMap { loaded[$0.path] })
+            let missing = Set(catalog.entries.flatMap(\.info.needs)).filter { catalog.entry($0) == nil }
+            let more = sources.filter { missing.contains($0.fallbackID) && loaded[$0.path] == nil }
+            if more.isEmpty { return catalog }
+            picked.formUnion(more.map(\.path))
+        }
+    }
+
+    /// Entries in precedence order (a later one replaces an earlier one of the
+    /// same id), sorted by sequence; a check whose needs are unknown or form a
+    /// cycle becomes a load error.
+    static func assemble(_ loaded: [CatalogEntry]) -> CheckCatalog {
         var byID: [String: CatalogEntry] = [:]
         var order: [String] = []
-        for source in sources {
-            let entry = loadOne(source, limits: limits, options: options, watchdog: watchdog)
+        for entry in loaded {
             if let old = byID[entry.info.id] {
                 entry.replaced = old.replaced + [old.info.source]
             } else {
@@ -144,15 +165,40 @@ public struct CheckCatalog {
             }
             byID[entry.info.id] = entry
         }
+        for id in order {
+            guard let entry = byID[id], entry.failure == nil, let problem = needsProblem(entry.info, byID) else { continue }
+            let failed = CatalogEntry(info: entry.info, failure: "\(entry.info.source.path): check '\(id)' \(problem)", sandbox: nil)
+            failed.replaced = entry.replaced
+            byID[id] = failed
+        }
         let entries = order.compactMap { byID[$0] }.sorted {
             $0.info.order != $1.info.order ? $0.info.order < $1.info.order : $0.info.id < $1.info.id
         }
         return CheckCatalog(entries: entries)
     }
 
+    /// Why a check's needs cannot be met: one that is not a known check, or a
+    /// chain of needs that leads back to it.
+    static func needsProblem(_ info: CheckInfo, _ byID: [String: CatalogEntry]) -> String? {
+        if let unknown = info.needs.first(where: { byID[$0] == nil }) {
+            return "needs '\(unknown)', which is not a known check (see 'tcpcheck list')"
+        }
+        var path = [info.id]
+        func leadsBack(_ id: String) -> Bool {
+            if id == info.id { return true }
+            if path.contains(id) { return false } // a cycle elsewhere: that check reports it
+            path.append(id)
+            if (byID[id]?.info.needs ?? []).contains(where: leadsBack) { return true }
+            path.removeLast()
+            return false
+        }
+        guard info.needs.contains(where: leadsBack) else { return nil }
+        return "needs itself through its needs (\((path + [info.id]).joined(separator: " → ")))"
+    }
+
     static func loadOne(_ source: CheckSource, limits: CheckLimits, options: RunOptions, watchdog: Watchdog) -> CatalogEntry {
         let fallback = CheckInfo(id: source.fallbackID, title: source.fallbackID, description: "", order: 1000, tags: [],
-                                 inspects: [], needsTarget: false, timeout: nil, memoryMiB: nil, source: source)
+                                 inspects: [], needsTarget: false, needs: [], timeout: nil, memoryMiB: nil, source: source)
         guard let text = source.text else {
             return CatalogEntry(info: fallback, failure: "\(source.path): \(source.readError ?? "unreadable")", sandbox: nil)
         }
@@ -164,6 +210,10 @@ public struct CheckCatalog {
                 let sb = try LuaSandbox(memoryLimit: limits.memoryBytes(for: fallback), env: env, modules: HostModule.all)
                 sandboxRef = sb
                 sb.setDeadline(seconds: loadTimeout)
+                if source.origin == .custom {
+                    // A custom check may also require the libraries of the lib/ folder beside it.
+                    try sb.addLibraries(LuaLibrary.folder(((source.path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("lib")))
+                }
                 let values = try sb.load(source: text, chunkName: "@" + source.path, key: "check").get()
                 return .success((sb, values.first ?? .nil))
             } catch let f as LuaFailure {
@@ -208,14 +258,17 @@ public struct CheckCatalog {
         guard let t = v.tableValue else {
             throw UsageError("the file must return a check table (with id, title and run), not \(v.typeName == "nil" ? "nothing" : "a \(v.typeName)")")
         }
-        guard let id = t["id"].stringValue, !id.isEmpty,
-              id.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") }) else {
+        guard let id = t["id"].stringValue, isPlainName(id) else {
             throw UsageError("the check table needs an id made of a-z, 0-9 and _ (got \(t["id"].typeName))")
         }
         guard case .opaque = t["run"] else { throw UsageError("check '\(id)' has no run(ctx) function") }
         func strings(_ key: String) -> [String] {
             if let s = t[key].stringValue { return [Sanitize.line(s)] }
             return t[key].tableValue?.array.compactMap(\.stringValue).map(Sanitize.line) ?? []
+        }
+        let needs = strings("needs")
+        if let bad = needs.first(where: { !isPlainName($0) }) {
+            throw UsageError("check '\(id)' needs '\(bad)', which is not a check id (a-z, 0-9 and _)")
         }
         return CheckInfo(
             id: id,
@@ -225,6 +278,7 @@ public struct CheckCatalog {
             tags: strings("tags"),
             inspects: strings("inspects"),
             needsTarget: t["needs_target"].boolValue ?? false,
+            needs: needs,
             timeout: t["timeout"].doubleValue,
             memoryMiB: t["memory"].intValue.map { Int(clamping: $0) },
             source: source

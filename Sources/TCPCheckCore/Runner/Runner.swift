@@ -1,5 +1,6 @@
 // Runs the selected checks in order, each in its own sandbox under its
-// own deadline and memory cap, and gathers the report.
+// own deadline and memory cap, and gathers the report. A check named on the
+// command line brings the checks it needs, which run before it.
 import CSys
 import Foundation
 import TCPCheckHost
@@ -59,12 +60,13 @@ public enum Runner {
         let watchdog = Watchdog()
         let sources = try CheckCatalog.sources(checkDirs: config.checkDirs)
         // Loading a check costs a Lua state and a parse (about 1 ms each): load
-        // the built-ins that were named and every custom file (any of them may
-        // replace a built-in). A name not found that way is looked up in the
-        // whole catalog, which also lists every known id if it is not there.
-        let selected: [CatalogEntry]
+        // the built-ins that were named, every custom file (any of them may
+        // replace a built-in) and the built-ins they need. A name not found that
+        // way is looked up in the whole catalog, which also lists every known id
+        // if it is not there.
+        let selected: [(entry: CatalogEntry, neededBy: String?)]
         do {
-            let needed = CheckCatalog.load(sources: CheckCatalog.sources(sources, needing: config.checks),
+            let needed = CheckCatalog.load(sources: sources, running: config.checks,
                                            limits: config.limits, options: config.options, watchdog: watchdog)
             selected = try select(config.checks, from: needed)
         } catch is UsageError {
@@ -80,8 +82,9 @@ public enum Runner {
         }
 
         var results: [CheckResult] = []
-        for entry in selected {
-            let result = execute(entry, target: target, earlier: results, config: config, watchdog: watchdog)
+        for (entry, neededBy) in selected {
+            var result = execute(entry, target: target, earlier: results, config: config, watchdog: watchdog)
+            if let neededBy { result.summary += " (not asked for: \(neededBy) needs it)" }
             config.finished?(result)
             results.append(result)
         }
@@ -90,18 +93,33 @@ public enum Runner {
         return RunReport(target: target, startedAt: started, durationMs: elapsed, results: results, verdict: verdict)
     }
 
-    static func select(_ names: [String], from catalog: CheckCatalog) throws -> [CatalogEntry] {
-        if names.isEmpty || names.contains("all") { return catalog.entries }
+    /// The named checks and the checks they need, in sequence order except
+    /// that a check runs after those it needs. `neededBy` names the check that
+    /// brought one that was not named.
+    static func select(_ names: [String], from catalog: CheckCatalog) throws -> [(entry: CatalogEntry, neededBy: String?)] {
         var picked: [CatalogEntry] = []
-        for name in names {
-            guard let e = catalog.entry(name) else {
-                let known = catalog.entries.map(\.info.id).joined(separator: ", ")
-                throw UsageError("unknown check '\(Sanitize.line(name))' (known: \(known); see 'tcpcheck list')")
+        if names.isEmpty || names.contains("all") {
+            picked = catalog.entries
+        } else {
+            for name in names {
+                guard let e = catalog.entry(name) else {
+                    let known = catalog.entries.map(\.info.id).joined(separator: ", ")
+                    throw UsageError("unknown check '\(Sanitize.line(name))' (known: \(known); see 'tcpcheck list')")
+                }
+                picked.append(e)
             }
-            if !picked.contains(where: { $0 === e }) { picked.append(e) }
         }
-        // Always in sequence order, whatever order they were named in.
-        return catalog.entries.filter { e in picked.contains { $0 === e } }
+        var plan: [(entry: CatalogEntry, neededBy: String?)] = []
+        var placing: [CatalogEntry] = [] // guards against a cycle (already a load error)
+        func place(_ e: CatalogEntry, neededBy: String?) {
+            if plan.contains(where: { $0.entry === e }) || placing.contains(where: { $0 === e }) { return }
+            placing.append(e)
+            for id in e.info.needs { if let n = catalog.entry(id) { place(n, neededBy: e.info.id) } }
+            placing.removeLast()
+            plan.append((e, picked.contains { $0 === e } ? nil : neededBy))
+        }
+        for e in catalog.entries where picked.contains(where: { $0 === e }) { place(e, neededBy: nil) }
+        return plan
     }
 
     static func execute(_ entry: CatalogEntry, target: TargetReport?, earlier: [CheckResult], config: RunConfig,
