@@ -32,7 +32,7 @@ let package = Package(
         ),
         // What tcpcheck reads from the host (sockets, routes, firewall, logs...),
         // foldered by area; it knows nothing of the engine that uses it.
-        .target(name: "TCPCheckHost", dependencies: ["CSockOwners"]),
+        .target(name: "TCPCheckHost", dependencies: ["CSockOwners", "CSys"]),
         // The engine: Lua bridge, the modules checks call, runner, result model, reports.
         .target(
             name: "TCPCheckCore",
