@@ -1,4 +1,5 @@
-// Lua module `capture` (docs/lua-api/capture.md): a bounded tcpdump during one probe connect.
+// Lua module `capture` (docs/lua-api/capture.md): a bounded tcpdump during one probe connect,
+// and a bounded watch of the SYNs a client sends to a port of this host.
 import TCPCheckHost
 
 extension HostModule {
@@ -29,5 +30,57 @@ extension HostModule {
                 ]]
             }
         }),
+        ("watch_syns", { call in
+            let opts = try call.table(1)
+            guard let port = opts["port"].intValue, (1...65535).contains(port) else {
+                throw HostError("capture.watch_syns: port must be a number in 1-65535")
+            }
+            let source = opts["source"].stringValue
+            if !opts["source"].isNil && (source.flatMap(SocketAddress.rawBytes) == nil) {
+                throw HostError("capture.watch_syns: source must be an IP address")
+            }
+            guard let seconds = opts["seconds"].doubleValue, seconds > 0, seconds <= SynWatchRequest.maxSeconds else {
+                throw HostError("capture.watch_syns: seconds must be a number in (0, \(Int(SynWatchRequest.maxSeconds))]")
+            }
+            var request = SynWatchRequest(source: source, port: Int(port), seconds: seconds)
+            if !opts["interface"].isNil {
+                guard let i = opts["interface"].stringValue, CaptureProbe.validInterface(i) else {
+                    throw HostError("capture.watch_syns: interface must be an interface name (1-15 letters, digits, _.-:@+) or \"any\"")
+                }
+                request.interface = i
+            }
+            if let stop = opts["stop_on_handshake"].boolValue { request.stopOnHandshake = stop }
+            switch SynWatch.run(request) {
+            case .failure(let e):
+                return [["ok": false, "error": .str(e.error), "message": .str(e.message), "command": LuaValue(e.command)]]
+            case .success(let w):
+                return [w.luaValue]
+            }
+        }),
     ])
+}
+
+extension SynWatchOutcome {
+    var luaValue: LuaValue {
+        func counters(_ c: [String: Int64]) -> LuaValue { LuaValue(c.mapValues { LuaValue.int($0) }) }
+        var delta: [String: LuaValue] = [:]
+        for (name, a) in after { if let b = before[name] { delta[name] = .int(a - b) } }
+        var interfaces: [String] = []
+        for a in attempts { if let i = a.interface, !interfaces.contains(i) { interfaces.append(i) } }
+        let rows = attempts.map { a -> LuaValue in
+            ["source": .str(a.source), "sport": .int(Int64(a.sourcePort)), "at": .double(a.at), "interface": LuaValue(a.interface),
+             "syns": .int(Int64(a.syns)), "synacks": .int(Int64(a.synAcks)), "resets": .int(Int64(a.resets)),
+             "answered": .str(a.answered), "reply_interface": LuaValue(a.replyInterface), "completed": .bool(a.completed)]
+        }
+        func total(_ f: (SynAttempt) -> Int) -> LuaValue { .int(Int64(attempts.reduce(0) { $0 + f($1) })) }
+        return [
+            "ok": true, "command": .str(command), "seconds": .double(seconds), "stopped": .str(stopped),
+            "syns": total(\.syns), "synacks": total(\.synAcks), "resets": total(\.resets),
+            "completed": total { $0.completed ? 1 : 0 }, "unanswered": total { $0.answered == "none" ? 1 : 0 },
+            "first_syn_at": LuaValue(attempts.map(\.at).min()), "interfaces": LuaValue(interfaces),
+            "attempts": LuaValue(rows), "more_attempts": .int(Int64(moreAttempts)),
+            "counters": ["before": counters(before), "after": counters(after), "delta": LuaValue(delta)],
+            "lines": LuaValue(lines), "summary": LuaValue(summary), "start_ms": .double(startSeconds * 1000),
+        ]
+    }
 }

@@ -51,6 +51,20 @@ extension HostModule {
         ("listen_stats", { _ in
             [ListenStats.read().luaValue]
         }),
+        ("syn_backlog", { call in
+            let opts = try call.optTable(1)
+            switch SynBacklog.read(port: try SocketsFilter.port(opts["port"], "port", call.name)) {
+            case .failure(let e): return [.nil, .str(e.message), .str(e.code)]
+            case .success(let b): return [b.luaValue]
+            }
+        }),
+        ("listening_elsewhere", { call in
+            let opts = try call.table(1)
+            guard let port = try SocketsFilter.port(opts["port"], "port", call.name) else {
+                throw HostError("\(call.name): port is required")
+            }
+            return [ListenersElsewhere.find(port: port).luaValue]
+        }),
     ])
 }
 
@@ -127,6 +141,52 @@ extension ProcessDetails {
 extension ListenStats {
     var luaValue: LuaValue {
         ["somaxconn": LuaValue(somaxconn), "tcp_max_syn_backlog": LuaValue(maxSynBacklog), "tcp_syncookies": LuaValue(syncookies),
+         "tcp_abort_on_overflow": LuaValue(abortOnOverflow),
          "listen_overflows": LuaValue(overflows), "listen_drops": LuaValue(drops)]
+    }
+}
+
+extension SynBacklog {
+    var luaValue: LuaValue {
+        let rows = listeners.map { q -> LuaValue in
+            ["family": .str(q.family.rawValue), "address": .str(q.address), "port": .int(Int64(q.port)),
+             "sockets": .int(Int64(q.sockets)), "syn_recv": .int(Int64(q.synRecv)), "backlog": .int(Int64(q.backlog)),
+             "accept_queue": .int(Int64(q.acceptQueue)), "limit": .int(Int64(q.limit)), "limit_by": .str(q.limitBy),
+             "full": .bool(q.full)]
+        }
+        return ["listeners": LuaValue(rows), "full": .bool(listeners.contains { $0.full }),
+                "syn_recv": .int(Int64(listeners.reduce(unmatched) { $0 + $1.synRecv })), "unmatched": .int(Int64(unmatched)),
+                "syncookies": LuaValue(syncookies), "tcp_max_syn_backlog": LuaValue(maxSynBacklog), "somaxconn": LuaValue(somaxconn),
+                "tcp_abort_on_overflow": LuaValue(abortOnOverflow), "counters": LuaValue(counters.mapValues { LuaValue.int($0) })]
+    }
+}
+
+extension ListenersElsewhere {
+    var luaValue: LuaValue {
+        var users = UserNames()
+        let spaces = namespaces.map(\.luaValue)
+        let rows = listeners.map { l -> LuaValue in
+            ["family": .str(l.family.rawValue), "address": .str(l.address), "port": .int(Int64(l.port)),
+             "v6only": LuaValue(l.v6only), "inode": .int(Int64(l.inode)), "uid": .int(Int64(l.uid)), "user": .str(users.name(l.uid)),
+             "namespace": spaces[l.namespace],
+             "owners": LuaValue(l.owners.map { o -> LuaValue in
+                 guard case .table(var t) = o.process.luaValue else { return .nil }
+                 t["fd"] = .int(Int64(o.owner.fd))
+                 return .table(t)
+             })]
+        }
+        return ["listeners": LuaValue(rows), "namespaces": LuaValue(spaces), "own_namespace": LuaValue(own.map { Int($0) }),
+                "processes": .int(Int64(processes)), "complete": .bool(complete), "notes": LuaValue(notes)]
+    }
+}
+
+extension NetNamespace {
+    var luaValue: LuaValue {
+        var t: [String: LuaValue] = ["id": .int(Int64(id)), "name": LuaValue(name), "processes": .int(Int64(processes)),
+                                     "pid": LuaValue(pid.map { Int($0) }), "cgroup": LuaValue(cgroup), "scanned": .bool(scanned)]
+        if let c = container {
+            t["container"] = ["runtime": .str(c.runtime), "id": .str(c.id), "kubernetes": .bool(c.kubernetes)]
+        }
+        return LuaValue(t)
     }
 }

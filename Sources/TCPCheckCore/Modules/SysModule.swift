@@ -99,6 +99,20 @@ extension HostModule {
             case .failure(let e): return LuaValue.failure(e.message)
             }
         }),
+        ("rp_filter", { call in
+            let name = try call.optString(1)
+            if let name, !CaptureProbe.validInterface(name) || name == "any" {
+                throw HostError("sys.rp_filter: '\(name.prefix(32))' is not an interface name")
+            }
+            let r = ReversePathFilter.read(interface: name)
+            return [[
+                "all": LuaValue(r.all), "default": LuaValue(r.default), "dropped": LuaValue(r.dropped.map { Int($0) }),
+                "interfaces": LuaValue(r.interfaces.map { i -> LuaValue in
+                    ["name": .str(i.name), "value": .int(Int64(i.value)), "effective": .int(Int64(i.effective)),
+                     "mode": .str(ReversePathFilter.mode(i.effective))]
+                }),
+            ]]
+        }),
     ])
 
     private static func sectionsValue(_ sections: [String: [String: Int64]]) -> LuaValue {

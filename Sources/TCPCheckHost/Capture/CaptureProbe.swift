@@ -68,21 +68,44 @@ public enum CaptureProbe {
     }
 
     public static func run(_ r: CaptureRequest) -> Result<CaptureOutcome, CaptureError> {
-        let argv = argv(r)
+        let tcpdump: Tcpdump
+        switch Tcpdump.start(argv(r), budget: r.connectTimeout + r.hold + 10, maxOutput: 1 << 20) {
+        case .failure(let e): return .failure(e)
+        case .success(let t): tcpdump = t
+        }
+        let connect = Connector.connect(to: r.remote, timeout: r.connectTimeout, watch: r.hold)
+        // The last replies (a reset, an ICMP error, the closing handshake) arrive just after.
+        tcpdump.tool.read(for: 0.3) { $0.stdout.reduce(0) { $0 + ($1 == 10 ? 1 : 0) } >= r.count }
+        let done = tcpdump.stop()
+        let lines = done.stdoutText.split(separator: "\n").prefix(r.count + 10).map { String($0.prefix(600)) }
+        return .success(CaptureOutcome(command: tcpdump.command, lines: lines, summary: Tcpdump.summary(done), connect: connect,
+                                       startSeconds: tcpdump.startSeconds))
+    }
+}
+
+/// A tcpdump started through ToolRunner and listening: the common start and
+/// stop of every capture.
+struct Tcpdump {
+    let tool: RunningTool
+    /// The command as a person would type it.
+    let command: String
+    /// How long it took to start listening.
+    let startSeconds: Double
+
+    /// Starts argv and waits (at most 5 s) until tcpdump says it listens.
+    static func start(_ argv: [String], budget: Double, maxOutput: Int) -> Result<Tcpdump, CaptureError> {
         let command = argv.map(shellQuote).joined(separator: " ")
         if let reason = Capabilities.missingReason(Capabilities.netRaw, for: "capturing packets") {
             return .failure(CaptureError(error: "permission_denied", message: reason, command: command))
         }
-        let budget = r.connectTimeout + r.hold + 10
         let tool: RunningTool
-        switch ToolRunner.start(argv, timeout: budget, maxOutput: 1 << 20) {
+        switch ToolRunner.start(argv, timeout: budget, maxOutput: maxOutput) {
         case .failure(let notStarted):
             let why = notStarted.result.missing ?? "tcpdump could not start"
             return .failure(CaptureError(error: why.contains("not installed") ? "not_installed" : "capture_failed", message: why, command: command))
         case .success(let t):
             tool = t
         }
-
         // tcpdump prints "listening on IF, link-type ..." once the capture is open.
         let started = Date()
         tool.read(for: 5) { $0.stderrText.contains("listening on") }
@@ -93,20 +116,22 @@ public enum CaptureProbe {
             return .failure(CaptureError(error: "capture_failed",
                                          message: err.isEmpty ? "tcpdump did not start listening within 5 s" : err, command: command))
         }
-        let startSeconds = Date().timeIntervalSince(started)
+        return .success(Tcpdump(tool: tool, command: command, startSeconds: Date().timeIntervalSince(started)))
+    }
 
-        let connect = Connector.connect(to: r.remote, timeout: r.connectTimeout, watch: r.hold)
-        // The last replies (a reset, an ICMP error, the closing handshake) arrive just after.
-        tool.read(for: 0.3) { $0.stdout.reduce(0) { $0 + ($1 == 10 ? 1 : 0) } >= r.count }
+    /// Stops tcpdump with SIGINT (so it prints its statistics), killing it
+    /// if it does not exit within 2 s, and returns all it printed.
+    func stop() -> ToolResult {
         tool.signal(SIGINT)
         tool.read(for: 2)
         if tool.isOpen { tool.signal(SIGKILL) }
-        let done = tool.finish()
+        return tool.finish()
+    }
 
-        let lines = done.stdoutText.split(separator: "\n").prefix(r.count + 10).map { String($0.prefix(600)) }
-        let summary = done.stderrText.split(separator: "\n").map(String.init).filter {
+    /// tcpdump's closing statistics ("3 packets captured", ...).
+    static func summary(_ done: ToolResult) -> [String] {
+        done.stderrText.split(separator: "\n").map(String.init).filter {
             $0.contains("packets captured") || $0.contains("received by filter") || $0.contains("dropped by kernel")
         }
-        return .success(CaptureOutcome(command: command, lines: lines, summary: summary, connect: connect, startSeconds: startSeconds))
     }
 }

@@ -6,6 +6,8 @@ public struct ListenStats: Sendable {
     public var somaxconn: Int?
     public var maxSynBacklog: Int?
     public var syncookies: Int?
+    /// net.ipv4.tcp_abort_on_overflow: 1 makes a full accept queue answer with a reset instead of dropping.
+    public var abortOnOverflow: Int?
     public var overflows: Int?
     public var drops: Int?
 
@@ -15,6 +17,7 @@ public struct ListenStats: Sendable {
         s.somaxconn = number("/proc/sys/net/core/somaxconn")
         s.maxSynBacklog = number("/proc/sys/net/ipv4/tcp_max_syn_backlog")
         s.syncookies = number("/proc/sys/net/ipv4/tcp_syncookies")
+        s.abortOnOverflow = number("/proc/sys/net/ipv4/tcp_abort_on_overflow")
         // The same parser as the netstat counters, on the one file these are in.
         if let text = HostFile.text("\(KernelResources.netDir)/netstat", limit: 65536) {
             var counters: [String: [String: Int64]] = [:]

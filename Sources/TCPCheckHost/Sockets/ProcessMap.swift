@@ -328,14 +328,29 @@ public enum ProcessMap {
 
     /// The systemd unit in the process's cgroup path, e.g. "0::/system.slice/nginx.service".
     static func unit(_ pid: Int32) -> String? {
-        guard let cgroup = HostFile.text("/proc/\(pid)/cgroup", limit: 4096) else { return nil }
-        for line in cgroup.split(separator: "\n") {
-            let path = line.split(separator: ":", maxSplits: 2).last ?? ""
+        for path in cgroupPaths(pid) {
             if let u = path.split(separator: "/").last(where: { $0.hasSuffix(".service") || $0.hasSuffix(".scope") }) {
                 return String(u)
             }
         }
         return nil
+    }
+
+    /// The process's cgroup path: the cgroup v2 line ("0::/system.slice/docker-ID.scope"), else the last v1 one.
+    static func cgroupPath(_ pid: Int32) -> String? {
+        let lines = cgroupLines(pid)
+        return (lines.first { $0.hierarchy == "0" } ?? lines.last).map { String($0.path) }
+    }
+
+    /// The path of each line of /proc/PID/cgroup ("ID:CONTROLLERS:PATH").
+    private static func cgroupPaths(_ pid: Int32) -> [Substring] { cgroupLines(pid).map(\.path) }
+
+    private static func cgroupLines(_ pid: Int32) -> [(hierarchy: Substring, path: Substring)] {
+        guard let cgroup = HostFile.text("/proc/\(pid)/cgroup", limit: 4096) else { return [] }
+        return cgroup.split(separator: "\n").compactMap { line in
+            let f = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            return f.count == 3 ? (f[0], f[2]) : nil
+        }
     }
 
     static func allPIDs() -> [Int32] {

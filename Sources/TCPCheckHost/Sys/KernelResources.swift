@@ -106,6 +106,12 @@ public enum KernelResources {
         return .success(out)
     }
 
+    /// The named TcpExt counters of the calling thread's namespace (absent ones left out).
+    public static func tcpExt(_ names: [String]) -> [String: Int64] {
+        guard case .success(let sections) = netstat(), let ext = sections["TcpExt"] else { return [:] }
+        return ext.filter { names.contains($0.key) }
+    }
+
     /// "TCP: inuse 1 orphan 0 tw 0 alloc 1 mem 170" lines of sockstat and sockstat6.
     public static func parseKeyValueLines(_ text: String, into out: inout [String: [String: Int64]]) {
         for line in text.split(separator: "\n") {

@@ -102,7 +102,17 @@ public enum ToolRunner {
         defer { posix_spawnattr_destroy(&attr) }
         // Own process group, so a timeout can stop the program and its children.
         posix_spawnattr_setpgroup(&attr, 0)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP))
+        // Signals as a fresh program expects them: Dispatch's worker threads
+        // block SIGINT, and a child inherits the mask of the thread that
+        // spawns it (tcpdump would then ignore the SIGINT that stops it).
+        var noSignals = sigset_t(), stopSignals = sigset_t()
+        sigemptyset(&noSignals)
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGINT)
+        sigaddset(&stopSignals, SIGTERM)
+        posix_spawnattr_setsigmask(&attr, &noSignals)
+        posix_spawnattr_setsigdefault(&attr, &stopSignals)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
 
         // A fixed environment: the C locale keeps output parseable.
         let env = ["PATH=" + searchPath.joined(separator: ":"), "LC_ALL=C", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"]

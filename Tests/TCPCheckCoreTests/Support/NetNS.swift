@@ -130,9 +130,18 @@ final class NetNS {
         return try box.result!.get()
     }
 
+    /// The veth end link(_:_:_:_:) made in this namespace, as the first namespace or the second.
+    func vethName(first: Bool) -> String { (first ? "va" : "vb") + name.suffix(8) }
+
+    /// Sets this namespace's own sysctls (`sysctl -w` inside it; never the host's).
+    func sysctl(_ settings: String...) throws {
+        let r = exec(["sysctl", "-w"] + settings)
+        guard r.status == 0 else { throw HostError("sysctl -w \(settings.joined(separator: " ")) in \(name): \(r.stderr)") }
+    }
+
     /// Joins two namespaces with a veth pair and addresses them (198.18.0.0/15, /24).
     static func link(_ a: NetNS, _ aAddr: String, _ b: NetNS, _ bAddr: String) throws {
-        let va = "va\(a.name.suffix(8))", vb = "vb\(b.name.suffix(8))"
+        let va = a.vethName(first: true), vb = b.vethName(first: false)
         var r = runCommand(["ip", "link", "add", va, "netns", a.name, "type", "veth", "peer", "name", vb, "netns", b.name])
         guard r.status == 0 else { throw HostError("veth: \(r.stderr)") }
         for (ns, dev, addr) in [(a, va, aAddr), (b, vb, bAddr)] {
