@@ -178,7 +178,8 @@ struct ClientEndTests {
             local pending = net.connect('198.18.97.5', 18304, {timeout = 0.1})
             local asking = route.neighbour('198.18.96.9')
             local final = net.connect('198.18.97.5', 18304, {timeout = 3})
-            return pending, asking, final, route.neighbour('198.18.96.9', '\(dev)'), route.get('198.18.97.5'), route.neighbour('198.18.96.77')
+            return pending, asking, final, route.neighbour('198.18.96.9', '\(dev)'), route.get('198.18.97.5'), route.neighbour('198.18.96.77'),
+              net.hops('198.18.97.5', 18304, {timeout = 1.5})
             """)
         #expect(r[0]["outcome"] == "timeout")
         #expect(r[1]["state"] == "incomplete" && r[1]["interface"] == .str(dev), "\(r[1])")
@@ -187,6 +188,9 @@ struct ClientEndTests {
         #expect(r[3]["state"] == "failed" && r[3]["lladdr"] == .nil, "\(r[3])")
         #expect(r[4]["gateway"] == "198.18.96.9" && r[4]["ok"] == .bool(true))
         #expect(r[5] == .nil, "no entry for an address nothing tried")
+        // The hop probe never leaves this host.
+        try #require(r.count == 7)
+        #expect(r[6]["ends"] == "local_error" && hops(r[6]).count == 1 && hops(r[6]).first?["icmp"]["from_this_host"] == .bool(true), "\(r[6])")
         // The kernel's own host unreachable, made here: not an answer from the target.
         #expect(r[2]["icmp"]["from_this_host"] == .bool(true) && r[2]["icmp"]["from_target"] == .bool(false), "\(r[2]["icmp"])")
         #expect(r[2]["message"].stringValue?.contains("did not answer ARP") == true)

@@ -82,7 +82,7 @@ public struct HopTrace: Sendable {
             return "hop \(h.ttl) (\(h.from ?? "?")) answers \(h.icmp?.meaning ?? "ICMP unreachable") instead of passing the SYN on to \(target)"
         case .localError:
             let e = hops.last?.errno.map { "\(errnoText($0)) (\(errnoName($0)))" } ?? "an error"
-            return "the SYN could not leave this host: \(e)"
+            return "the SYN could not leave this host: \(e)\(hops.last?.icmp.map { " (\($0.meaning) made here)" } ?? "")"
         case .silent:
             guard let last = stopsAfter else {
                 return "no hop answered within \(String(format: "%.1f", timeout)) s, not even the first: the SYN dies next to this host (or every router on the way is silent)"
@@ -115,7 +115,8 @@ public enum HopProbe {
                 h.icmp = icmp
                 h.from = icmp.from
                 h.fromTarget = icmp.fromTarget ?? false
-                h.outcome = icmp.kind == "time_exceeded" ? .timeExceeded : .unreachable
+                // Made on this host (a local reject, the next hop unanswered on the link): it never left.
+                h.outcome = icmp.fromThisHost == true ? .localError : (icmp.kind == "time_exceeded" ? .timeExceeded : .unreachable)
             case (ECONNREFUSED, nil):
                 (h.outcome, h.from, h.fromTarget) = (.refused, remote.ip, true)
             default:

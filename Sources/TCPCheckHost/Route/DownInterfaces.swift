@@ -12,8 +12,8 @@ public struct DownInterface: Sendable {
     /// Routes (any table) through it that cover the target, kept while the
     /// link has no carrier ("linkdown"); or the route a lookup chose.
     public var routes: [RouteEntry]
-    /// It has a global address of the target's family while that family has
-    /// no default route left: it may have carried the default route (the
+    /// It was set down and has a global address of the target's family while
+    /// that family has no default route left: it may have carried the default route (the
     /// kernel forgets the routes of an interface set down). Only known when
     /// every table was read.
     public var mayHaveCarriedDefault: Bool
@@ -69,7 +69,8 @@ extension Interfaces {
             let global = i.addresses.contains { $0.family == family && $0.scope == "global" }
             return DownInterface(interface: i,
                                  addressesInSubnet: i.addresses.filter { $0.family == family && $0.prefix.contains(target) },
-                                 routes: via, mayHaveCarriedDefault: given == nil && !hasDefault && global)
+                                 // Without carrier the routes stay (linkdown): only one set down can have lost it.
+                                 routes: via, mayHaveCarriedDefault: !i.up && given == nil && !hasDefault && global)
         }
         return .success(found.filter(\.wouldRoute) + found.filter { !$0.wouldRoute })
     }
