@@ -1,4 +1,4 @@
-// Lua module `net`: connect and resolve (documented in docs/lua-api/net.md).
+// Lua module `net`: connect, hops and resolve (documented in docs/lua-api/net.md).
 import TCPCheckHost
 
 extension HostModule {
@@ -17,6 +17,20 @@ extension HostModule {
             // `hold` is the older name of `watch` (the capture step's word for it).
             let watch = min(max(opts["watch"].doubleValue ?? opts["hold"].doubleValue ?? 0, 0), 10)
             return [Connector.connect(to: addr, timeout: timeout, grace: grace, watch: watch).luaValue]
+        }),
+        ("hops", { call in
+            let host = try call.string(1)
+            let port = try call.int(2)
+            guard (1...65535).contains(port) else { throw HostError("net.hops: port \(port) is not in 1-65535") }
+            guard let addr = SocketAddress(ip: host, port: port) else {
+                throw HostError("net.hops: '\(host)' is not an IP address (resolve names with net.resolve first)")
+            }
+            let opts = try call.optTable(3)
+            let maxTTL = Int(opts["max_ttl"].intValue ?? 8)
+            guard (1...30).contains(maxTTL) else { throw HostError("net.hops: max_ttl \(maxTTL) is not in 1-30") }
+            // One wait for all the probes: a run has a time budget.
+            let timeout = min(max(opts["timeout"].doubleValue ?? 1, 0.05), 10)
+            return [HopProbe.trace(to: addr, maxTTL: maxTTL, timeout: timeout).luaValue]
         }),
         ("resolve", { call in
             let name = try call.string(1)
@@ -44,6 +58,7 @@ extension ConnectOutcome {
             "retransmits": LuaValue(retransmits),
             "message": .str(message),
             "closed_by_peer": LuaValue(peerClose),
+            "handshake": .bool(handshakeCompleted),
         ]
         if let late {
             t["late"] = [
@@ -53,6 +68,8 @@ extension ConnectOutcome {
                 "retransmits": LuaValue(late.retransmits),
                 "retry_outcome": LuaValue(late.retryOutcome?.rawValue),
                 "retry_ms": LuaValue(late.retrySeconds.map { $0 * 1000 }),
+                "icmp": late.icmp?.luaValue ?? .nil,
+                "retry_icmp": late.retryICMP?.luaValue ?? .nil,
             ]
         }
         if let peer {
@@ -64,13 +81,51 @@ extension ConnectOutcome {
                 "text": LuaValue(peer.text),
             ]
         }
-        if let icmp {
-            t["icmp"] = [
-                "type": .int(Int64(icmp.type)), "code": .int(Int64(icmp.code)), "from": LuaValue(icmp.from),
-                "meaning": .str(icmp.meaning), "reject": .bool(icmp.looksLikeReject), "errno": .str(icmp.errnoName),
+        t["icmp"] = icmp?.luaValue
+        return LuaValue(t)
+    }
+}
+
+extension ICMPReport {
+    var luaValue: LuaValue {
+        [
+            "type": .int(Int64(type)), "code": .int(Int64(code)), "from": LuaValue(from),
+            "meaning": .str(meaning), "reject": .bool(looksLikeReject), "errno": .str(errnoName),
+            "kind": .str(kind), "prohibited": .bool(prohibited),
+            "from_target": LuaValue(fromTarget), "from_this_host": LuaValue(fromThisHost),
+        ]
+    }
+}
+
+extension HopTrace {
+    var luaValue: LuaValue {
+        let hopValue = { (h: HopAnswer) -> LuaValue in
+            [
+                "ttl": .int(Int64(h.ttl)),
+                "outcome": .str(h.outcome.rawValue),
+                "from": LuaValue(h.from),
+                "from_target": .bool(h.fromTarget),
+                "icmp_type": LuaValue(h.icmp?.type),
+                "icmp_code": LuaValue(h.icmp?.code),
+                "icmp": h.icmp?.luaValue ?? .nil,
+                "errno": LuaValue(h.errno.map(errnoName)),
+                "rtt_ms": LuaValue(h.outcome == .silent ? nil : h.seconds.map { $0 * 1000 }),
             ]
         }
-        return LuaValue(t)
+        return [
+            "address": .str(remote.ipWithScope),
+            "port": .int(Int64(remote.port)),
+            "family": .str(remote.family.rawValue),
+            "max_ttl": .int(Int64(maxTTL)),
+            "hops": LuaValue(hops.map(hopValue)),
+            "reached": .bool(reached),
+            "distance": LuaValue(distance),
+            "ends": .str(end.rawValue),
+            "stops_after": stopsAfter.map(hopValue) ?? .nil,
+            "first_silent_ttl": LuaValue(firstSilentTTL),
+            "ms": .double(seconds * 1000),
+            "message": .str(message),
+        ]
     }
 }
 

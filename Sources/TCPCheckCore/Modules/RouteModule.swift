@@ -1,5 +1,5 @@
-// Lua module `route`: route lookups, routing table, interfaces
-// (documented in docs/lua-api/route.md).
+// Lua module `route`: route lookups, routing table, interfaces, neighbours,
+// reverse-path validation (documented in docs/lua-api/route.md).
 import TCPCheckHost
 
 extension HostModule {
@@ -13,15 +13,74 @@ extension HostModule {
             let from = opts["from"].stringValue
             if let from, IPBytes.parse(from) == nil { throw HostError("route.get: from = '\(from)' is not an IP address") }
             let oif = opts["oif"].intValue.map { Int($0) }
-            var result = Routes.lookup(destination, source: from, interfaceIndex: oif).luaValue
+            let lookup = Routes.lookup(destination, source: from, interfaceIndex: oif)
+            var result = lookup.luaValue
             if case .table(var t) = result {
                 var command = "ip route get \(destination)"
                 if let from { command += " from \(from)" }
                 if let oif { command += " oif \(Routes.interfaceName(oif) ?? String(oif))" }
                 t["command"] = .str(command)
+                // An interface that is down looks like a missing route (its
+                // routes are gone) or like a dead next hop (no carrier): name it.
+                var down: [DownInterface] = []
+                if lookup.error == "no_route" {
+                    down = (try? Interfaces.down(toward: destination).get()) ?? []
+                } else if let route = lookup.route {
+                    down = ((try? Interfaces.down(toward: destination, routes: [route]).get()) ?? []).filter(\.wouldRoute)
+                }
+                if !down.isEmpty { t["down_interfaces"] = LuaValue(down.map(\.luaValue)) }
                 result = .table(t)
             }
             return [result]
+        }),
+        ("down_interfaces", { call in
+            let address = try call.string(1)
+            guard IPBytes.parse(address) != nil else {
+                throw HostError("route.down_interfaces: '\(address)' is not an IP address (resolve names with net.resolve first)")
+            }
+            switch Interfaces.down(toward: address) {
+            case .success(let down): return [LuaValue(down.map(\.luaValue))]
+            case .failure(let f): return LuaValue.failure(f.message("route.down_interfaces"))
+            }
+        }),
+        ("neighbour", { call in
+            let address = try call.string(1)
+            guard IPBytes.parse(address) != nil else { throw HostError("route.neighbour: '\(address)' is not an IP address") }
+            let index = try interfaceIndex(call, 2, "route.neighbour")
+            switch Neighbours.find(address, interfaceIndex: index) {
+            case .success(let entry?): return [entry.luaValue]
+            case .success(nil):
+                return LuaValue.failure("no neighbour entry for \(address)\(index.map { " on \(Routes.interfaceName($0) ?? String($0))" } ?? ""): nothing tried to reach it on a link lately (ip neigh show \(address))")
+            case .failure(let f): return LuaValue.failure(f.message("route.neighbour"))
+            }
+        }),
+        ("neighbours", { call in
+            let opts = try call.optTable(1)
+            var family: SocketAddress.Family?
+            if let f = opts["family"].stringValue {
+                guard let parsed = SocketAddress.Family(rawValue: f) else { throw HostError("route.neighbours: family must be \"ipv4\" or \"ipv6\"") }
+                family = parsed
+            }
+            switch Neighbours.list(family: family) {
+            case .success(let list): return [LuaValue(list.map(\.luaValue))]
+            case .failure(let f): return LuaValue.failure(f.message("route.neighbours"))
+            }
+        }),
+        ("validate", { call in
+            let opts = try call.table(1)
+            guard let source = opts["source"].stringValue, IPBytes.parse(source) != nil,
+                  let destination = opts["destination"].stringValue, IPBytes.parse(destination) != nil else {
+                throw HostError("route.validate: source and destination must be IP addresses")
+            }
+            let iif: String
+            if let name = opts["iif"].stringValue {
+                iif = name
+            } else if let index = opts["iif"].intValue, let name = Routes.interfaceName(Int(index)) {
+                iif = name
+            } else {
+                throw HostError("route.validate: iif must name an interface of this namespace (name or index)")
+            }
+            return [Routes.validate(source: source, destination: destination, interface: iif).luaValue]
         }),
         ("list", { call in
             let opts = try call.optTable(1)
@@ -86,6 +145,18 @@ extension HostModule {
             return [.bool(prefix.contains(addr))]
         }),
     ])
+}
+
+/// Optional argument i: an interface name or index (nil when absent).
+private func interfaceIndex(_ call: HostCall, _ i: Int, _ name: String) throws -> Int? {
+    let v = call.arg(i)
+    if v.isNil { return nil }
+    if let n = v.intValue { return Int(n) }
+    if let s = v.stringValue {
+        guard let index = Routes.interfaceIndex(s) else { throw HostError("\(name): no interface '\(s)' in this network namespace") }
+        return index
+    }
+    throw HostError("bad argument #\(i) to '\(name)' (interface name or index expected, got \(v.typeName))")
 }
 
 extension RouteEntry {
@@ -163,5 +234,59 @@ extension NetworkInterface {
                 ]
             }),
         ]
+    }
+}
+
+extension DownInterface {
+    var luaValue: LuaValue {
+        guard case .table(var t) = interface.luaValue else { return .nil }
+        t["would_route"] = .bool(wouldRoute)
+        t["reasons"] = LuaValue(reasons)
+        t["addresses_in_subnet"] = LuaValue(addressesInSubnet.map { .str("\($0.address)/\($0.prefix.length)") })
+        t["routes"] = LuaValue(routes.map { .str($0.text) })
+        t["fix"] = .str(interface.up ? "ip link show \(interface.name)    # no carrier: check the cable, the switch port or the peer of the link"
+                                     : "ip link set \(interface.name) up")
+        return .table(t)
+    }
+}
+
+extension NeighbourEntry {
+    var luaValue: LuaValue {
+        [
+            "address": .str(address),
+            "family": .str(family.rawValue),
+            "interface": LuaValue(interfaceName),
+            "ifindex": .int(Int64(interfaceIndex)),
+            "state": .str(state),
+            "states": LuaValue(states),
+            "lladdr": LuaValue(lladdr),
+            "router": .bool(router),
+            "probes": LuaValue(probes),
+            "text": .str(text),
+        ]
+    }
+}
+
+extension RouteValidation {
+    var luaValue: LuaValue {
+        guard case .table(var t) = lookup.luaValue else { return .nil }
+        t["source"] = .str(source)
+        t["iif"] = .str(inputInterface)
+        t["command"] = .str(command)
+        if let rpFilter {
+            t["rp_filter"] = [
+                "all": LuaValue(rpFilter.all), "interface": LuaValue(rpFilter.interface),
+                "effective": LuaValue(rpFilter.effective), "mode": LuaValue(rpFilter.mode),
+            ]
+        }
+        t["reply_route"] = [
+            "ok": .bool(replyRoute.error == nil),
+            "interface": LuaValue(replyRoute.route?.interfaceName),
+            "gateway": LuaValue(replyRoute.route?.gateway),
+            "error": LuaValue(replyRoute.error),
+            "output": .str(replyRoute.route?.text ?? replyRoute.errno.map { "RTNETLINK answers: \(errnoText($0))" } ?? ""),
+            "command": .str("ip route get \(source)"),
+        ]
+        return .table(t)
     }
 }

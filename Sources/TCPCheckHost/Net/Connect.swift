@@ -13,6 +13,45 @@ public struct ICMPReport: Sendable {
     /// Who sent the ICMP message (a router, the host, or this host's own firewall).
     public var from: String?
     public var errnoName: String
+    /// Whether `from` is the address that was probed (nil when the sender is
+    /// unknown): a reject from another address was sent by a hop on the path.
+    public var fromTarget: Bool?
+    /// Whether `from` is one of this host's own addresses: the message was
+    /// made here (a local OUTPUT reject, or ARP/ND for the next hop failed).
+    public var fromThisHost: Bool?
+
+    /// The class of the message, for checks to decide on: time_exceeded,
+    /// net_unreachable, host_unreachable, port_unreachable, prohibited
+    /// (what REJECT rules and prohibit routes send), protocol_unreachable,
+    /// packet_too_big, other.
+    public var kind: String {
+        if prohibited { return "prohibited" }
+        switch (ipv6, type, code) {
+        case (false, 11, _), (true, 3, _): return "time_exceeded"
+        case (false, 3, 0), (false, 3, 6), (false, 3, 11), (true, 1, 0): return "net_unreachable"
+        case (false, 3, 1), (false, 3, 7), (false, 3, 12), (true, 1, 3): return "host_unreachable"
+        case (false, 3, 3), (true, 1, 4): return "port_unreachable"
+        case (false, 3, 2): return "protocol_unreachable"
+        case (false, 3, 4), (true, 2, _): return "packet_too_big"
+        default: return "other"
+        }
+    }
+
+    /// Administratively prohibited: IPv4 3/9, 3/10 (net/host prohibited),
+    /// 3/13 (communication prohibited); ICMPv6 1/1, and 1/5, 1/6 (policy
+    /// failed, reject route), which ip6tables REJECT rules also send.
+    public var prohibited: Bool {
+        ipv6 ? type == 1 && [1, 5, 6].contains(code) : type == 3 && [9, 10, 13].contains(code)
+    }
+
+    /// The report with its sender placed: the probed address, this host, or another (a hop).
+    func attributed(to remote: SocketAddress) -> ICMPReport {
+        var r = self
+        guard let from else { return r }
+        r.fromTarget = from == remote.ip
+        r.fromThisHost = (try? LocalAddresses.list().get())?.contains { $0.address.ip == from } ?? false
+        return r
+    }
 
     /// Human words for the ICMP type and code.
     public var meaning: String {
@@ -54,6 +93,10 @@ public struct ConnectOutcome: Sendable {
         case addressNotAvailable = "address_not_available"
         case permissionDenied = "permission_denied"
         case selfConnect = "self_connect"
+        /// The handshake completed (the SYN-ACK came) and the server reset the
+        /// connection before any data: during connect (ECONNRESET) or, with a
+        /// watch period, right after it.
+        case resetAfterHandshake = "reset_after_handshake"
         case other
     }
 
@@ -84,6 +127,9 @@ public struct ConnectOutcome: Sendable {
 
     public var errnoName: String? { errno.map(TCPCheckHost.errnoName) }
 
+    /// True when the SYN-ACK came back: connected, or reset after the handshake.
+    public var handshakeCompleted: Bool { outcome == .connected || outcome == .resetAfterHandshake }
+
     /// For refused: "rst" when a TCP reset came back, "icmp" when an ICMP
     /// message did (a firewall reject).
     public var rejectedBy: String? {
@@ -104,9 +150,15 @@ public struct ConnectOutcome: Sendable {
             if let icmp { s += "; last ICMP seen: \(icmp.meaning)\(icmp.from.map { " from \($0)" } ?? "")" }
             return s
         case .networkUnreachable: return "network unreachable: no route to \(remote.ip) (ENETUNREACH)\(icmpSuffix)"
-        case .hostUnreachable: return "host unreachable: \(remote.ip) did not answer on the link or a router said so (EHOSTUNREACH)\(icmpSuffix)"
+        case .hostUnreachable:
+            if icmp?.fromThisHost == true {
+                return "host unreachable: the next hop toward \(remote.ip) (the target, or the gateway) did not answer ARP/neighbour discovery on the link (EHOSTUNREACH)"
+            }
+            return "host unreachable: \(remote.ip) did not answer on the link or a router said so (EHOSTUNREACH)\(icmpSuffix)"
         case .addressNotAvailable: return "no local address or port available for the connection (EADDRNOTAVAIL): local ports toward \(remote) may be exhausted"
         case .permissionDenied: return "the connect was refused locally (\(errnoName ?? "EPERM")): a firewall OUTPUT rule or a security policy on this host blocks it"
+        case .resetAfterHandshake:
+            return "the handshake with \(remote) completed, then the server reset the connection before sending anything (ECONNRESET)"
         case .selfConnect: return "the socket connected to itself (source \(local?.description ?? "?") equals destination): nothing listens on \(remote)"
         case .other: return "connect failed: \(errno.map { "\(errnoText($0)) (\(errnoName ?? ""))" } ?? "unknown error")"
         }
@@ -132,6 +184,10 @@ public struct LateHandshake: Sendable {
     public var retryOutcome: ConnectOutcome.Outcome?
     /// Its handshake time, counted from the moment it was sent.
     public var retrySeconds: Double?
+    /// The ICMP error that ended (or reached) the first socket within the grace.
+    public var icmp: ICMPReport?
+    /// The same for the fresh SYN.
+    public var retryICMP: ICMPReport?
 }
 
 /// What the server did in the first moments after the handshake, with
@@ -169,19 +225,13 @@ public enum Connector {
         func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9 }
         var result = ConnectOutcome(outcome: .other, errno: nil, seconds: 0, remote: remote)
 
-        let fd = socket(remote.domain, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = probeSocket(remote)
         guard fd >= 0 else {
             result.errno = errno
             result.outcome = classify(errno)
             return result
         }
         defer { close(fd) }
-        var on: Int32 = 1
-        if remote.family == .ipv4 {
-            setsockopt(fd, Int32(IPPROTO_IP), IP_RECVERR, &on, socklen_t(MemoryLayout<Int32>.size))
-        } else {
-            setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_RECVERR, &on, socklen_t(MemoryLayout<Int32>.size))
-        }
 
         var err: Int32 = 0
         let rc = remote.withSockaddr { sa, len in Glibc.connect(fd, sa, len) }
@@ -199,23 +249,29 @@ public enum Connector {
                 result.outcome = .timeout
                 result.errno = ETIMEDOUT
                 result.local = localAddress(fd)
-                result.icmp = readErrorQueue(fd)
+                result.icmp = readErrorQueue(fd, remote: remote)
                 if grace > 0 { result.late = followLate(fd, remote: remote, start: start, grace: grace) }
                 return result
             }
-            var soErr: Int32 = 0
-            var len = socklen_t(MemoryLayout<Int32>.size)
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &soErr, &len)
-            err = soErr
+            err = socketError(fd)
         } else if rc == 0 {
             err = 0
         }
         result.seconds = elapsed()
         result.local = localAddress(fd)
+        if err == ECONNRESET {
+            // A reset to the SYN gives ECONNREFUSED; ECONNRESET ends an
+            // established connection, so the SYN-ACK came.
+            result.errno = err
+            result.outcome = .resetAfterHandshake
+            (result.rttMicros, result.retransmits) = tcpInfo(fd)
+            if watch > 0 { result.peer = PeerBehaviour(action: .reset, seconds: 0, watched: watch, bytes: 0) }
+            return result
+        }
         if err != 0 {
             result.errno = err
             result.outcome = classify(err)
-            result.icmp = readErrorQueue(fd)
+            result.icmp = readErrorQueue(fd, remote: remote)
             return result
         }
         // A connect to a closed port in the ephemeral range on loopback can
@@ -226,14 +282,38 @@ public enum Connector {
         }
         result.outcome = .connected
         (result.rttMicros, result.retransmits) = tcpInfo(fd)
-        if watch > 0 { result.peer = watchPeer(fd, seconds: watch) }
+        if watch > 0 {
+            let peer = watchPeer(fd, seconds: watch)
+            result.peer = peer
+            // The same reset as above when it lost the race with connect():
+            // classed alike, whichever came first.
+            if peer.action == .reset && peer.bytes == 0 {
+                result.outcome = .resetAfterHandshake
+                result.errno = ECONNRESET
+            }
+        }
         return result
     }
 
-    /// Starts a non-blocking connect. Returns the socket (or -1) and the
-    /// errno of connect() (0 when it completed at once, EINPROGRESS when pending).
-    static func begin(_ remote: SocketAddress) -> (fd: Int32, err: Int32) {
+    /// A non-blocking TCP socket of `remote`'s family whose ICMP errors are
+    /// queued for reading (IP_RECVERR / IPV6_RECVERR); -1 with errno set.
+    static func probeSocket(_ remote: SocketAddress) -> Int32 {
         let fd = socket(remote.domain, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return -1 }
+        var on: Int32 = 1
+        if remote.family == .ipv4 {
+            setsockopt(fd, Int32(IPPROTO_IP), IP_RECVERR, &on, socklen_t(MemoryLayout<Int32>.size))
+        } else {
+            setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_RECVERR, &on, socklen_t(MemoryLayout<Int32>.size))
+        }
+        return fd
+    }
+
+    /// Starts a non-blocking connect on a probe socket. Returns the socket
+    /// (or -1) and the errno of connect() (0 when it completed at once,
+    /// EINPROGRESS when pending).
+    static func begin(_ remote: SocketAddress) -> (fd: Int32, err: Int32) {
+        let fd = probeSocket(remote)
         guard fd >= 0 else { return (-1, errno) }
         let rc = remote.withSockaddr { sa, len in Glibc.connect(fd, sa, len) }
         return (fd, rc == 0 ? 0 : errno)
@@ -260,6 +340,7 @@ public enum Connector {
         if second >= 0 && started.err != EINPROGRESS {
             late.retryOutcome = started.err == 0 ? .connected : classify(started.err)
             late.retrySeconds = since(retryStart)
+            if started.err != 0 { late.retryICMP = readErrorQueue(second, remote: remote) }
             close(second)
             second = -1
         } else if second < 0 {
@@ -275,18 +356,25 @@ public enum Connector {
             let ms = Int32(min(Double(end.uptimeNanoseconds - now.uptimeNanoseconds) / 1e6 + 0.5, 60_000))
             let n = poll(&fds, 2, max(ms, 1))
             if n < 0 && errno != EINTR { break }
+            // A failed socket's error queue holds the ICMP behind the failure
+            // (a router's host unreachable after its ARP gave up, a reject).
             if fds[0].revents != 0 {
                 let e = socketError(first)
                 late.outcome = e == 0 ? .connected : classify(e)
                 late.seconds = since(start)
-                if e == 0 { late.retransmits = tcpInfo(first).1 }
+                if e == 0 { late.retransmits = tcpInfo(first).1 } else { late.icmp = readErrorQueue(first, remote: remote) }
             }
             if fds[1].revents != 0 {
                 let e = socketError(second)
                 late.retryOutcome = e == 0 ? .connected : classify(e)
                 late.retrySeconds = since(retryStart)
+                if e != 0 { late.retryICMP = readErrorQueue(second, remote: remote) }
             }
         }
+        // Still waiting: an ICMP error the kernel did not treat as fatal
+        // (it came while the socket was busy) is queued all the same.
+        if late.outcome == nil { late.icmp = readErrorQueue(first, remote: remote) }
+        if late.retryOutcome == nil && second >= 0 { late.retryICMP = readErrorQueue(second, remote: remote) }
         return late
     }
 
@@ -341,6 +429,7 @@ public enum Connector {
         case EHOSTUNREACH, EHOSTDOWN: return .hostUnreachable
         case EADDRNOTAVAIL: return .addressNotAvailable
         case EPERM, EACCES: return .permissionDenied
+        case ECONNRESET: return .resetAfterHandshake
         default: return .other
         }
     }
@@ -356,8 +445,13 @@ public enum Connector {
     }
 
     /// Reads one entry of the socket's error queue (struct sock_extended_err
-    /// in a SOL_IP/IP_RECVERR or SOL_IPV6/IPV6_RECVERR control message).
-    static func readErrorQueue(_ fd: Int32) -> ICMPReport? {
+    /// in a SOL_IP/IP_RECVERR or SOL_IPV6/IPV6_RECVERR control message),
+    /// its sender placed relative to `remote`.
+    static func readErrorQueue(_ fd: Int32, remote: SocketAddress) -> ICMPReport? {
+        readExtendedError(fd)?.attributed(to: remote)
+    }
+
+    private static func readExtendedError(_ fd: Int32) -> ICMPReport? {
         var control = [UInt8](repeating: 0, count: 512)
         var data = [UInt8](repeating: 0, count: 64)
         var name = sockaddr_storage()

@@ -61,14 +61,18 @@ public struct RouteLookup: Sendable {
 }
 
 public enum Routes {
-    static let RTA_DST: UInt16 = 1, RTA_SRC: UInt16 = 2, RTA_OIF: UInt16 = 4, RTA_GATEWAY: UInt16 = 5
+    static let RTA_DST: UInt16 = 1, RTA_SRC: UInt16 = 2, RTA_IIF: UInt16 = 3, RTA_OIF: UInt16 = 4, RTA_GATEWAY: UInt16 = 5
     static let RTA_PRIORITY: UInt16 = 6, RTA_PREFSRC: UInt16 = 7, RTA_METRICS: UInt16 = 8
     static let RTA_MULTIPATH: UInt16 = 9, RTA_TABLE: UInt16 = 15, RTA_VIA: UInt16 = 18
     static let RTAX_MTU: UInt16 = 2
     public static let RT_TABLE_MAIN = 254
 
-    /// What the kernel answers for `ip route get destination [from source] [oif index]`.
-    public static func lookup(_ destination: String, source: String? = nil, interfaceIndex: Int? = nil) -> RouteLookup {
+    /// What the kernel answers for `ip route get destination [from source]
+    /// [oif index] [iif index]`. With an input interface the kernel routes
+    /// the packet as if it had arrived there from `source` (the input path:
+    /// martian and reverse-path checks included).
+    public static func lookup(_ destination: String, source: String? = nil, interfaceIndex: Int? = nil,
+                              inputInterfaceIndex: Int? = nil) -> RouteLookup {
         guard let dst = IPBytes.parse(destination) else {
             return RouteLookup(destination: destination, family: .ipv4, error: "failed", message: "'\(destination)' is not an IP address")
         }
@@ -83,6 +87,10 @@ public enum Routes {
         var oif = interfaceIndex
         if oif == nil, let scoped = SocketAddress(ip: destination, port: 0), scoped.scopeID != 0 { oif = Int(scoped.scopeID) }
         if let oif { var v = UInt32(truncatingIfNeeded: oif); payload += Netlink.attribute(RTA_OIF, withUnsafeBytes(of: &v) { Array($0) }) }
+        if let iif = inputInterfaceIndex {
+            var v = UInt32(truncatingIfNeeded: iif)
+            payload += Netlink.attribute(RTA_IIF, withUnsafeBytes(of: &v) { Array($0) })
+        }
 
         switch Rtnetlink.request(type: Rtnetlink.RTM_GETROUTE, dump: false, payload: payload) {
         case .success(let messages):
@@ -110,6 +118,10 @@ public enum Routes {
             case EACCES, EPERM:
                 result.error = "prohibit"
                 result.message = "the route to \(result.destination) is a 'prohibit' route or a rule forbids it (\(errnoName(e)))"
+            case EINVAL where inputInterfaceIndex != nil:
+                // On the input path EINVAL is the kernel refusing the source (see RouteValidation).
+                result.error = "invalid_source"
+                result.message = "the kernel would drop a packet from \(source ?? "?") to \(result.destination) arriving there: a martian source or a failed reverse-path check (EINVAL)"
             case EINVAL:
                 // IPv4 answers a blackhole route with EINVAL.
                 result.error = "blackhole"
@@ -223,6 +235,13 @@ public enum Routes {
         guard index > 0 else { return nil }
         var buf = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
         return if_indextoname(UInt32(truncatingIfNeeded: index), &buf) != nil ? String(cString: buf) : nil
+    }
+
+    /// The index of an interface of this thread's namespace; nil when there is none.
+    public static func interfaceIndex(_ name: String) -> Int? {
+        guard !name.isEmpty, name.utf8.count < Int(IF_NAMESIZE), !name.utf8.contains(0) else { return nil }
+        let index = Int(if_nametoindex(name))
+        return index > 0 ? index : nil
     }
 
     static let typeNames = ["unspec", "unicast", "local", "broadcast", "anycast", "multicast", "blackhole",
