@@ -275,8 +275,8 @@ extension RouteValidation {
         t["command"] = .str(command)
         if let rpFilter {
             t["rp_filter"] = [
-                "all": LuaValue(rpFilter.all), "interface": LuaValue(rpFilter.interface),
-                "effective": LuaValue(rpFilter.effective), "mode": LuaValue(rpFilter.mode),
+                "all": LuaValue(rpFilter.all), "interface": LuaValue(rpFilter.interfaces.first?.value),
+                "effective": LuaValue(rpFilter.interfaces.first?.effective ?? rpFilter.all), "mode": LuaValue(rpFilterMode),
             ]
         }
         t["reply_route"] = [

@@ -9,33 +9,17 @@ import Foundation
 import Glibc
 #endif
 
-public struct ReversePathFilter: Sendable {
-    /// net.ipv4.conf.all.rp_filter and net.ipv4.conf.IFACE.rp_filter (nil when unreadable).
-    public var all: Int?
-    public var interface: Int?
-    /// What the kernel applies: the larger of the two.
-    public var effective: Int? {
-        switch (all, interface) {
-        case let (a?, i?): return max(a, i)
-        case let (a?, nil): return a
-        case let (nil, i?): return i
-        default: return nil
-        }
-    }
-    /// off (0), strict (1: the route back must use the same interface), loose (2: any route back).
-    public var mode: String? {
-        effective.map { $0 == 0 ? "off" : ($0 == 1 ? "strict" : "loose") }
-    }
-}
-
 public struct RouteValidation: Sendable {
     public var source: String
     public var destination: String
     public var inputInterface: String
     /// The kernel's answer; its error is refined below when rp_filter explains it.
     public var lookup: RouteLookup
+    /// The settings for the input interface (Sys/ReversePathFilter.swift);
     /// IPv4 only (IPv6 has no rp_filter sysctl; ip6tables rpfilter does that job).
     public var rpFilter: ReversePathFilter?
+    /// What applies to the input interface: off, strict or loose.
+    public var rpFilterMode: String? { rpFilter?.mode(on: inputInterface) }
     /// The route this host would use to answer SOURCE (`ip route get SOURCE`).
     public var replyRoute: RouteLookup
 
@@ -57,11 +41,11 @@ extension Routes {
         let reply = Routes.lookup(source)
         var rp: ReversePathFilter?
         if lookup.family == .ipv4 {
-            rp = ReversePathFilter(all: rpFilterValue("all"), interface: interface.contains("/") ? nil : rpFilterValue(interface))
+            rp = ReversePathFilter.read(interface: interface.contains("/") ? nil : interface)
         }
         if lookup.error == "invalid_source" {
             // Say which check refused it when the settings show it.
-            let mode = rp?.mode ?? "off"
+            let mode = rp?.mode(on: interface) ?? "off"
             if mode != "off" && (reply.error != nil || (mode == "strict" && reply.route?.interfaceName != interface)) {
                 lookup.error = "reverse_path"
                 lookup.message = reply.error != nil
@@ -76,9 +60,4 @@ extension Routes {
                                lookup: lookup, rpFilter: rp, replyRoute: reply)
     }
 
-    /// One rp_filter value of this thread's network namespace (/proc/sys/net
-    /// follows the calling thread).
-    static func rpFilterValue(_ conf: String) -> Int? {
-        (try? HostFile.value("/proc/sys/net/ipv4/conf/\(conf)/rp_filter").get()).flatMap { Int($0) }
-    }
 }

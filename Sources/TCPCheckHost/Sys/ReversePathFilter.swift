@@ -36,6 +36,12 @@ public struct ReversePathFilter: Sendable {
         }
     }
 
+    /// What applies to packets arriving on `name`: off, strict or loose.
+    public func mode(on name: String) -> String? {
+        if let i = interfaces.first(where: { $0.name == name }) { return Self.mode(i.effective) }
+        return all.map(Self.mode)
+    }
+
     /// The settings of every interface, or only of `interface`.
     public static func read(interface: String? = nil) -> ReversePathFilter {
         func value(_ dir: String) -> Int? {
