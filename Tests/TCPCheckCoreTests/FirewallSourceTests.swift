@@ -342,7 +342,7 @@ private func dummy(_ ns: NetNS, _ name: String, _ cidr: String) {
             table ip n {
               chain pre {
                 type nat hook prerouting priority -100;
-                dnat to tcp dport map { 8081 : 198.18.120.2 . 81 }
+                fib daddr type local dnat to tcp dport map { 8081 : 198.18.120.2 . 81 }
               }
             }
             """)
@@ -419,6 +419,90 @@ private func dummy(_ ns: NetNS, _ name: String, _ cidr: String) {
     }
 
     // MARK: parsers on fixed text
+
+    /// What `nft -j list table` prints for sets, maps, meters, fib and NAT
+    /// (nft 1.0.6), read into conditions and traced without the kernel.
+    @Test func nftJSONSetsMapsAndNatAreRead() throws {
+        let json = #"""
+            {"nftables": [
+             {"set": {"family": "inet", "name": "blocklist", "table": "t", "type": "ipv4_addr", "handle": 4, "elem": ["198.18.1.2", "198.18.1.3"]}},
+             {"set": {"family": "inet", "name": "allowed", "table": "t", "type": ["ipv4_addr", "inet_service"], "handle": 6, "flags": ["interval"],
+                      "elem": [{"concat": [{"prefix": {"addr": "198.18.0.0", "len": 24}}, 22]}, {"concat": ["198.18.2.1", {"range": [8000, 8100]}]}]}},
+             {"set": {"family": "inet", "name": "tmo", "table": "t", "type": "ipv4_addr", "handle": 7, "flags": ["timeout"],
+                      "elem": [{"elem": {"val": "198.18.9.9", "timeout": 3600, "expires": 3599}}]}},
+             {"map": {"family": "inet", "name": "ports", "table": "t", "type": "inet_service", "handle": 8, "map": "verdict",
+                      "elem": [[22, {"jump": {"target": "ssh"}}], [80, {"accept": null}], [5432, {"drop": null}]]}},
+             {"map": {"family": "inet", "name": "fwdmap", "table": "t", "type": "inet_service", "handle": 9, "map": "ipv4_addr . inet_service",
+                      "elem": [[8080, {"concat": ["198.18.0.2", 80]}]]}},
+             {"chain": {"family": "inet", "table": "t", "name": "ssh", "handle": 1}},
+             {"chain": {"family": "inet", "table": "t", "name": "input", "handle": 2, "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}},
+             {"chain": {"family": "inet", "table": "t", "name": "pre", "handle": 3, "type": "nat", "hook": "prerouting", "prio": -100, "policy": "accept"}},
+             {"rule": {"family": "inet", "table": "t", "chain": "ssh", "handle": 12, "expr": [{"drop": null}]}},
+             {"rule": {"family": "inet", "table": "t", "chain": "input", "handle": 13, "expr": [
+                {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": "@blocklist"}}, {"drop": null}]}},
+             {"rule": {"family": "inet", "table": "t", "chain": "input", "handle": 14, "expr": [
+                {"match": {"op": "==", "left": {"concat": [{"payload": {"protocol": "ip", "field": "saddr"}}, {"payload": {"protocol": "tcp", "field": "dport"}}]}, "right": "@allowed"}}, {"accept": null}]}},
+             {"rule": {"family": "inet", "table": "t", "chain": "input", "handle": 15, "expr": [
+                {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": "@tmo"}}, {"drop": null}]}},
+             {"rule": {"family": "inet", "table": "t", "chain": "input", "handle": 20, "expr": [
+                {"vmap": {"key": {"payload": {"protocol": "tcp", "field": "dport"}}, "data": "@ports"}}]}},
+             {"rule": {"family": "inet", "table": "t", "chain": "input", "handle": 25, "expr": [{"ct count": {"val": 5, "inv": true}}, {"drop": null}]}},
+             {"rule": {"family": "inet", "table": "t", "chain": "input", "handle": 26, "expr": [
+                {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 22}},
+                {"set": {"op": "add", "elem": {"payload": {"protocol": "ip", "field": "saddr"}}, "set": "@meter1", "stmt": [{"limit": {"rate": 3, "burst": 5, "per": "minute", "inv": true}}]}}, {"drop": null}]}},
+             {"rule": {"family": "inet", "table": "t", "chain": "input", "handle": 28, "expr": [
+                {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 22}},
+                {"meter": {"key": {"payload": {"protocol": "ip", "field": "saddr"}}, "stmt": {"ct count": {"val": 2, "inv": true}}, "size": 65535, "name": "m2"}}, {"reject": {"type": "icmp", "expr": "port-unreachable"}}]}},
+             {"rule": {"family": "inet", "table": "t", "chain": "input", "handle": 29, "expr": [
+                {"match": {"op": "==", "left": {"fib": {"result": "type", "flags": ["daddr"]}}, "right": "local"}}, {"accept": null}]}},
+             {"rule": {"family": "inet", "table": "t", "chain": "input", "handle": 30, "expr": [
+                {"match": {"op": "==", "left": {"fib": {"result": "oif", "flags": ["saddr", "iif"]}}, "right": false}}, {"drop": null}]}},
+             {"rule": {"family": "inet", "table": "t", "chain": "pre", "handle": 32, "expr": [
+                {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 8082}}, {"redirect": {"port": 8000}}]}},
+             {"rule": {"family": "inet", "table": "t", "chain": "pre", "handle": 36, "expr": [
+                {"dnat": {"family": "ip", "addr": {"map": {"key": {"payload": {"protocol": "tcp", "field": "dport"}}, "data": "@fwdmap"}}}}]}}
+            ]}
+            """#
+        let parsed = try #require(NftJSON.parseTable(Array(json.utf8), texts: [:]))
+        let rs = FirewallRuleset(chains: parsed.chains, rules: parsed.rules)
+        func rule(_ handle: Int64) throws -> FirewallRule { try #require(parsed.rules.first { $0.handle == handle }) }
+        func syn(from: String?, port: Int) -> FirewallPacket {
+            FirewallPacket(ipv6: false, saddr: from.flatMap(IPAddressValue.init), daddr: IPAddressValue("198.18.0.1"), sport: 40000...40000,
+                           dport: port...port, iif: "eth0", oif: "", ctstate: ConnStates("new"), flags: TCPFlagSet("syn"))
+        }
+        #expect(try rule(13).conditions.match(syn(from: "198.18.1.3", port: 1)) == .yes)
+        #expect(try rule(13).conditions.match(syn(from: "198.18.1.4", port: 1)) == .no)
+        #expect(try rule(13).dependsOnSource && rule(13).conditions.unchecked.isEmpty)
+        #expect(try rule(14).conditions.match(syn(from: "198.18.0.77", port: 22)) == .yes)
+        #expect(try rule(14).conditions.match(syn(from: "198.18.2.1", port: 8050)) == .yes)
+        #expect(try rule(14).conditions.match(syn(from: "198.18.2.1", port: 22)) == .no)
+        #expect(try rule(14).conditions.match(syn(from: nil, port: 22)) == .maybe(["ip saddr . tcp dport @allowed"]))
+        #expect(try rule(15).conditions.match(syn(from: "198.18.9.9", port: 1)) == .yes)
+        let map = try #require(rule(20).extra?.verdictMap)
+        #expect(try rule(20).verdict == .vmap && map.set.name == "ports" && map.set.elements.map(\.text) == ["22", "80", "5432"])
+        #expect(try map.set.elements[0].verdict == .jump("ssh") && !map.dependsOnSource && rule(20).mayStop)
+        // Recognised, source-dependent, and what is not read stays unevaluated.
+        #expect(try !rule(25).dependsOnSource && rule(25).conditions.unchecked.isEmpty)
+        #expect(try rule(26).dependsOnSource && rule(26).conditions.unchecked == ["add @meter1 { ip saddr limit rate over 3/minute burst 5 }"])
+        #expect(try rule(28).dependsOnSource && rule(28).conditions.unchecked.isEmpty)
+        #expect(try !rule(29).dependsOnSource && rule(30).dependsOnSource)
+        let redirect = try #require(rule(32).extra?.nat)
+        #expect(redirect.kind == "redirect" && redirect.ports == 8000...8000 && redirect.address == nil)
+        #expect(try rule(36).extra?.nat?.map?.set.name == "fwdmap")
+
+        // Traced without kernel state: the vmap decides 5432, jumps for 22.
+        let db = rs.trace(syn(from: "198.18.77.1", port: 5432), hook: "input")
+        #expect(db.verdict == "drop" && db.decidedBy.map { parsed.rules[$0].handle } == 20)
+        #expect(db.decidingStep.flatMap { db.steps[$0].mapElement } == 2)
+        let ssh = rs.trace(syn(from: "198.18.77.1", port: 22), hook: "input")
+        #expect(ssh.verdict == "drop" && ssh.decidedBy.map { parsed.rules[$0].handle } == 12)
+        // The NAT map's element rewrites the SYN at prerouting.
+        let pre = rs.trace(syn(from: "198.18.77.1", port: 8080), hook: "prerouting")
+        #expect(pre.dnat?.address == IPAddressValue("198.18.0.2") && pre.dnat?.port == 80 && pre.dnat?.mapElement == "8080 : 198.18.0.2 . 80")
+        #expect(pre.packetAfter.daddr == IPAddressValue("198.18.0.2") && pre.packetAfter.dport == 80...80)
+        // A key the map lacks: the rule does nothing.
+        #expect(rs.trace(syn(from: "198.18.77.1", port: 8081), hook: "prerouting").dnat == nil)
+    }
 
     @Test func ipsetListingParsesTypesTimeoutsAndNomatch() throws {
         let text = """

@@ -265,7 +265,7 @@ extension FirewallPath {
         let v6 = packet.ipv6
         var p: [String: LuaValue] = [
             "address": .str(address), "family": .str(v6 ? "ipv6" : "ipv4"), "origin": .str(origin.rawValue),
-            "source": LuaValue(packet.saddr?.text), "in_interface": LuaValue(packet.iif),
+            "source": LuaValue(packet.saddr?.text), "in_interface": LuaValue(packet.iif.flatMap { $0.isEmpty ? nil : $0 }),
             "in_interface_inferred": .bool(inInterfaceInferred),
             "verdict": .str(verdict), "reject_with": LuaValue(rejectWith), "certain": .bool(certain),
             "reason": LuaValue(reason), "message": LuaValue(message), "delivered": LuaValue(delivered),

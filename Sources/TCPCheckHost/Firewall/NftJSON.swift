@@ -97,7 +97,7 @@ public enum NftJSON {
                 words.append("queue")
             case "ct count":
                 let c = value as? [String: Any]
-                let text = "ct count \(c?["inv"] as? Bool == true ? "over " : "")\(describe(c?["val"] ?? "?"))"
+                let text = describe(["ct count": value])
                 if let limit = (c?["val"] as? NSNumber)?.intValue {
                     conditions.add(.dynamic(ConnCountMatch(kind: "ct_count", limit: limit, above: c?["inv"] as? Bool == true, key: .all,
                                                            ports: conditions.destinationPorts)), text: text)
@@ -351,6 +351,11 @@ public enum NftJSON {
             if let c = d["ct"] as? [String: Any] { return "ct \(c["key"] ?? "?")" }
             if let s = d["set"] { return "{ \(describe(s)) }" }
             if let c = d["concat"] as? [Any] { return c.map(describe).joined(separator: " . ") }
+            if let l = d["limit"] as? [String: Any] {
+                return "limit rate \(l["inv"] as? Bool == true ? "over " : "")\(describe(l["rate"] ?? "?"))/\(describe(l["per"] ?? "?"))"
+                    + ((l["burst"] as? NSNumber).map { " burst \($0)" } ?? "")
+            }
+            if let c = d["ct count"] as? [String: Any] { return "ct count \(c["inv"] as? Bool == true ? "over " : "")\(describe(c["val"] ?? "?"))" }
             if let f = d["fib"] as? [String: Any] { return "fib \((f["flags"] as? [Any])?.map(describe).joined(separator: " . ") ?? "?") \(f["result"] ?? "?")" }
             if let m = d["map"] as? [String: Any] { return "\(describe(m["key"] ?? "?")) map \(describe(m["data"] ?? "?"))" }
             if let r = d["range"] as? [Any], r.count == 2 { return "\(describe(r[0]))-\(describe(r[1]))" }
