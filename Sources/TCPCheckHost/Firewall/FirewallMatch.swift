@@ -68,7 +68,8 @@ public struct RuleCondition: Sendable {
         case .ctstate(let states): result = states.overlaps(p.ctstate)
         case .tcpFlags(let mask, let value):
             result = p.proto == ProtocolSet.tcp ? p.flags.raw & (mask ?? p.flags).raw == value.raw : false
-        case .dynamic(let d): return d.evaluate(p, state: state, text: text)
+        // The text only for evidence: a large ruleset's filter calls this without state.
+        case .dynamic(let d): return d.evaluate(p, state: state, text: state == nil ? "" : text)
         case .unknown: result = nil
         case .never: return false
         }
