@@ -170,19 +170,23 @@ struct ConnCountMatch: DynamicMatch {
 
     func evaluate(_ p: FirewallPacket, state: FirewallState?, text: String) -> Bool? {
         guard let state else { return nil }
-        var group: IPRange?
+        // The connections that share the packet's count: from its source's
+        // network, to its destination's, or all of them.
+        var group: IPRange?, whose = "in all"
         switch key {
         case .source(let bits):
             guard let s = p.saddr else { return nil }
             group = IPRange(prefix: s, length: min(bits, s.isIPv6 ? 128 : 32))
+            whose = bits >= (s.isIPv6 ? 128 : 32) ? "from \(s.text)" : "from \(group!.low.text)/\(bits)"
         case .destination(let bits):
             guard let d = p.daddr else { return nil }
             group = IPRange(prefix: d, length: min(bits, d.isIPv6 ? 128 : 32))
+            whose = "to \(group!.low.text)/\(bits)"
         case .all: break
         }
-        let hostOnly = group.map { $0.low == $0.high } ?? false
         let port = ports.flatMap { $0.rest.isEmpty && $0.first.count == 1 ? $0.first.lowerBound : nil }
-        let sourceFilter: IPAddressValue? = { if case .source = key, hostOnly { return group?.low }; return nil }()
+        var sourceFilter: IPAddressValue?
+        if case .source = key, let g = group, g.low == g.high { sourceFilter = g.low }
         switch state.connections(ipv6: p.ipv6, source: sourceFilter, port: port) {
         case .failure(let e):
             record(state, kind, text, nil, "the connections could not be counted: \(e.message)", dependsOnSource: dependsOnSource, source: "conntrack -L")
@@ -199,20 +203,12 @@ struct ConnCountMatch: DynamicMatch {
             }.count
             let total = count + 1
             let result = above ? total > limit : total <= limit
-            let whose: String
-            switch key {
-            case .source: whose = "from \(group!.low.text)\(hostOnly ? "" : " (its /\(sourceBits))")"
-            case .destination: whose = "to \(group!.low.text)"
-            case .all: whose = "in all"
-            }
-            let toPort = ports.map { " to port \($0.first.lowerBound)\($0.first.count > 1 || !$0.rest.isEmpty ? "..." : "")" } ?? ""
+            let toPort = port.map { " to port \($0)" } ?? (ports == nil ? "" : " to the rule's ports")
             record(state, kind, text, result, "conntrack lists \(count) open TCP connection(s) \(whose)\(toPort); with this one \(total), the limit is \(limit)",
                    dependsOnSource: dependsOnSource, source: "conntrack -L", count: count, limit: limit)
             return result
         }
     }
-
-    private var sourceBits: Int { if case .source(let b) = key { return b }; return 0 }
 }
 
 /// `-m hashlimit (--hashlimit-above|--hashlimit-upto) RATE --hashlimit-mode srcip... --hashlimit-name N`.

@@ -11,7 +11,7 @@ public struct FirewallTrace: Sendable {
         /// What the rule does: its verdict, or for a `vmap` the verdict of the
         /// element found (nil while the element is not known).
         public var verdict: RuleVerdict?
-        /// For a `vmap`: the element found (index into the map's elements)...
+        /// For a verdict or NAT map: the element found (index into the map's elements)...
         public var mapElement: Int?
         /// ...or the elements that may hold the packet's key.
         public var mapCandidates: [Int] = []
