@@ -103,6 +103,7 @@ private func dummy(_ ns: NetNS, _ name: String, _ cidr: String) {
             table inet t {
               set nets { type ipv4_addr; flags interval; elements = { 198.18.20.0/24, 198.18.30.1-198.18.30.9 } }
               set allowed { type ipv4_addr . inet_service; flags interval; elements = { 198.18.40.0/24 . 24, 198.18.42.1 . 8000-8100 } }
+              set bl6 { type ipv6_addr; flags interval; elements = { 2001:db8:1::/48 } }
               chain input {
                 type filter hook input priority 0; policy accept;
                 ip saddr { 198.18.7.1, 198.18.9.0/28 } tcp dport 22 drop
@@ -110,6 +111,7 @@ private func dummy(_ ns: NetNS, _ name: String, _ cidr: String) {
                 ip saddr . tcp dport @allowed accept
                 tcp dport { 24, 8050 } drop
                 ip saddr != @nets tcp dport 25 drop
+                ip6 saddr @bl6 tcp dport 26 drop
               }
             }
             """)
@@ -138,6 +140,14 @@ private func dummy(_ ns: NetNS, _ name: String, _ cidr: String) {
         #expect(outside["verdict"] == "drop" && outside["matched_set"] == .nil)
         let lookup = try #require(outside["evidence"].tableValue?.array.first { $0["kind"] == "nft_set" }, "\(outside)")
         #expect(lookup["set"]["in_set"] == false && lookup["set"]["negated"] == true && lookup["result"] == true)
+
+        // IPv6: the same lookups; an IPv4 source says nothing about an IPv6 packet.
+        mustExec(ns, ["ip", "-6", "addr", "add", "2001:db8::1/64", "dev", "d0", "nodad"])
+        let v6 = try read(ns, 26, "2001:db8::1", from: "2001:db8:1::5")
+        let t6 = try input(v6)
+        #expect(t6["verdict"] == "drop" && t6["family"] == "ipv6" && t6["matched_set"]["element"] == "2001:db8:1::/48", "\(t6)")
+        #expect(try path(v6)["verdict"] == "drop" && path(v6)["destination_local"] == true)
+        #expect(try input(try read(ns, 26, "2001:db8::1", from: "2001:db8:2::5"))["verdict"] == "accept")
     }
 
     // MARK: verdict maps
