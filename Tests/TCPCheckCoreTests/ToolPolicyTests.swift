@@ -22,6 +22,7 @@ import Testing
         ["ip", "netns", "list"], ["ip", "-n", "ns1", "neigh", "show"],
         ["ss", "-tanpH"], ["ss", "-tlnp", "sport", "=", ":80"], ["ss", "--summary"],
         ["conntrack", "-L", "-p", "tcp", "--dport", "80"], ["conntrack", "-C"], ["conntrack", "-S"],
+        ["conntrack", "-L", "-f", "ipv4", "-p", "tcp", "--orig-src", "198.18.0.2", "--dport", "80"], ["ipset", "list", "-o", "save", "f2b-sshd"],
         ["sysctl", "net.core.somaxconn"], ["sysctl", "-n", "net.ipv4.tcp_syncookies"], ["sysctl", "-a"],
         ["ufw", "status", "verbose"], ["ufw", "show", "added"], ["firewall-cmd", "--state"], ["firewall-cmd", "--list-all", "--zone=public"],
     ]
@@ -216,5 +217,52 @@ import Testing
         let listed = try evalInside(ns, #"return tools.run({"iptables", "-S", "INPUT"})"#)
         #expect(listed.first?["ok"] == true)
         #expect(listed.first?["stdout"].stringValue?.contains("--dport 8080 -j DROP") == true)
+    }
+
+    /// The ipset policy: reading commands spelled out in full pass, every
+    /// command that changes sets (and any abbreviation) is refused.
+    @Test func ipsetPolicy() {
+        for argv in [["ipset", "list", "-o", "save", "f2b-sshd"], ["ipset", "-t", "list"], ["ipset", "list", "-n"], ["ipset", "--output", "xml", "list"],
+                     ["ipset", "test", "f2b-sshd", "198.18.0.1"], ["ipset", "version"], ["ipset", "help", "hash:ip"], ["ipset", "-sorted", "list", "x"]] {
+            #expect(ToolPolicy.refusal(argv) == nil, "\(argv) was refused: \(ToolPolicy.refusal(argv) ?? "")")
+        }
+        for argv in [["ipset", "flush"], ["ipset", "destroy", "x"], ["ipset", "del", "x", "1.2.3.4"], ["ipset", "add", "x", "1.2.3.4"],
+                     ["ipset", "create", "x", "hash:ip"], ["ipset", "swap", "a", "b"], ["ipset", "rename", "a", "b"], ["ipset", "restore"],
+                     ["ipset", "save", "-file", "/tmp/x"], ["ipset", "list", "-file", "/tmp/x"], ["ipset", "list", "-f", "/tmp/x"],
+                     ["ipset", "-r", "list"], ["ipset", "-resolve", "list"], ["ipset", "-!", "add", "x", "1.2.3.4"], ["ipset", "fl"],
+                     ["ipset", "l"], ["ipset", "lis"], ["ipset", "te", "x", "1.2.3.4"], ["ipset", "-o", "bogus", "list"], ["ipset"],
+                     ["ipset", "list", "a", "b"], ["ipset", "-outp", "save", "list"]] {
+            #expect(ToolPolicy.refusal(argv) != nil, "\(argv) was allowed")
+        }
+    }
+
+    /// The ipset table against the installed program, in a namespace: every
+    /// allowed option and command exists under that name, `-o` takes a mode,
+    /// and the refused abbreviations really reach the write commands.
+    @Test(.enabled(if: NetNS.unavailableReason == nil && ToolRunner.locate("ipset") != nil, "needs root (namespaces) and ipset"))
+    func ipsetTableMatchesTheRealProgram() throws {
+        let ns = try NetNS("fsipt")
+        defer { ns.delete() }
+        mustExec(ns, ["ipset", "create", "probe", "hash:ip"])
+        for flag in ToolPolicy.ipsetFlags.sorted() {
+            for spelling in [flag, "-" + flag] {
+                let r = ns.exec(["ipset", spelling, "list", "probe"])
+                #expect(r.status == 0, "ipset \(spelling) list: \(r.stderr)")
+            }
+        }
+        for option in ToolPolicy.ipsetValued.sorted() {
+            #expect(ns.exec(["ipset", option, "save", "list", "probe"]).stdout.hasPrefix("create probe hash:ip"))
+            #expect(ns.exec(["ipset", "list", option]).stderr.contains("Missing mandatory argument"), "ipset \(option) takes no value")
+        }
+        for (command, arity) in ToolPolicy.ipsetCommands {
+            let args = Array((command == "help" ? ["hash:ip"] : ["probe", "198.18.0.1"]).prefix(arity.upperBound))
+            let r = ns.exec(["ipset", command] + args)
+            #expect(!r.stderr.contains("Unknown") && !r.stderr.contains("Syntax error"), "ipset \(command): \(r.stderr)")
+        }
+        // An abbreviation is a command: `ipset fl` flushes (here, the test's own set).
+        mustExec(ns, ["ipset", "add", "probe", "198.18.0.1"])
+        #expect(ToolPolicy.refusal(["ipset", "fl", "probe"]) != nil)
+        mustExec(ns, ["ipset", "fl", "probe"])
+        #expect(!ns.exec(["ipset", "list", "probe"]).stdout.contains("198.18.0.1"))
     }
 }

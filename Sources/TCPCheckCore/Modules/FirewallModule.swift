@@ -7,12 +7,12 @@ extension HostModule {
         ("read", { call in
             let opts = try call.optTable(1)
             let query = try FirewallQuery(opts)
-            switch FirewallReader.read(filter: query.filter) {
+            switch query.answer() {
             case .failure(let e):
                 return [["ok": false, "error": .str(e.error), "message": .str(e.message),
                          "sources": LuaValue(e.sources.map(\.luaValue))]]
-            case .success(let reading):
-                return [reading.luaValue(query)]
+            case .success(let answer):
+                return [answer.luaValue(query)]
             }
         }),
         ("moved", { call in
@@ -57,7 +57,7 @@ extension HostModule {
                                     text: t["text"].stringValue, packets: p, bytes: b)
         }
         // Only rules that decide prove anything; re-reading a jump's chain would cost a dump for nothing.
-        let deciding: Set<String> = ["accept", "drop", "reject"]
+        let deciding: Set<String> = ["accept", "drop", "reject", "vmap"]
         for v in snapshot["rules"].tableValue?.array ?? [] {
             guard let t = v.tableValue, let verdict = t["verdict"].stringValue, deciding.contains(verdict) else { continue }
             if let r = try reference(t, policy: false) {
@@ -110,34 +110,32 @@ extension FirewallQuery {
     }
 }
 
-extension FirewallReading {
+extension FirewallAnswer {
     func luaValue(_ query: FirewallQuery) -> LuaValue {
-        let rs = ruleset
+        let rs = reading.ruleset
         var chainRules: [String: Int] = [:]
         for c in rs.chains { chainRules[c.key] = c.ruleCount }
 
         // Which rules to return, and how each matched.
         var picked: [Int] = []
         var matchOf: [Int: RuleMatch] = [:]
-        var traces: [LuaValue] = []
         func pick(_ i: Int, _ m: RuleMatch) {
             if matchOf[i] == nil { picked.append(i) }
             if case .yes = m { matchOf[i] = .yes } else if matchOf[i] != .yes { matchOf[i] = m }
         }
         if query.addresses.isEmpty {
-            for (i, r) in rs.rules.enumerated() where r.verdict.stopsPacket && picked.count < query.limit { pick(i, .yes) }
-        } else {
-            for (text, addr) in query.addresses {
-                for (direction, packet) in query.packets(for: addr) {
-                    for hook in FirewallQuery.hooks {
-                        // Hooks without a base chain for this family say nothing: leave them out.
-                        if rs.baseChains(hook: hook, ipv6: packet.ipv6).isEmpty { continue }
-                        let t = rs.trace(packet, hook: hook)
-                        for s in t.steps where rs.rules[s.rule].verdict.branches { pick(s.rule, s.match) }
-                        traces.append(t.luaValue(rs, address: text, ipv6: packet.ipv6, direction: direction))
-                    }
-                }
-            }
+            for (i, r) in rs.rules.enumerated() where r.mayStop && picked.count < query.limit { pick(i, .yes) }
+        }
+        var traces: [LuaValue] = []
+        for t in self.traces {
+            for s in t.trace.steps where rs.rules[s.rule].verdict.branches { pick(s.rule, s.match) }
+            traces.append(t.trace.luaValue(rs, address: t.address, ipv6: t.trace.packetAfter.ipv6, direction: t.direction))
+        }
+        var paths: [LuaValue] = []
+        for p in self.paths {
+            // `match` stays the one the per-hook traces found; rules only a path meets (after a DNAT) get the path's.
+            for hop in p.path.hops { for s in hop.steps where rs.rules[s.rule].verdict.branches && matchOf[s.rule] == nil { pick(s.rule, s.match) } }
+            paths.append(p.path.luaValue(rs, address: p.address))
         }
 
         let rulesOut: [LuaValue] = picked.map { i in
@@ -169,16 +167,19 @@ extension FirewallReading {
             "chains": LuaValue(rs.chains.filter { $0.hook != nil }.map(\.luaValue)),
             "rules": LuaValue(rulesOut),
             "rule_count": .int(Int64(rs.rules.count)),
-            "sources": LuaValue(sources.map(\.luaValue)),
-            "notes": LuaValue(notes),
-            "managers": LuaValue(managers.map { ["name": .str($0.name), "active": .bool($0.active), "evidence": LuaValue($0.evidence)] }),
+            "sources": LuaValue((reading.sources + state.sources).map(\.luaValue)),
+            "notes": LuaValue(reading.notes),
+            "managers": LuaValue(reading.managers.map { ["name": .str($0.name), "active": .bool($0.active), "evidence": LuaValue($0.evidence)] }),
+            "source": LuaValue(query.source?.text),
         ]
-        if let g = nftGeneration { out["generation"] = .int(Int64(g)) }
+        if let g = reading.nftGeneration { out["generation"] = .int(Int64(g)) }
         if query.addresses.isEmpty {
-            out["truncated"] = .bool(picked.count >= query.limit && rs.rules.filter { $0.verdict.stopsPacket }.count > query.limit)
+            out["truncated"] = .bool(picked.count >= query.limit && rs.rules.filter { $0.mayStop }.count > query.limit)
         } else {
             out["traces"] = LuaValue(traces)
+            out["paths"] = LuaValue(paths)
             out["port"] = LuaValue(query.port)
+            out["reread"] = .bool(reread)
         }
         return LuaValue(out)
     }
@@ -192,14 +193,124 @@ extension FirewallTrace {
             "reject_with": LuaValue(rejectWith),
             "rule": LuaValue(decidedBy.map { rs.rules[$0].key }),
             "policy_chain": LuaValue(policyOf.map { rs.chains[$0].key }),
+            "dnat": dnat.map { $0.luaValue(rs, hook: hook) } ?? .nil,
         ]
         // Only the rules that branch (the ones firewall.read returns); a LOG rule changes nothing.
-        t["steps"] = LuaValue(steps.filter { rs.rules[$0.rule].verdict.branches }.map { s -> LuaValue in
-            var step: [String: LuaValue] = ["rule": .str(rs.rules[s.rule].key), "verdict": .str(rs.rules[s.rule].verdict.name)]
-            if case .maybe(let unless) = s.match { step["match"] = "maybe"; step["unless"] = LuaValue(unless) } else { step["match"] = "yes" }
-            return LuaValue(step)
-        })
+        t["steps"] = LuaValue(steps.filter { rs.rules[$0.rule].verdict.branches }.map { $0.luaValue(rs) })
+        if let d = decidingStep { t.merge(steps[d].decisionFields(rs)) { a, _ in a } }
+        let maybes = steps.filter { $0.nat != nil && $0.match != .yes }
+        if !maybes.isEmpty { t["dnat_maybe"] = LuaValue(maybes.map { s in s.nat!.luaValue(rs, hook: hook, unless: s.match) }) }
+        t["source_dependent"] = LuaValue(sourceDependentStops.map { steps[$0].sourceDependentValue(rs, hook: hook) })
         return LuaValue(t)
+    }
+}
+
+extension FirewallTrace.Step {
+    func luaValue(_ rs: FirewallRuleset) -> LuaValue {
+        var step: [String: LuaValue] = ["rule": .str(rs.rules[rule].key), "verdict": .str(verdict?.name ?? "vmap")]
+        if case .maybe(let unless) = match { step["match"] = "maybe"; step["unless"] = LuaValue(unless) } else { step["match"] = "yes" }
+        if sourceDependent { step["depends_on_source"] = true }
+        if let nat { step["nat"] = nat.luaValue(rs, hook: nil) }
+        step.merge(decisionFields(rs)) { a, _ in a }
+        return LuaValue(step)
+    }
+
+    /// What decided this step: the set element, the map element, the evidence.
+    func decisionFields(_ rs: FirewallRuleset) -> [String: LuaValue] {
+        var out: [String: LuaValue] = [:]
+        if let target = verdict.flatMap({ v -> String? in if case .reject(let w) = v { return w }; return nil }) { out["reject_with"] = .str(target) }
+        if !evidence.isEmpty { out["evidence"] = LuaValue(evidence.map(\.luaValue)) }
+        if let set = evidence.lazy.compactMap(\.set).first(where: { $0.inSet }) { out["matched_set"] = set.luaValue }
+        let rule = rs.rules[self.rule]
+        if let e = mapElement, let map = rule.extra?.verdictMap ?? rule.extra?.nat?.map {
+            let element = map.set.elements[e]
+            var m: [String: LuaValue] = ["map": LuaValue(map.set.name), "family": .str(map.set.family), "table": .str(map.set.table),
+                                         "key": .str(map.keyText), "element": .str(element.text), "data": LuaValue(element.dataText)]
+            if let v = element.verdict {
+                m["verdict"] = .str(v.name)
+                if case .jump(let c) = v { m["target"] = .str(c) }
+                if case .goto(let c) = v { m["target"] = .str(c) }
+            }
+            out["map_element"] = LuaValue(m)
+        }
+        return out
+    }
+
+    /// An entry of `source_dependent`: a rule that may stop the packet, depending on its source.
+    func sourceDependentValue(_ rs: FirewallRuleset, hook: String) -> LuaValue {
+        var v: [String: LuaValue] = ["rule": .str(rs.rules[rule].key), "hook": .str(hook), "text": .str(rs.rules[rule].text)]
+        let stopping = verdict.map { [$0] } ?? mapCandidates.compactMap { rs.rules[rule].extra?.verdictMap?.set.elements[$0].verdict }
+        if let stop = stopping.first(where: \.stopsPacket) {
+            v["verdict"] = .str(stop.name)
+            if case .reject(let with) = stop { v["reject_with"] = .str(with) }
+        }
+        if case .maybe(let unless) = match { v["unless"] = LuaValue(unless) }
+        return LuaValue(v)
+    }
+}
+
+extension NatRewrite {
+    func luaValue(_ rs: FirewallRuleset, hook: String?, unless: RuleMatch = .yes) -> LuaValue {
+        var v: [String: LuaValue] = [
+            "rule": .str(rs.rules[rule].key), "text": .str(rs.rules[rule].text), "kind": .str(kind),
+            "to_address": LuaValue(address?.text), "to_port": LuaValue(port), "map_element": LuaValue(mapElement), "hook": LuaValue(hook),
+        ]
+        if case .maybe(let u) = unless { v["unless"] = LuaValue(u) }
+        return LuaValue(v)
+    }
+}
+
+extension FirewallPath {
+    func luaValue(_ rs: FirewallRuleset, address: String) -> LuaValue {
+        let v6 = packet.ipv6
+        var p: [String: LuaValue] = [
+            "address": .str(address), "family": .str(v6 ? "ipv6" : "ipv4"), "origin": .str(origin.rawValue),
+            "source": LuaValue(packet.saddr?.text), "in_interface": LuaValue(packet.iif.flatMap { $0.isEmpty ? nil : $0 }),
+            "in_interface_inferred": .bool(inInterfaceInferred),
+            "verdict": .str(verdict), "reject_with": LuaValue(rejectWith), "certain": .bool(certain),
+            "reason": LuaValue(reason), "message": LuaValue(message), "delivered": LuaValue(delivered),
+            "destination_local": LuaValue(destinationIsLocal), "forwarding_enabled": LuaValue(forwardingEnabled),
+            "forwarding_sysctl": LuaValue(forwardingSysctl), "out_interface": LuaValue(outInterface),
+            "dnat": dnat.map { $0.luaValue(rs, hook: dnatHook) } ?? .nil,
+            "hops": LuaValue(hops.map { $0.luaValue(rs, address: address, ipv6: v6, direction: "to_target") }),
+        ]
+        if let h = decidingHop {
+            let t = hops[h]
+            p["hook"] = .str(t.hook)
+            p["rule"] = LuaValue(t.decidedBy.map { rs.rules[$0].key })
+            p["policy_chain"] = LuaValue(t.policyOf.map { rs.chains[$0].key })
+            if let d = t.decidingStep { p.merge(t.steps[d].decisionFields(rs)) { a, _ in a } }
+        }
+        if let forward = hops.first(where: { $0.hook == "forward" }) {
+            p["forward"] = [
+                "verdict": .str(forward.verdict), "certain": .bool(forward.certain), "reject_with": LuaValue(forward.rejectWith),
+                "rule": LuaValue(forward.decidedBy.map { rs.rules[$0].key }),
+                "policy_chain": LuaValue(forward.policyOf.map { rs.chains[$0].key }),
+                "policy": LuaValue(forward.policyOf.flatMap { rs.chains[$0].policy }),
+            ]
+        }
+        p["source_dependent"] = LuaValue(hops.flatMap { t in t.sourceDependentStops.map { t.steps[$0].sourceDependentValue(rs, hook: t.hook) } })
+        return LuaValue(p)
+    }
+}
+
+extension MatchEvidence {
+    var luaValue: LuaValue {
+        LuaValue([
+            "kind": .str(kind), "condition": .str(condition), "result": LuaValue(result), "message": .str(message),
+            "set": set?.luaValue ?? .nil, "source": LuaValue(source), "line": LuaValue(line),
+            "count": LuaValue(count), "limit": LuaValue(limit), "depends_on_source": .bool(dependsOnSource),
+        ])
+    }
+}
+
+extension SetMember {
+    var luaValue: LuaValue {
+        LuaValue([
+            "kind": .str(kind), "name": LuaValue(name), "family": LuaValue(family), "table": LuaValue(table),
+            "in_set": .bool(inSet), "element": LuaValue(element), "expires": LuaValue(expires), "negated": .bool(negated),
+            "owner": LuaValue(owner?.name), "jail": LuaValue(owner?.jail),
+        ])
     }
 }
 
@@ -227,6 +338,15 @@ extension FirewallRule {
             "target": LuaValue(target), "detail": LuaValue(targetDetail), "comment": LuaValue(comment),
             "packets": packets.map { .int($0) } ?? .nil, "bytes": bytes.map { .int($0) } ?? .nil,
             "unevaluated": LuaValue(conditions.unchecked),
+            "depends_on_source": .bool(dependsOnSource),
+            "owner": LuaValue(FirewallOwner.ofChain(chain, table: table)?.name),
+            "jail": LuaValue(FirewallOwner.ofChain(chain, table: table)?.jail),
+            "map": (extra?.verdictMap ?? extra?.nat?.map).map { m in
+                LuaValue(["name": LuaValue(m.set.name), "family": .str(m.set.family), "table": .str(m.set.table), "key": .str(m.keyText)])
+            } ?? .nil,
+            "nat": extra?.nat.map { n in
+                LuaValue(["kind": .str(n.kind), "to_address": LuaValue(n.address?.low.text), "to_port": LuaValue(n.ports?.lowerBound)])
+            } ?? .nil,
         ])
     }
 }

@@ -40,6 +40,8 @@ public enum RuleVerdict: Equatable, Sendable {
     case `return`
     case nat(String)             // dnat, snat, masquerade, redirect
     case queue
+    /// nft `vmap`: the verdict is the one of the map element the packet's key finds (RuleExtra.verdictMap).
+    case vmap
     case other(String)           // LOG, MARK, counter only...: the packet goes on
 
     public var name: String {
@@ -52,6 +54,7 @@ public enum RuleVerdict: Equatable, Sendable {
         case .return: return "return"
         case .nat(let kind): return kind
         case .queue: return "queue"
+        case .vmap: return "vmap"
         case .other: return "continue"
         }
     }
@@ -98,11 +101,82 @@ public struct FirewallRule: Sendable {
     public var bytes: Int64?
     public var comment: String?
     public var conditions: RuleConditions
+    /// The verdict map or NAT destination of the few rules that have one.
+    public var extra: RuleExtra? = nil
 
     public var key: String {
         "\(backend.rawValue) \(family) \(table) \(chain) " + (handle.map { "handle \($0)" } ?? "#\(position)")
     }
     public var chainKey: String { "\(backend.rawValue) \(family) \(table) \(chain)" }
+
+    /// Some packets' fate depends on their source address: a source
+    /// condition, a set or map keyed on it, per-source state (recent,
+    /// connlimit, hashlimit), a reverse-path test.
+    public var dependsOnSource: Bool {
+        conditions.dependsOnSource || extra?.verdictMap?.dependsOnSource == true || extra?.nat?.map?.dependsOnSource == true
+    }
+
+    /// Drops or rejects some packets: by its verdict, or by an element of its verdict map.
+    public var mayStop: Bool {
+        verdict.stopsPacket || extra?.verdictMap?.set.elements.contains { $0.verdict?.stopsPacket == true } == true
+    }
+}
+
+/// What a few rules carry beyond conditions and a fixed verdict.
+public final class RuleExtra: Sendable {
+    /// nft `... vmap { KEY : VERDICT, ... }` (or `vmap @name`).
+    public let verdictMap: MapLookup?
+    /// The destination a DNAT or REDIRECT writes.
+    public let nat: NatTarget?
+
+    init(verdictMap: MapLookup? = nil, nat: NatTarget? = nil) {
+        self.verdictMap = verdictMap
+        self.nat = nat
+    }
+}
+
+/// Where a DNAT or REDIRECT sends the packet: a fixed address and/or port,
+/// or a map looked up with the packet's key (nft `dnat to tcp dport map {...}`).
+public struct NatTarget: Sendable {
+    /// dnat or redirect.
+    public var kind: String
+    /// For dnat: the new destination (a range when the rule gives one; its first address is used).
+    public var address: IPRange?
+    /// The new destination port(s); nil keeps the packet's port.
+    public var ports: ClosedRange<Int>?
+    /// nft map whose element data is the address (and port).
+    public var map: MapLookup?
+
+    init(kind: String, address: IPRange? = nil, ports: ClosedRange<Int>? = nil, map: MapLookup? = nil) {
+        self.kind = kind
+        self.address = address
+        self.ports = ports
+        self.map = map
+    }
+}
+
+/// Who manages a set or chain, when its name says so: fail2ban names its
+/// ipsets and iptables chains `f2b-JAIL` and its nft sets `addr-set-JAIL`
+/// in table `f2b-table`; crowdsec names its sets `crowdsec-blacklists...`.
+public struct FirewallOwner: Sendable, Equatable {
+    public var name: String
+    public var jail: String?
+
+    public static func ofSet(_ set: String, table: String?) -> FirewallOwner? {
+        if table == nil || table == "f2b-table" {
+            for prefix in table == nil ? ["f2b-"] : ["addr-set-", "addr6-set-"] where set.hasPrefix(prefix) && set.count > prefix.count {
+                return FirewallOwner(name: "fail2ban", jail: String(set.dropFirst(prefix.count)))
+            }
+        }
+        if set.hasPrefix("crowdsec") { return FirewallOwner(name: "crowdsec") }
+        return nil
+    }
+
+    public static func ofChain(_ chain: String, table: String) -> FirewallOwner? {
+        if chain.hasPrefix("f2b-"), chain.count > 4, table != "f2b-table" { return FirewallOwner(name: "fail2ban", jail: String(chain.dropFirst(4))) }
+        if table.hasPrefix("crowdsec") || chain.hasPrefix("CROWDSEC") { return FirewallOwner(name: "crowdsec") }
+        return nil
+    }
 }
 
 /// A packet as far as the rules care: what is known about it. A nil

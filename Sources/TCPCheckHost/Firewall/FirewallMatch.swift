@@ -19,7 +19,9 @@ public struct RuleCondition: Sendable {
         case ctstate(ConnStates)
         /// (packet flags ∩ mask) == value; a nil mask means all flags.
         case tcpFlags(mask: TCPFlagSet?, value: TCPFlagSet)
-        /// Something this parser does not check (rate limits, marks, ipsets...).
+        /// Decided by a set or by kernel state (DynamicMatches.swift).
+        case dynamic(any DynamicMatch)
+        /// Something this parser does not check (rate limits, marks...).
         case unknown
         /// Matches none of the packets tcpcheck traces: its conditions were not kept.
         case never
@@ -41,8 +43,18 @@ public struct RuleCondition: Sendable {
         self.source = source
     }
 
-    /// true, false, or nil when the packet does not tell.
-    func holds(for p: FirewallPacket) -> Bool? {
+    /// Whether the answer can change with the packet's source address.
+    public var dependsOnSource: Bool {
+        switch kind {
+        case .saddr: return true
+        case .dynamic(let d): return d.dependsOnSource
+        default: return false
+        }
+    }
+
+    /// true, false, or nil when the packet (and `state`, for sets and
+    /// kernel state) does not tell.
+    func holds(for p: FirewallPacket, state: FirewallState? = nil) -> Bool? {
         let result: Bool?
         switch kind {
         case .family(let v6): result = p.ipv6 == v6
@@ -56,6 +68,8 @@ public struct RuleCondition: Sendable {
         case .ctstate(let states): result = states.overlaps(p.ctstate)
         case .tcpFlags(let mask, let value):
             result = p.proto == ProtocolSet.tcp ? p.flags.raw & (mask ?? p.flags).raw == value.raw : false
+        // The text only for evidence: a large ruleset's filter calls this without state.
+        case .dynamic(let d): return d.evaluate(p, state: state, text: state == nil ? "" : text)
         case .unknown: result = nil
         case .never: return false
         }
@@ -92,18 +106,53 @@ public struct RuleConditions: Sendable {
     }
 
     /// The texts of the conditions this reader cannot check against any packet.
-    public var unchecked: [String] { list.filter { if case .unknown = $0.kind { return true }; return false }.map(\.text) }
+    public var unchecked: [String] {
+        list.filter {
+            switch $0.kind {
+            case .unknown: return true
+            case .dynamic(let d): return !d.evaluable
+            default: return false
+            }
+        }.map(\.text)
+    }
 
-    public func match(_ p: FirewallPacket) -> RuleMatch {
+    public var dependsOnSource: Bool { list.contains { $0.dependsOnSource } }
+
+    public func match(_ p: FirewallPacket) -> RuleMatch { evaluate(p, state: nil).match }
+
+    /// The match, and whether a condition it could not decide depends on the
+    /// source address. Sets and kernel state leave their evidence in `state`.
+    func evaluate(_ p: FirewallPacket, state: FirewallState?) -> (match: RuleMatch, sourceDependent: Bool) {
         var unknown: [Int] = []
+        // Header fields first: a set listing or a conntrack count is read only
+        // for a packet the rest of the rule lets through.
+        var dynamic = false
         for (i, c) in list.enumerated() {
+            if case .dynamic = c.kind { dynamic = true; continue }
             switch c.holds(for: p) {
-            case false?: return .no
+            case false?: return (.no, false)
             case nil: unknown.append(i)
             case true?: continue
             }
         }
+        if dynamic {
+            for (i, c) in list.enumerated() {
+                guard case .dynamic = c.kind else { continue }
+                switch c.holds(for: p, state: state) {
+                case false?: return (.no, false)
+                case nil: unknown.append(i)
+                case true?: continue
+                }
+            }
+            unknown.sort()
+        }
         // Texts only for rules that (maybe) match: most do not.
-        return unknown.isEmpty ? .yes : .maybe(unknown.map { list[$0].text })
+        if unknown.isEmpty { return (.yes, false) }
+        return (.maybe(unknown.map { list[$0].text }), unknown.contains { list[$0].dependsOnSource })
+    }
+
+    /// The rule matched: conditions that change kernel state for the next packet do so.
+    func matched(_ p: FirewallPacket, state: FirewallState) {
+        for c in list { if case .dynamic(let d) = c.kind { d.matched(p, state: state) } }
     }
 }

@@ -64,16 +64,7 @@ public enum FirewallReader {
         var chains: [FirewallChain] = []
         var rules: [FirewallRule] = []
 
-        func record(_ argv: [String], _ r: ToolResult) {
-            var message = r.missing
-            if message == nil, !r.ok {
-                let err = r.stderrText.split(separator: "\n").first.map(String.init) ?? ""
-                message = r.timedOut ? "timed out after \(Int(r.seconds)) s" : "exit \(r.exitCode ?? -1)\(err.isEmpty ? "" : ": " + err)"
-            }
-            if r.truncated { message = "output larger than \(maxOutput >> 20) MiB: not read" }
-            sources.append(FirewallSource(command: argv.map(shellQuote).joined(separator: " "), ok: r.ok && !r.truncated,
-                                          seconds: r.seconds, message: message))
-        }
+        func record(_ argv: [String], _ r: ToolResult) { sources.append(FirewallSource(argv, r, maxOutput: maxOutput)) }
         func run(_ argv: [String]) -> ToolResult {
             let r = ToolRunner.run(argv, timeout: timeout, maxOutput: maxOutput)
             record(argv, r)

@@ -136,7 +136,7 @@ public struct IptablesSave: Sendable {
                     var rule = FirewallRule(backend: backend, family: family, table: table, chain: parsed.chain, position: 0, handle: nil,
                                             textSource: LazyText(shared, body), verdict: parsed.verdict, targetDetail: parsed.detail,
                                             packets: counters?.packets, bytes: counters?.bytes,
-                                            comment: parsed.comment, conditions: parsed.conditions)
+                                            comment: parsed.comment, conditions: parsed.conditions, extra: parsed.extra)
                     if let ci = chainIndex[rule.chain] {
                         save.chains[ci].ruleCount += 1
                         rule.position = save.chains[ci].ruleCount
@@ -204,6 +204,7 @@ struct RuleScanner {
         var verdict: RuleVerdict
         var detail: String?
         var comment: String?
+        var extra: RuleExtra?
     }
 
     /// What a word is: an option this scanner knows, another option, or a value.
@@ -318,6 +319,73 @@ struct RuleScanner {
         }
     }
 
+    /// Matches whose answer comes from a set or kernel state (DynamicMatches.swift).
+    static let stateModules: Set<String> = ["set", "recent", "connlimit", "hashlimit", "addrtype", "rpfilter"]
+
+    /// Reads the options of `-m NAME` from word `from` (each `--option
+    /// values...`, maybe after a `!`) into dynamic conditions, with the
+    /// words each spans, and the index of the first word after them.
+    private func stateModule(_ name: String, from: Int) -> (conditions: [(kind: RuleCondition.Kind, first: Int, last: Int)], next: Int) {
+        var out: [(kind: RuleCondition.Kind, first: Int, last: Int)] = []
+        var options: [(negated: Bool, first: Int, name: String, values: [String])] = []
+        var i = from
+        while i < words.count {
+            var negated = false, first = i
+            if kind(i) == .not, kind(i + 1) == .otherOption { negated = true; i += 1 } else { first = i }
+            guard kind(i) == .otherOption else { break }
+            let option = string(i)
+            i += 1
+            var values: [String] = []
+            while i < words.count, kind(i) == .value { values.append(string(i)); i += 1 }
+            options.append((negated, first, option, values))
+        }
+        guard let firstWord = options.first?.first else { return (out, i) }
+        func value(_ o: String) -> String? { options.first { $0.name == o }?.values.first }
+        func has(_ o: String) -> Bool { options.contains { $0.name == o } }
+        func negated(_ o: String) -> Bool { options.first { $0.name == o }?.negated ?? false }
+        func all(_ match: any DynamicMatch) { out.append((.dynamic(match), firstWord, i - 1)) }
+        let v6 = family == "ip6"
+        switch name {
+        case "set":
+            guard let at = options.firstIndex(where: { $0.name == "--match-set" }), options[at].values.count >= 2 else { break }
+            let o = options[at]
+            // Counter options (--packets-gt ...) are not read: the set decides alone.
+            all(IPSetMatch(name: o.values[0], directions: o.values[1].split(separator: ",").map(String.init), negated: o.negated))
+        case "recent":
+            let mode = ["--set", "--rcheck", "--update", "--remove"].first(where: has) ?? "--set"
+            let mask = value("--mask").flatMap(IPAddressValue.init)
+            all(RecentMatch(name: value("--name") ?? "DEFAULT", mode: RecentMatch.Mode(rawValue: String(mode.dropFirst(2))) ?? .set,
+                            seconds: value("--seconds").flatMap { Int($0) }, hitcount: value("--hitcount").flatMap { Int($0) },
+                            checkTTL: has("--rttl"), destination: has("--rdest"), mask: mask, negated: negated(mode)))
+        case "connlimit":
+            let above = has("--connlimit-above")
+            guard let limit = value(above ? "--connlimit-above" : "--connlimit-upto").flatMap({ Int($0) }) else { break }
+            let bits = value("--connlimit-mask").flatMap { Int($0) } ?? (v6 ? 128 : 32)
+            let ports = RuleConditions(scratch).destinationPorts
+            all(ConnCountMatch(kind: "connlimit", limit: limit, above: above != negated(above ? "--connlimit-above" : "--connlimit-upto"),
+                               key: has("--connlimit-daddr") ? .destination(bits) : .source(bits), ports: ports))
+        case "hashlimit":
+            let above = has("--hashlimit-above")
+            let rate = value("--hashlimit-above") ?? value("--hashlimit-upto") ?? value("--hashlimit") ?? ""
+            guard let limitName = value("--hashlimit-name") else { break }
+            all(HashLimitMatch(name: limitName, above: above, modes: (value("--hashlimit-mode") ?? "").split(separator: ",").map(String.init),
+                               sourceMask: value("--hashlimit-srcmask").flatMap { Int($0) },
+                               destinationMask: value("--hashlimit-dstmask").flatMap { Int($0) }, bytes: rate.lowercased().contains("b/")))
+        case "addrtype":
+            // Each type option is a condition of its own.
+            for o in options where o.name == "--src-type" || o.name == "--dst-type" {
+                let types = Set((o.values.first ?? "").split(separator: ",").map { $0.uppercased() })
+                let last = o.first + (o.negated ? 1 : 0) + o.values.count
+                out.append((.dynamic(AddrTypeMatch(source: o.name == "--src-type", types: types, negated: o.negated)), o.first, last))
+            }
+        case "rpfilter":
+            all(ReversePathMatch(strict: !has("--loose"), matchesValid: !has("--invert")))
+        default:
+            break
+        }
+        return (out, i)
+    }
+
     /// Walks the split words. Once the conditions read so far rule out every
     /// packet `filter` asks about (or with `skipConditions`), the other
     /// conditions are stepped over without reading their values.
@@ -395,11 +463,18 @@ struct RuleScanner {
             case .match:
                 module = i + 1 < words.count ? words[i + 1] : nil
                 i += 2
+                let name = string(i - 1)
+                if RuleScanner.stateModules.contains(name), !skipping {
+                    let found = stateModule(name, from: i)
+                    for c in found.conditions where !skipping { add(c.kind, c.first, c.last, prefix: modulePrefix()) }
+                    i = found.next
+                }
             case .jump, .goto:
                 let target = string(i + 1)
                 let options = (i + 2 < words.count) ? (i + 2..<words.count).map(string) : []
                 (p.verdict, p.detail) = IptablesSave.parseTarget(target, options: options, goto: k == .goto,
                                                                  family: family, isChain: userChains[target] != nil)
+                if target == "DNAT" || target == "REDIRECT" { p.extra = RuleExtra(nat: IptablesSave.natTarget(target, options: options)) }
                 i = words.count
             case .dport, .sport:
                 let multiport = module.map { shared.bytes[$0].elementsEqual("multiport".utf8) } ?? false
@@ -449,5 +524,35 @@ struct RuleScanner {
         // Shares scratch's storage only while deciding; a kept rule gets its own copy.
         if !skipping, alive != 0 || packets.isEmpty { p.conditions = RuleConditions(scratch) }
         return p
+    }
+}
+
+extension IptablesSave {
+    /// `-j DNAT --to-destination 172.17.0.2:80` (also `A`, `A-B`, `A:P-Q`,
+    /// `[2001:db8::1]:80`), `-j REDIRECT --to-ports 8000[-8010]`.
+    static func natTarget(_ target: String, options: [String]) -> NatTarget {
+        func option(_ name: String) -> String? {
+            options.firstIndex(of: name).flatMap { $0 + 1 < options.count ? options[$0 + 1] : nil }
+        }
+        func ports(_ text: Substring) -> ClosedRange<Int>? {
+            let ends = text.split(separator: "-").compactMap { Int($0) }
+            guard let low = ends.first, let high = ends.last, low <= high, high <= 65535 else { return nil }
+            return low...high
+        }
+        guard target == "DNAT" else { return NatTarget(kind: "redirect", ports: option("--to-ports").flatMap { ports(Substring($0)) }) }
+        var out = NatTarget(kind: "dnat")
+        guard let to = option("--to-destination") else { return out }
+        var address = Substring(to), port: Substring?
+        if to.hasPrefix("["), let close = to.firstIndex(of: "]") {
+            address = to[to.index(after: to.startIndex)..<close]
+            let rest = to[to.index(after: close)...]
+            if rest.hasPrefix(":") { port = rest.dropFirst() }
+        } else if to.filter({ $0 == ":" }).count == 1, let colon = to.firstIndex(of: ":") {
+            address = to[..<colon]
+            port = to[to.index(after: colon)...]
+        }
+        out.address = address.isEmpty ? nil : IPRange(String(address))
+        out.ports = port.flatMap(ports)
+        return out
     }
 }

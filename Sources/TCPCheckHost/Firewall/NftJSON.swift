@@ -27,13 +27,13 @@ public enum NftJSON {
     /// rule handles to the text `nft -a list table` printed for them.
     public static func parseTable(_ data: [UInt8], texts: [Int64: String]) -> (chains: [FirewallChain], rules: [FirewallRule])? {
         guard let objects = objects(data) else { return nil }
-        var sets: [String: [Any]] = [:]          // "family table name" -> elements
+        var sets: [String: NftSet] = [:]          // "family table name" -> its set or map
         var chains: [FirewallChain] = []
         var chainIndex: [String: Int] = [:]
         var rules: [FirewallRule] = []
         for o in objects {
-            if let s = o["set"] as? [String: Any], let f = s["family"] as? String, let t = s["table"] as? String, let n = s["name"] as? String {
-                sets["\(f) \(t) \(n)"] = s["elem"] as? [Any] ?? []
+            if let s = (o["set"] ?? o["map"]) as? [String: Any], let f = s["family"] as? String, let t = s["table"] as? String, let n = s["name"] as? String {
+                sets["\(f) \(t) \(n)"] = namedSet(s, family: f, table: t, name: n)
             } else if let c = (o["chain"] as? [String: Any]).flatMap(chain) {
                 chainIndex[c.key] = chains.count
                 chains.append(c)
@@ -50,13 +50,14 @@ public enum NftJSON {
         return (chains, rules)
     }
 
-    static func parseRule(_ r: [String: Any], sets: [String: [Any]], texts: [Int64: String]) -> FirewallRule? {
+    static func parseRule(_ r: [String: Any], sets: [String: NftSet], texts: [Int64: String]) -> FirewallRule? {
         guard let family = r["family"] as? String, let table = r["table"] as? String, let chain = r["chain"] as? String,
               let exprs = r["expr"] as? [Any] else { return nil }
         let handle = (r["handle"] as? NSNumber)?.int64Value
         var conditions = RuleConditions()
         var verdict = RuleVerdict.other("")
         var detail: String?
+        var verdictMap: MapLookup?, nat: NatTarget?
         var packets: Int64?, bytes: Int64?
         var words: [String] = []   // a fallback text when the listing lacks the rule
 
@@ -90,10 +91,40 @@ public enum NftJSON {
                 verdict = .nat(name)
                 detail = describe(value)
                 words.append(name + (detail.map { " " + $0 } ?? ""))
+                if name == "dnat" || name == "redirect" { nat = natTarget(name, value as? [String: Any], family: family, table: table, sets: sets) }
             case "queue":
                 verdict = .queue
                 words.append("queue")
-            case "limit", "quota", "connlimit", "meter", "synproxy":
+            case "ct count":
+                let c = value as? [String: Any]
+                let text = describe(["ct count": value])
+                if let limit = (c?["val"] as? NSNumber)?.intValue {
+                    conditions.add(.dynamic(ConnCountMatch(kind: "ct_count", limit: limit, above: c?["inv"] as? Bool == true, key: .all,
+                                                           ports: conditions.destinationPorts)), text: text)
+                } else {
+                    conditions.add(.unknown, text: text)
+                }
+                words.append(text)
+            case "meter", "set":
+                // `meter NAME { ip saddr ct count over 2 }`, `add @m { ip saddr limit rate over 3/minute }`:
+                // state kept per key; only a connection count is read back.
+                guard let m = value as? [String: Any], let key = m["key"] ?? m["elem"] else { continue }
+                let statements = (m["stmt"] as? [Any]) ?? (m["stmt"].map { [$0] } ?? [])
+                guard !statements.isEmpty else { continue }   // a plain `add @set { ip saddr }` only records
+                let text = (name == "meter" ? "meter \(m["name"] ?? "?") { " : "\(m["op"] ?? "add") \(m["set"] ?? "?") { ")
+                    + describe(key) + " " + statements.map(describe).joined(separator: " ") + " }"
+                let fields = keyFields(key) ?? []
+                let count = statements.lazy.compactMap { ($0 as? [String: Any])?["ct count"] as? [String: Any] }.first
+                if let count, let limit = (count["val"] as? NSNumber)?.intValue, fields == [.saddr] {
+                    conditions.add(.dynamic(ConnCountMatch(kind: "ct_count", limit: limit, above: count["inv"] as? Bool == true, key: .source(128),
+                                                           ports: conditions.destinationPorts)), text: text)
+                } else if fields.contains(.saddr) {
+                    conditions.add(.dynamic(SourceStateMatch()), text: text)
+                } else {
+                    conditions.add(.unknown, text: text)
+                }
+                words.append(text)
+            case "limit", "quota", "connlimit", "synproxy":
                 let text = "\(name) \(describe(value))"
                 conditions.add(.unknown, text: text)
                 words.append(text)
@@ -107,8 +138,17 @@ public enum NftJSON {
                 }
                 words.append("xt \(xname)")
             case "vmap":
-                conditions.add(.unknown, text: "verdict map \(describe(value))")
-                words.append("vmap")
+                let v = value as? [String: Any]
+                let keyExpr = v?["key"] ?? NSNull()
+                let text = "\(describe(keyExpr)) vmap \(describe(v?["data"] ?? "?"))"
+                if let key = keyFields(keyExpr), let set = setReference(v?["data"] ?? NSNull(), family: family, table: table, sets: sets, key: key) {
+                    keyDependencies(keyExpr, to: &conditions)
+                    verdictMap = MapLookup(key: key, keyText: describe(keyExpr), set: set)
+                    verdict = .vmap
+                } else {
+                    conditions.add(.unknown, text: "verdict map \(describe(value))")
+                }
+                words.append(text)
             default:
                 continue  // log, comment, mangle, notrack...: the packet goes on unchanged
             }
@@ -116,7 +156,8 @@ public enum NftJSON {
         let text = handle.flatMap { texts[$0] } ?? words.joined(separator: " ")
         return FirewallRule(backend: .nftables, family: family, table: table, chain: chain, position: 0, handle: handle,
                             textSource: LazyText(text), verdict: verdict, targetDetail: detail, packets: packets, bytes: bytes,
-                            comment: r["comment"] as? String, conditions: conditions)
+                            comment: r["comment"] as? String, conditions: conditions,
+                            extra: verdictMap == nil && nat == nil ? nil : RuleExtra(verdictMap: verdictMap, nat: nat))
     }
 
     /// nft's reject types in iptables' spelling, so checks see one vocabulary.
@@ -144,15 +185,30 @@ public enum NftJSON {
 
     static let transportProtocols: Set<String> = ["tcp", "udp", "sctp", "dccp", "udplite"]
 
-    static func addMatch(_ m: [String: Any], family: String, table: String, sets: [String: [Any]], to conditions: inout RuleConditions) {
+    static func addMatch(_ m: [String: Any], family: String, table: String, sets: [String: NftSet], to conditions: inout RuleConditions) {
         let op = m["op"] as? String ?? "=="
         let left = m["left"] ?? NSNull(), right = m["right"] ?? NSNull()
         let negated = op == "!="
         let text = describe(left) + (op == "==" || op == "in" ? " " : " \(op) ") + describe(right)
         func unknown() { conditions.add(.unknown, negated: false, text: text) }
-        // Named sets ("@ports") are looked up in the rule's table.
+        // Sets, named ("@blocklist", in the rule's table) or written in the rule
+        // ("{ 80, 443 }"), and concatenations are looked up element by element,
+        // so the element found can be named.
+        let named = (right as? String)?.hasPrefix("@") == true
+        let concat = (left as? [String: Any])?["concat"] != nil
+        let anonymous = (right as? [String: Any])?["set"] != nil
+            && keyFields(left).map { $0.allSatisfy { if case .other = $0 { return false }; return true } } == true
+        if named || concat || anonymous {
+            guard op == "==" || op == "!=" || op == "in", let key = keyFields(left),
+                  let set = setReference(right, family: family, table: table, sets: sets, key: key) else { return unknown() }
+            keyDependencies(left, to: &conditions)
+            conditions.add(.dynamic(NftSetMatch(lookup: MapLookup(key: key, keyText: describe(left), set: set), negated: op == "!=")), text: text)
+            return
+        }
+        if let lhs = left as? [String: Any], let fib = lhs["fib"] as? [String: Any] {
+            return addFib(fib, op: op, right: right, text: text, to: &conditions)
+        }
         func elements() -> [Any]? {
-            if let name = right as? String, name.hasPrefix("@") { return sets["\(family) \(table) \(name.dropFirst())"] }
             if let s = (right as? [String: Any])?["set"] { return s as? [Any] ?? [s] }
             if let list = right as? [Any] { return list }
             return [right]
@@ -294,6 +350,14 @@ public enum NftJSON {
             if let m = d["meta"] as? [String: Any] { return "meta \(m["key"] ?? "?")" }
             if let c = d["ct"] as? [String: Any] { return "ct \(c["key"] ?? "?")" }
             if let s = d["set"] { return "{ \(describe(s)) }" }
+            if let c = d["concat"] as? [Any] { return c.map(describe).joined(separator: " . ") }
+            if let l = d["limit"] as? [String: Any] {
+                return "limit rate \(l["inv"] as? Bool == true ? "over " : "")\(describe(l["rate"] ?? "?"))/\(describe(l["per"] ?? "?"))"
+                    + ((l["burst"] as? NSNumber).map { " burst \($0)" } ?? "")
+            }
+            if let c = d["ct count"] as? [String: Any] { return "ct count \(c["inv"] as? Bool == true ? "over " : "")\(describe(c["val"] ?? "?"))" }
+            if let f = d["fib"] as? [String: Any] { return "fib \((f["flags"] as? [Any])?.map(describe).joined(separator: " . ") ?? "?") \(f["result"] ?? "?")" }
+            if let m = d["map"] as? [String: Any] { return "\(describe(m["key"] ?? "?")) map \(describe(m["data"] ?? "?"))" }
             if let r = d["range"] as? [Any], r.count == 2 { return "\(describe(r[0]))-\(describe(r[1]))" }
             if let p = d["prefix"] as? [String: Any] { return "\(describe(p["addr"] ?? "?"))/\(describe(p["len"] ?? "?"))" }
             if let and = d["&"] as? [Any], and.count == 2 { return "\(describe(and[0])) & \(describe(and[1]))" }
@@ -316,5 +380,48 @@ public enum NftJSON {
             out[handle] = String(line[..<mark.lowerBound])
         }
         return out
+    }
+}
+
+extension NftJSON {
+    /// `fib daddr type local` (an address type), `fib saddr . iif oif missing`
+    /// (a reverse-path test); other fib lookups on the source stay unknown but source-dependent.
+    static func addFib(_ fib: [String: Any], op: String, right: Any, text: String, to conditions: inout RuleConditions) {
+        let flags = (fib["flags"] as? [Any])?.compactMap { $0 as? String } ?? []
+        let result = fib["result"] as? String
+        let onSource = flags.contains("saddr")
+        if result == "type", op == "==" || op == "!=" || op == "in", let names = names((right as? [String: Any])?["set"] as? [Any] ?? [right]) {
+            conditions.add(.dynamic(AddrTypeMatch(source: onSource, types: Set(names.map { $0.uppercased() }), negated: op == "!=")), text: text)
+        } else if onSource, result == "oif" || result == "oifname", let exists = right as? Bool, op == "==" || op == "!=" {
+            // `oif missing` is false: no route back by that interface.
+            conditions.add(.dynamic(ReversePathMatch(strict: flags.contains("iif"), matchesValid: exists == (op == "=="))), text: text)
+        } else if onSource {
+            conditions.add(.dynamic(SourceStateMatch()), text: text)
+        } else {
+            conditions.add(.unknown, text: text)
+        }
+    }
+
+    /// The destination of `dnat to ADDR[:PORT]`, `dnat ip to tcp dport map { ... }`, `redirect to :PORT`.
+    static func natTarget(_ kind: String, _ v: [String: Any]?, family: String, table: String, sets: [String: NftSet]) -> NatTarget {
+        var target = NatTarget(kind: kind)
+        if let addr = v?["addr"] {
+            if let m = (addr as? [String: Any])?["map"] as? [String: Any], let keyExpr = m["key"], let key = keyFields(keyExpr),
+               let set = setReference(m["data"] ?? NSNull(), family: family, table: table, sets: sets, key: key) {
+                target.map = MapLookup(key: key, keyText: describe(keyExpr), set: set)
+            } else {
+                target.address = addressRanges([addr])?.first
+            }
+        }
+        if let port = v?["port"] { target.ports = portRanges([port])?.first }
+        return target
+    }
+}
+
+extension RuleConditions {
+    /// The destination ports the rule's conditions so far require, if any.
+    var destinationPorts: PortList? {
+        for c in list.reversed() where !c.negated { if case .dport(let ports) = c.kind { return ports } }
+        return nil
     }
 }

@@ -41,6 +41,7 @@ enum ToolPolicy {
         case "ip": return ip(args)
         case "ss": return ss.check(args)
         case "conntrack": return conntrack(args)
+        case "ipset": return ipset(args)
         // procps sysctl writes KEY=VALUE even without -w.
         case "sysctl": return sysctl.check(args, positional: { $0.contains("=") ? "\($0) would set a value" : nil })
         default: return "\(program) is not an allowlisted program"
@@ -166,6 +167,39 @@ enum ToolPolicy {
         if let bad = p.refusal { return bad }
         let commands: Set<String> = ["L", "C", "G", "E", "S", "V", "h", "dump", "count", "get", "event", "version", "help"]
         return p.options.filter(commands.contains).count == 1 ? nil : "conntrack needs exactly one reading command: -L, -C, -S, -G or -E"
+    }
+
+    /// ipset's options that read, each as `-x`, `-name` or `--name` (ipset
+    /// takes all three, before or after the command); `-o` takes a mode.
+    /// Never -r/-resolve (asks the resolver), -!/-exist, -f/-file.
+    static let ipsetFlags: Set<String> = ["-s", "-sorted", "-n", "-name", "-t", "-terse", "-q", "-quiet"]
+    static let ipsetValued: Set<String> = ["-o", "-output"]
+    static let ipsetCommands: [String: ClosedRange<Int>] = ["list": 0...1, "test": 2...2, "version": 0...0, "help": 0...1]
+
+    /// `ipset [OPTIONS] list [SET] | test SET ENTRY | version | help [TYPE]`.
+    /// ipset takes any prefix of a command (`ipset d` is del or destroy,
+    /// `ipset fl` is flush): only whole command words pass.
+    private static func ipset(_ args: [String]) -> String? {
+        var positionals: [String] = []
+        var i = 0
+        while i < args.count {
+            let a = args[i]
+            i += 1
+            guard a.hasPrefix("-"), a.count > 1 else { positionals.append(a); continue }
+            let name = a.hasPrefix("--") ? String(a.dropFirst()) : a
+            if ipsetFlags.contains(name) { continue }
+            if ipsetValued.contains(name) {
+                guard i < args.count, ["plain", "save", "xml"].contains(args[i]) else { return "ipset \(a) takes plain, save or xml" }
+                i += 1
+                continue
+            }
+            return "ipset \(a) is not a reading option (allowed: -o/-output plain|save|xml, -s/-sorted, -n/-name, -t/-terse, -q/-quiet; never -r/-resolve, -!/-exist, -f/-file)"
+        }
+        guard let command = positionals.first else { return "ipset needs a command: list, test, version or help" }
+        guard let arity = ipsetCommands[command] else {
+            return "`ipset \(command)` changes sets or is not a listing (allowed, spelled out in full: list, test, version, help)"
+        }
+        return arity.contains(positionals.count - 1) ? nil : "ipset \(command) takes \(arity.lowerBound == arity.upperBound ? "\(arity.lowerBound)" : "at most \(arity.upperBound)") argument(s)"
     }
 
     private static func ufw(_ args: [String]) -> String? {

@@ -32,7 +32,7 @@ public enum ToolRunner {
     public static let allowed: Set<String> = [
         "nft", "iptables-save", "ip6tables-save", "iptables-legacy-save", "ip6tables-legacy-save",
         "iptables-nft-save", "ip6tables-nft-save", "iptables", "ip6tables", "ufw", "firewall-cmd",
-        "journalctl", "dmesg", "systemctl", "tcpdump", "tshark", "ip", "ss", "conntrack", "sysctl",
+        "journalctl", "dmesg", "systemctl", "tcpdump", "tshark", "ip", "ss", "conntrack", "sysctl", "ipset",
     ]
 
     static let searchPath = ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/sbin", "/usr/local/bin"]
