@@ -17,6 +17,12 @@ struct Run: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Connect timeout in seconds (decimals allowed).", valueName: "SECONDS"))
     var timeout: Double = 3
 
+    @Option(help: ArgumentHelp("Diagnose as if the connection came from ADDRESS: the client's address as this host sees it (run on the server; the client's run prints it). The firewall, its sets and NAT, and the reverse path are evaluated for it.", valueName: "ADDRESS"))
+    var from: String?
+
+    @Option(name: .customLong("await"), parsing: .unconditional, help: ArgumentHelp("With --from: watch up to SECONDS (1-120) for that client's SYNs to the target port while it retries, and report where they died.", valueName: "SECONDS"))
+    var awaitSeconds: Double?
+
     @OptionGroup var sources: CheckSourceOptions
 
     @Option(name: .customLong("rules-dir"), help: ArgumentHelp("Also load verdict rules from DIR (repeatable; see docs/verdict.md).", valueName: "DIR"))
@@ -36,7 +42,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         var config = try RunConfig(checks: checks, target: target, timeout: timeout, settings: settings,
-                                   checkDirs: sources.checkDirs, ruleDirs: ruleDirs)
+                                   checkDirs: sources.checkDirs, ruleDirs: ruleDirs, from: from, awaitSeconds: awaitSeconds)
         showProgress(&config)
         let report = try Runner.run(config)
         output.write(report)

@@ -109,6 +109,12 @@ func json(_ s: String) throws -> [String: Any] {
         (["run", "all", "--timeout", "zero"], "zero"),
         (["run", "all", "--timeout", "-1"], "above 0"),
         (["run"], "CHECK"),
+        (["run", "all", "--target", "db:1", "--from", "db.internal"], "--from 'db.internal': expected the client's IP address"),
+        (["run", "all", "--target", "db:1", "--from", "198.18.0.300"], "--from '198.18.0.300'"),
+        (["run", "all", "--target", "db:1", "--await", "5"], "--await needs --from ADDRESS"),
+        (["run", "all", "--from", "198.18.0.2", "--await", "5"], "--await needs --from ADDRESS and --target"),
+        (["run", "all", "--target", "db:1", "--from", "198.18.0.2", "--await", "0"], "--await 0.0: expected seconds between 1 and 120"),
+        (["run", "all", "--target", "db:1", "--from", "198.18.0.2", "--await", "nan"], "--await"),
         (["show", "nosuchcheck"], "unknown check"),
         (["frobnicate"], "frobnicate"),
     ])

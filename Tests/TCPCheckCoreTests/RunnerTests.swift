@@ -68,7 +68,8 @@ extension RunReport {
         try dir.file("d_badstatus.lua", check("d", order: 4, body: #"return { status = "great", summary = "x" }"#))
         try dir.file("e_ok.lua", check("e", order: 5, body: #"return { status = "pass", summary = "fine" }"#))
         try dir.file("f_notable.lua", "return 7")
-        let r = try run(["all"], dirs: [dir.path])
+        // Only these: the built-in checks' verdict on this host could name a problem (exit 1).
+        let r = try run(["a_syntax", "b", "c", "d", "e", "f_notable"], dirs: [dir.path])
         let custom = r.results.filter { ["a_syntax", "b", "c", "d", "e", "f_notable"].contains($0.id) }
         #expect(custom.count == 6)
         let syntax = try #require(r.result("a_syntax"))

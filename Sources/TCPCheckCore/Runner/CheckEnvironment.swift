@@ -6,10 +6,17 @@ public struct RunOptions: Sendable {
     public var timeout: Double = 3
     /// `--set KEY=VALUE` pairs in the order given; a key may repeat.
     public var settings: [(key: String, value: String)] = []
+    /// `--from`: the client's address as this host sees it (an IP literal);
+    /// the source-dependent steps are evaluated for it.
+    public var from: String?
+    /// `--await`: how long to watch for the client's SYNs (with `from`).
+    public var awaitSeconds: Double?
 
-    public init(timeout: Double = 3, settings: [(key: String, value: String)] = []) {
+    public init(timeout: Double = 3, settings: [(key: String, value: String)] = [], from: String? = nil, awaitSeconds: Double? = nil) {
         self.timeout = timeout
         self.settings = settings
+        self.from = from
+        self.awaitSeconds = awaitSeconds
     }
 
     /// The last value given for a key.

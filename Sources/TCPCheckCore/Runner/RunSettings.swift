@@ -8,7 +8,7 @@ import TCPCheckHost
 extension RunConfig {
     /// `target` as typed (HOST:PORT), `settings` as `--set` takes them.
     public init(checks: [String] = ["all"], target: String?, timeout: Double = 3, settings: [String] = [],
-                checkDirs: [String] = [], ruleDirs: [String] = []) throws {
+                checkDirs: [String] = [], ruleDirs: [String] = [], from: String? = nil, awaitSeconds: Double? = nil) throws {
         self.init()
         if let problem = OwnerScanMethod.environmentProblem { throw UsageError(problem) }
         self.checks = checks
@@ -17,7 +17,8 @@ extension RunConfig {
         if let target {
             do { self.target = try TargetSpec.parse(target) } catch let e as TargetSpec.Invalid { throw UsageError(e.description) }
         }
-        options = RunOptions(timeout: timeout, settings: try RunSettings.parse(settings))
+        options = RunOptions(timeout: timeout, settings: try RunSettings.parse(settings),
+                             from: try RunSettings.from(from), awaitSeconds: try RunSettings.await(awaitSeconds, from: from, target: target))
         limits = try RunSettings.limits(options)
     }
 }
@@ -35,6 +36,29 @@ public enum RunSettings {
             }
             return (key, value)
         }
+    }
+
+    /// `--from` must be an IP address: it stands for the client as this host sees it.
+    static func from(_ text: String?) throws -> String? {
+        guard let text else { return nil }
+        let bare = text.hasPrefix("[") && text.hasSuffix("]") ? String(text.dropFirst().dropLast()) : text
+        guard IPBytes.parse(bare) != nil else {
+            throw UsageError("--from '\(text)': expected the client's IP address as this host sees it (e.g. --from 203.0.113.7)")
+        }
+        return bare
+    }
+
+    /// `--await SECONDS` watches for the client's SYNs: it needs `--from` and a target.
+    static let awaitBounds = 1.0...120.0
+    static func await(_ seconds: Double?, from: String?, target: String?) throws -> Double? {
+        guard let seconds else { return nil }
+        guard seconds.isFinite, awaitBounds.contains(seconds) else {
+            throw UsageError("--await \(seconds): expected seconds between \(Int(awaitBounds.lowerBound)) and \(Int(awaitBounds.upperBound))")
+        }
+        guard from != nil, target != nil else {
+            throw UsageError("--await needs --from ADDRESS and --target HOST:PORT: it watches for that client's SYNs to the target port")
+        }
+        return seconds
     }
 
     /// check_timeout and check_memory bound every check (within the limits' bounds).

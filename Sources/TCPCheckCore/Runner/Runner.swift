@@ -44,9 +44,11 @@ public struct RunReport {
     public var results: [CheckResult]
     public var verdict: Verdict
 
-    /// 0: nothing failed; 1: a check failed; 2: a check errored and none failed.
+    /// 0: nothing failed; 1: a check failed or the verdict names a problem
+    /// (a broken IPv6 address beside a working IPv4 one, intermittent
+    /// success); 2: a check errored and none failed.
     public var exitCode: Int32 {
-        if results.contains(where: { $0.status == .fail }) { return 1 }
+        if results.contains(where: { $0.status == .fail }) || verdict.status == .problem { return 1 }
         if results.contains(where: { $0.status == .error }) { return 2 }
         return 0
     }
@@ -211,7 +213,10 @@ public enum Runner {
         for r in earlier { results[r.id] = r.luaValue }
         return [
             "target": LuaValue(t),
-            "options": ["timeout": .double(options.timeout), "set": LuaValue(set), "list": LuaValue(list.mapValues { LuaValue($0) })],
+            "options": ["timeout": .double(options.timeout), "set": LuaValue(set), "list": LuaValue(list.mapValues { LuaValue($0) }),
+                        "await": LuaValue(options.awaitSeconds)],
+            // The client's address as this host sees it (--from), when given.
+            "from": LuaValue(options.from),
             "results": LuaValue(results),
             "tcpcheck": ["version": .str(TCPCheck.version)],
         ]
