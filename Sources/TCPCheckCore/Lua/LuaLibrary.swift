@@ -42,10 +42,27 @@ func isPlainName<S: StringProtocol>(_ s: S) -> Bool {
 /// A Lua file's text, or why it cannot be used. Bytecode is kept as it is
 /// (whatever its encoding), so that loading refuses it by name.
 func readLuaFile(_ path: String) -> (text: String?, problem: String?) {
-    guard let data = FileManager.default.contents(atPath: path) else {
-        return (nil, "cannot read the file (permission denied or not a regular file)")
+    // Read at most the cap and one byte more, never the whole of a file
+    // that could be a gigabyte, a FIFO or /dev/zero.
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+    guard fd >= 0 else { return (nil, "cannot read the file (\(String(cString: strerror(errno))))") }
+    defer { close(fd) }
+    var st = stat()
+    guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return (nil, "not a regular file") }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while bytes.count <= maxLuaFileBytes {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        if n < 0 { return (nil, "cannot read the file (\(String(cString: strerror(errno))))") }
+        if n == 0 { break }
+        bytes += chunk[..<n]
     }
-    if let text = String(data: data, encoding: .utf8) { return (text, nil) }
-    if data.first == 0x1B { return (String(decoding: data, as: UTF8.self), nil) }
+    guard bytes.count <= maxLuaFileBytes else { return (nil, "the file is larger than \(maxLuaFileBytes >> 20) MiB: not a check") }
+    if let text = String(validating: bytes, as: UTF8.self) { return (text, nil) }
+    if bytes.first == 0x1B { return (String(decoding: bytes, as: UTF8.self), nil) }
     return (nil, "the file is not UTF-8 text")
 }
+
+/// A check, rule or library file larger than this is refused unread.
+let maxLuaFileBytes = 4 << 20

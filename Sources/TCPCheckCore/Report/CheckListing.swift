@@ -18,7 +18,7 @@ public enum CheckListing {
             var d: [String: Any] = [
                 "id": e.info.id, "title": e.info.title, "order": e.info.order, "tags": e.info.tags,
                 "inspects": e.info.inspects, "needs_target": e.info.needsTarget,
-                "source": ["origin": e.info.source.origin.rawValue, "path": e.info.source.path],
+                "source": ["origin": e.info.source.origin.rawValue, "path": e.info.source.shownPath],
             ]
             if let f = e.failure { d["error"] = f }
             if !e.replaced.isEmpty { d["replaces"] = e.replaced.map(\.displayPath) }

@@ -14,9 +14,19 @@ public struct CheckSource: Sendable {
     /// Why the file could not be read, if it could not.
     public var readError: String?
 
-    /// The id a broken file is reported under: its name without ".lua".
-    public var fallbackID: String { ((path as NSString).lastPathComponent as NSString).deletingPathExtension }
-    public var displayPath: String { origin == .builtin ? "\(path) (built in)" : path }
+    /// The id a broken file is reported under: its name without ".lua",
+    /// made a plain id (a-z, 0-9, _): a file name may hold anything, escape
+    /// sequences and newlines included.
+    public var fallbackID: String {
+        let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        let plain = String(name.lowercased().unicodeScalars.prefix(64).map { c -> Character in
+            ("a"..."z").contains(c) || ("0"..."9").contains(c) || c == "_" ? Character(c) : "_"
+        })
+        return plain.isEmpty ? "_" : plain
+    }
+    /// The path as reports show it: sanitized, since a file name is untrusted text.
+    public var shownPath: String { Sanitize.line(path) }
+    public var displayPath: String { origin == .builtin ? "\(shownPath) (built in)" : shownPath }
 }
 
 public struct CheckInfo: Sendable {
@@ -56,6 +66,8 @@ public final class CatalogEntry {
 
 public struct CheckLimits: Sendable {
     public static let timeoutBounds = 0.1...600.0
+    /// How long loading a check file (its top level) may take.
+    public static let loadTimeout = 2.0
     public static let memoryBoundsMiB = 1...1024
     /// Defaults unless a check's metadata says otherwise.
     public var timeout: Double = 30
@@ -167,7 +179,7 @@ public struct CheckCatalog {
         }
         for id in order {
             guard let entry = byID[id], entry.failure == nil, let problem = needsProblem(entry.info, byID) else { continue }
-            let failed = CatalogEntry(info: entry.info, failure: "\(entry.info.source.path): check '\(id)' \(problem)", sandbox: nil)
+            let failed = CatalogEntry(info: entry.info, failure: "\(entry.info.source.shownPath): check '\(id)' \(problem)", sandbox: nil)
             failed.replaced = entry.replaced
             byID[id] = failed
         }
@@ -200,9 +212,11 @@ public struct CheckCatalog {
         let fallback = CheckInfo(id: source.fallbackID, title: source.fallbackID, description: "", order: 1000, tags: [],
                                  inspects: [], needsTarget: false, needs: [], timeout: nil, memoryMiB: nil, source: source)
         guard let text = source.text else {
-            return CatalogEntry(info: fallback, failure: "\(source.path): \(source.readError ?? "unreadable")", sandbox: nil)
+            return CatalogEntry(info: fallback, failure: "\(source.shownPath): \(source.readError ?? "unreadable")", sandbox: nil)
         }
-        let loadTimeout = (limits.timeoutOverride ?? limits.timeout).clamped(to: CheckLimits.timeoutBounds)
+        // Loading only defines the check: a file that loops while loading
+        // must not cost every run (and `list`) a whole check deadline.
+        let loadTimeout = min(CheckLimits.loadTimeout, (limits.timeoutOverride ?? limits.timeout).clamped(to: CheckLimits.timeoutBounds))
         let env = CheckEnvironment(checkID: source.fallbackID, options: options)
         var sandboxRef: LuaSandbox?
         let outcome = watchdog.run(seconds: loadTimeout + 0.25) { () -> Result<(LuaSandbox, LuaValue), LuaFailure> in
@@ -224,20 +238,20 @@ public struct CheckCatalog {
         }
         guard let outcome else {
             sandboxRef?.cancel()
-            return CatalogEntry(info: fallback, failure: "\(source.path): loading did not finish within \(format(loadTimeout)) s", sandbox: nil)
+            return CatalogEntry(info: fallback, failure: "\(source.shownPath): loading did not finish within \(format(loadTimeout)) s", sandbox: nil)
         }
         switch outcome {
         case .failure(let f):
-            return CatalogEntry(info: fallback, failure: describe(f, path: source.path, limitMiB: limits.memoryBytes(for: fallback) >> 20), sandbox: nil)
+            return CatalogEntry(info: fallback, failure: describe(f, path: source.shownPath, limitMiB: limits.memoryBytes(for: fallback) >> 20), sandbox: nil)
         case .success(let (sandbox, value)):
             do {
                 let info = try metadata(value, source: source)
                 sandbox.env.checkID = info.id
                 return CatalogEntry(info: info, failure: nil, sandbox: sandbox)
             } catch let e as UsageError {
-                return CatalogEntry(info: fallback, failure: "\(source.path): \(e.description)", sandbox: nil)
+                return CatalogEntry(info: fallback, failure: "\(source.shownPath): \(e.description)", sandbox: nil)
             } catch {
-                return CatalogEntry(info: fallback, failure: "\(source.path): \(error)", sandbox: nil)
+                return CatalogEntry(info: fallback, failure: "\(source.shownPath): \(error)", sandbox: nil)
             }
         }
     }
@@ -266,6 +280,15 @@ public struct CheckCatalog {
             if let s = t[key].stringValue { return [Sanitize.line(s)] }
             return t[key].tableValue?.array.compactMap(\.stringValue).map(Sanitize.line) ?? []
         }
+        /// A number field: finite and within its bounds (NaN, ±inf or 2^63 would
+        /// crash a conversion or make a deadline that has always passed).
+        func number(_ key: String, within bounds: ClosedRange<Double>) throws -> Double? {
+            guard !t[key].isNil else { return nil }
+            guard let v = t[key].doubleValue, v.isFinite, bounds.contains(v) else {
+                throw UsageError("check '\(id)': \(key) must be a number from \(format(bounds.lowerBound)) to \(format(bounds.upperBound))")
+            }
+            return v
+        }
         let needs = strings("needs")
         if let bad = needs.first(where: { !isPlainName($0) }) {
             throw UsageError("check '\(id)' needs '\(bad)', which is not a check id (a-z, 0-9 and _)")
@@ -274,13 +297,13 @@ public struct CheckCatalog {
             id: id,
             title: Sanitize.line(t["title"].stringValue ?? id),
             description: Sanitize.text(t["description"].stringValue ?? ""),
-            order: t["order"].doubleValue ?? 1000,
+            order: try number("order", within: -1e9...1e9) ?? 1000,
             tags: strings("tags"),
             inspects: strings("inspects"),
             needsTarget: t["needs_target"].boolValue ?? false,
             needs: needs,
-            timeout: t["timeout"].doubleValue,
-            memoryMiB: t["memory"].intValue.map { Int(clamping: $0) },
+            timeout: try number("timeout", within: CheckLimits.timeoutBounds),
+            memoryMiB: try number("memory", within: Double(CheckLimits.memoryBoundsMiB.lowerBound)...Double(CheckLimits.memoryBoundsMiB.upperBound)).map { Int($0) },
             source: source
         )
     }
