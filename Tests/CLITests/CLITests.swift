@@ -237,7 +237,7 @@ func json(_ s: String) throws -> [String: Any] {
                 summary = "a | b `c` <script>x</script> \27[31mred\27[0m\nnew line # not a heading",
                 findings = { { level = "fail", message = "| cell | break |\n- list",
                   evidence = "``` fence\n````\ninside \27]0;title\7", fix = "run `rm -rf |` & <b>" } },
-                causes = { { id = "weird|id", confidence = "high", summary = "x`y|z", evidence = {"```"}, fix = {"`a|b`"} } } }
+                causes = { { id = "weird_id", confidence = "high", summary = "x`y|z", evidence = {"```"}, fix = {"`a|b`"} } } }
             end }
             """#)
         let r = try tcpcheck(["run", "hostile", "--checks-dir", dir.path, "--format", "markdown"])

@@ -146,3 +146,76 @@ import Testing
         ((try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? "").contains(") Z ")
     }
 }
+
+/// A hostile check cannot put escape sequences into ids or paths, nor flood
+/// the others through its result or its output.
+@Suite struct HostileCheckTests {
+    @Test func fileNamesAndIdsNeverCarryEscapes() throws {
+        let scratch = try Scratch()
+        let osc52 = "ev\u{1B}]52;c;SGVsbG8=\u{07}il.lua", csi = "b\u{1B}[31mad\nx.lua"
+        try scratch.write(osc52, "return { id = 'evil', run = function() return { status = 'pass', summary = 'x' } end }")
+        try scratch.write(csi, "return {")
+        for args in [["list"], ["run", "all"], ["list", "--format", "json"], ["run", "all", "--format", "json"], ["run", "all", "--format", "markdown"]] {
+            let r = try tcpcheck(args + ["--checks-dir", scratch.path, "--set", "check_timeout=5"])
+            #expect(!r.stdout.contains("\u{1B}") && !r.stderr.contains("\u{1B}"), "\(args): an escape reached the output")
+            #expect(!r.stdout.contains("\\u001b") && !r.stdout.contains("\\u001B"), "\(args): an escape reached the JSON")
+        }
+        let listed = try tcpcheck(["list", "--checks-dir", scratch.path])
+        #expect(listed.stdout.contains("b__31mad_x"), "the broken file is listed under a plain id\n\(listed.stdout)")
+        let shown = try tcpcheck(["show", "b__31mad_x", "--checks-dir", scratch.path])
+        #expect(shown.status == 0 && !shown.stdout.contains("\u{1B}"))
+    }
+
+    @Test func causeIdsArePlain() throws {
+        let scratch = try Scratch()
+        try scratch.write("c.lua", #"return { id = "c", run = function() return { status = "fail", summary = "x", causes = { { id = "a\27[2Jb", summary = "s" } } } end }"#)
+        let r = try tcpcheck(["run", "c", "--checks-dir", scratch.path])
+        #expect(r.status == 2, "the result is refused: \(r.stdout)")
+        #expect(r.stdout.contains("a cause id is made of a-z, 0-9 and _"))
+    }
+
+    @Test func numbersInMetadataAreCheckedNotTrusted() throws {
+        let scratch = try Scratch()
+        try scratch.write("o.lua", "return { id = 'o', order = 2^63, run = function() return { status = 'pass', summary = 'x' } end }")
+        try scratch.write("i.lua", "return { id = 'i', order = -math.huge, run = function() return { status = 'pass', summary = 'x' } end }")
+        try scratch.write("t.lua", "return { id = 't', timeout = 0/0, run = function() return { status = 'pass', summary = 'x' } end }")
+        for args in [["list"], ["show", "o"], ["show", "i"], ["run", "t"]] {
+            let r = try tcpcheck(args + ["--checks-dir", scratch.path])
+            #expect([0, 1, 2].contains(r.status), "\(args): exit \(r.status) \(r.stderr)")
+        }
+        let t = try tcpcheck(["run", "t", "--checks-dir", scratch.path])
+        #expect(t.stdout.contains("timeout must be a number from 0.1 to 600"), "\(t.stdout)")
+    }
+
+    /// Big prints and a big result cost the check that made them, nobody else.
+    @Test func floodsStayWithTheirCheck() throws {
+        let scratch = try Scratch()
+        try scratch.write("p.lua", """
+            return { id = "p", order = 1, timeout = 5, run = function()
+              local big = string.rep("x", 20 * 1024 * 1024)
+              for i = 1, 10 do print(big) end
+              return { status = "pass", summary = "printed" }
+            end }
+            """)
+        for name in ["r1", "r2", "r3"] {
+            try scratch.write("\(name).lua", """
+                return { id = "\(name)", order = 2, run = function()
+                  return { status = "pass", summary = "big", data = { blob = string.rep("y", 24 * 1024 * 1024) } }
+                end }
+                """)
+        }
+        try scratch.write("z.lua", "return { id = 'z', order = 3, run = function() return { status = 'pass', summary = 'fine' } end }")
+        let start = Date()
+        let r = try tcpcheck(["run", "p", "r1", "r2", "r3", "z", "--checks-dir", scratch.path, "--format", "json"])
+        #expect(Date().timeIntervalSince(start) < 10, "the floods took the run's time")
+        let doc = try json(r.stdout)
+        let checks = try #require(doc["checks"] as? [[String: Any]])
+        func status(_ id: String) -> String? { checks.first { $0["id"] as? String == id }?["status"] as? String }
+        #expect(status("p") == "pass")
+        let output = (checks.first { $0["id"] as? String == "p" }?["output"] as? [String]) ?? []
+        #expect(output.joined().utf8.count <= 64 << 10, "print output is capped")
+        for id in ["r1", "r2", "r3"] { #expect(status(id) == "error", "\(id) returned 24 MiB: refused") }
+        #expect(status("z") == "pass", "a later check is not blamed for the others' results")
+        #expect((doc["verdict"] as? [String: Any])?["method"] as? String == "rules", "the verdict still ran")
+    }
+}

@@ -43,7 +43,14 @@ public final class CheckEnvironment: HostContext, @unchecked Sendable {
     public func cancel() { lock.withLock { cancelled = true } }
 
     public var output: [String] { lock.withLock { lines } }
+    /// At most 200 lines and 64 KiB: a chatty check cannot grow the report.
     public func print(_ line: String) {
-        lock.withLock { if lines.count < 200 { lines.append(line) } }
+        lock.withLock {
+            guard lines.count < 200, printed < 64 << 10 else { return }
+            let kept = String(line.utf8.prefix((64 << 10) - printed)) ?? ""
+            printed += kept.utf8.count
+            lines.append(kept)
+        }
     }
+    private var printed = 0
 }

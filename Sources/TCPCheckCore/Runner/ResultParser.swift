@@ -4,7 +4,15 @@ import TCPCheckHost
 enum ResultParser {
     struct Invalid: Error { let message: String }
 
+    /// A result larger than this is refused: every later check and the
+    /// verdict receive a copy, so a huge one would push them past their
+    /// memory caps and blame them for it.
+    static let maxResultBytes = 4 << 20
+
     static func parse(_ value: LuaValue, id: String, title: String) throws -> CheckResult {
+        if let over = exceeds(value, budget: maxResultBytes) {
+            throw Invalid(message: "the result holds more than \(maxResultBytes >> 20) MiB (\(over)); keep what the next steps and the report need")
+        }
         guard let t = value.tableValue else {
             throw Invalid(message: "run() returned \(value.typeName == "nil" ? "nothing" : "a \(value.typeName)") instead of a result table")
         }
@@ -23,6 +31,26 @@ enum ResultParser {
             r.data = sanitized(t["data"])
         }
         return r
+    }
+
+    /// Whether v is larger than budget bytes (strings and 16 bytes a value,
+    /// counted with an early stop): nil when it fits.
+    static func exceeds(_ v: LuaValue, budget: Int) -> String? {
+        var left = budget
+        func walk(_ v: LuaValue) -> Bool {
+            left -= 16
+            switch v {
+            case .string(let bytes): left -= bytes.count
+            case .table(let t):
+                for (k, e) in t.entries {
+                    if case .string(let key) = k { left -= key.utf8.count }
+                    if !walk(e) { return false }
+                }
+            default: break
+            }
+            return left >= 0
+        }
+        return walk(v) ? nil : "more than \(budget) bytes of values"
     }
 
     private static func list(_ v: LuaValue, _ name: String) throws -> [LuaValue] {
@@ -55,6 +83,7 @@ enum ResultParser {
     static func cause(_ v: LuaValue, index: Int, check: String) throws -> Cause {
         guard let t = v.tableValue else { throw Invalid(message: "cause #\(index) is a \(v.typeName), not a table") }
         guard let id = t["id"].stringValue, !id.isEmpty else { throw Invalid(message: "cause #\(index) has no id") }
+        guard isPlainName(id) else { throw Invalid(message: "cause #\(index) has id '\(Sanitize.line(id))'; a cause id is made of a-z, 0-9 and _") }
         let confText = t["confidence"].stringValue ?? "medium"
         guard let confidence = Cause.Confidence(rawValue: confText) else {
             throw Invalid(message: "cause #\(index) has confidence '\(Sanitize.line(confText))'; expected high, medium or low")
