@@ -151,6 +151,11 @@ public final class LuaSandbox {
         guard let values = try? LuaValueCodec.decodeList(args) else {
             return .failure(HostError("\(name): malformed arguments"))
         }
+        // The one place host functions take numbers: NaN and infinities are
+        // refused here, so no function converts one into a crash.
+        if let i = values.firstIndex(where: { !$0.isFinite }) {
+            return .failure(HostError("bad argument #\(i + 1) to '\(name)' (a number in it is NaN or infinite)"))
+        }
         do {
             let call = HostCall(name: name, args: values, env: env)
             call.encoded.state = state

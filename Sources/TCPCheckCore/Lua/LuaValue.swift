@@ -52,6 +52,22 @@ public enum LuaValue: Hashable, Sendable {
     }
 
     public subscript(key: String) -> LuaValue { tableValue?[key] ?? .nil }
+
+    /// False when the value is, or holds (as a table value or key), a NaN or
+    /// an infinity. Depth-bounded: a deeper table is judged at the bound.
+    public var isFinite: Bool { finite(depth: 0) }
+
+    private func finite(depth: Int) -> Bool {
+        switch self {
+        case .double(let d): return d.isFinite
+        case .table(let t) where depth < 32:
+            return t.entries.allSatisfy { key, value in
+                if case .double(let d) = key, !d.isFinite { return false }
+                return value.finite(depth: depth + 1)
+            }
+        default: return true
+        }
+    }
 }
 
 public enum LuaKey: Hashable, Sendable, Comparable {
