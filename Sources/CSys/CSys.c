@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/fsuid.h>
+#include <sys/resource.h>
 
 int csys_setns_net(int fd) { return setns(fd, CLONE_NEWNET); }
 
@@ -47,13 +48,18 @@ int csys_open_no_magiclinks(const char *path, int flags) {
 #endif
 }
 
-/* 256 slots: tcpcheck runs a handful of programs at a time. 0 is free. */
+/* 256 slots: tcpcheck runs a handful of programs at a time. A slot holds
+   the group and the thread that started it; pgid 0 is free. */
 #define CHILD_SLOTS 256
 static volatile int child_groups[CHILD_SLOTS];
+static volatile int child_threads[CHILD_SLOTS];
 
 int csys_children_add(int pgid) {
     for (int i = 0; i < CHILD_SLOTS; i++)
-        if (__sync_bool_compare_and_swap(&child_groups[i], 0, pgid)) return 0;
+        if (__sync_bool_compare_and_swap(&child_groups[i], 0, pgid)) {
+            child_threads[i] = (int)syscall(SYS_gettid);
+            return 0;
+        }
     return -1;
 }
 
@@ -67,6 +73,21 @@ void csys_children_kill(int sig) {
         int g = child_groups[i];
         if (g > 0) kill(-g, sig);
     }
+}
+
+void csys_children_kill_thread(int tid, int sig) {
+    for (int i = 0; i < CHILD_SLOTS; i++) {
+        int g = child_groups[i];
+        if (g > 0 && child_threads[i] == tid) kill(-g, sig);
+    }
+}
+
+int csys_gettid(void) { return (int)syscall(SYS_gettid); }
+
+int csys_thread_make_idle(int tid) {
+    struct sched_param none = { 0 };
+    setpriority(PRIO_PROCESS, (id_t)tid, 19);
+    return sched_setscheduler(tid, SCHED_IDLE, &none);
 }
 
 static const char *crash_message;

@@ -134,6 +134,59 @@ import Testing
         }
     }
 
+    /// A check abandoned at its deadline takes its programs with it, while
+    /// the run goes on.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/dmesg") && geteuid() == 0, "needs dmesg and root"))
+    func anAbandonedCheckTakesItsProgramsWithIt() throws {
+        let scratch = try Scratch()
+        try scratch.write("follow.lua", """
+            return { id = "follow", order = 1, timeout = 1, run = function()
+              tools.run({ "dmesg", "-w" }, { timeout = 60 })
+              return { status = "pass", summary = "followed" }
+            end }
+            """)
+        try scratch.write("later.lua", """
+            return { id = "later", order = 2, run = function()
+              capture.watch_syns({ port = 9, source = "127.0.0.9", seconds = 4, interface = "lo" })
+              return { status = "pass", summary = "watched" }
+            end }
+            """)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tcpcheckBinary)
+        p.arguments = ["run", "follow", "later", "--checks-dir", scratch.path]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { p.terminate() }; p.waitUntilExit() }
+        var dmesg: Int32?
+        for _ in 0..<40 where dmesg == nil {
+            usleep(25_000)
+            dmesg = childrenOf(p.processIdentifier).first { commandOf($0) == "dmesg" }
+        }
+        let child = try #require(dmesg, "dmesg never started")
+        // The deadline is 1 s (+0.25 s before the worker is abandoned); the run lasts ~4 s more.
+        usleep(2_000_000)
+        #expect(p.isRunning, "the run should still be going (the later check watches for 4 s)")
+        #expect(kill(child, 0) != 0 || isZombie(child), "dmesg (pid \(child)) outlived its check's deadline")
+    }
+
+    /// Under a process limit no worker thread can start: the checks still
+    /// run (on the main thread), in seconds, not at their deadlines.
+    @Test(.enabled(if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"), "needs root and setpriv"))
+    func aProcessLimitDoesNotCostEveryDeadline() throws {
+        let start = Date()
+        let r = try tcpcheck(["--nproc=1", "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                              tcpcheckBinary, "run", "all", "--target", "127.0.0.1:1"], binary: "/usr/bin/prlimit")
+        let took = Date().timeIntervalSince(start)
+        #expect([0, 1, 2].contains(r.status), "exit \(r.status): \(r.stderr.prefix(300))")
+        #expect(took < 20, "took \(took) s")
+        #expect(!r.stdout.contains("inside a C function"), "\(r.stdout)")
+    }
+
+    func commandOf(_ pid: Int32) -> String {
+        ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     func childrenOf(_ pid: Int32) -> [Int32] {
         let text = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
         // Tools are started from worker threads: look at every thread's children.

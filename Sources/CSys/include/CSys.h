@@ -30,6 +30,15 @@ int csys_children_add(int pgid);
 void csys_children_remove(int pgid);
 /* Sends sig to every group in the table (async-signal-safe). */
 void csys_children_kill(int sig);
+/* Sends sig to the groups that thread `tid` started (a check abandoned at
+   its deadline takes its programs with it). */
+void csys_children_kill_thread(int tid, int sig);
+
+/* The calling thread's id (gettid). */
+int csys_gettid(void);
+/* Gives thread `tid` the lowest priority (nice 19, SCHED_IDLE): a check
+   stuck in a C function keeps its thread, but no longer slows the rest. */
+int csys_thread_make_idle(int tid);
 
 /* Installs the handlers that keep tcpcheck's promises when it is stopped:
    SIGINT, SIGTERM, SIGHUP kill the child groups, then end tcpcheck with the

@@ -30,8 +30,10 @@ enum SocketRows {
         let collecting = DispatchGroup()
         let found = DescriptorBox()
         if owners {
-            DispatchQueue.global().async(group: collecting) {
+            collecting.enter()
+            BackgroundThread.run {
                 found.value = ProcessMap.index(ProcessMap.socketDescriptors(deadline: Date().addingTimeInterval(30)))
+                collecting.leave()
             }
         }
         defer { collecting.wait() }   // never leave the collector running past the call

@@ -35,12 +35,10 @@ public enum Resolver {
         // waiting when the bound passes. The thread finishes on its own.
         final class Box: @unchecked Sendable { var value: Resolution? ; let done = DispatchSemaphore(value: 0) }
         let box = Box()
-        let thread = Thread {
+        BackgroundThread.run {
             box.value = lookup(name, port: port)
             box.done.signal()
         }
-        thread.stackSize = 1 << 20
-        thread.start()
         var r: Resolution
         if box.done.wait(timeout: .now() + timeout) == .timedOut {
             r = Resolution(name: name, failure: .timeout,

@@ -221,7 +221,7 @@ enum NetNamespaceID {
     static func inside<T>(_ path: String, _ body: @escaping () -> T) -> Result<T, HostFileError> {
         let box = Box<Result<T, HostFileError>>(.failure(HostFile.error(EINVAL, path)))
         let done = DispatchSemaphore(value: 0)
-        let thread = Thread {
+        let started = BackgroundThread.start {
             defer { done.signal() }
             let fd = open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { box.value = .failure(HostFile.error(errno, path)); return }
@@ -234,7 +234,9 @@ enum NetNamespaceID {
             }
             box.value = .success(body())
         }
-        thread.start()
+        guard started else {
+            return .failure(HostFileError(id: "no_thread", message: "no thread could be started to enter \(path) (a process limit?)"))
+        }
         done.wait()
         return box.value
     }

@@ -270,7 +270,7 @@ public enum ProcessMap {
         let threads = links.count < 4096 ? 1 : min(max(Foundation.ProcessInfo.processInfo.activeProcessorCount, 1), 4)
         let chunk = (links.count + threads - 1) / max(threads, 1)
         let results = ResultSlots<[(dir: Int32, fd: Int32, inode: UInt32)]>(count: threads)
-        DispatchQueue.concurrentPerform(iterations: threads) { t in
+        BackgroundThread.concurrentPerform(threads) { t in
             var out: [(dir: Int32, fd: Int32, inode: UInt32)] = []
             var buffer = [CChar](repeating: 0, count: 64)
             var name = [CChar](repeating: 0, count: 16)
