@@ -223,7 +223,8 @@ local function check_syn_backlog(ctx, out, data, t)
   end
   data.syn_backlog = b
   for _, l in ipairs(b.listeners or {}) do
-    local lvl = l.full and "fail" or level_of(pct(l.syn_recv, l.limit), t)
+    -- A few handshakes in flight on a small queue are ordinary traffic: nearly full counts from 8 on.
+    local lvl = l.full and "fail" or (l.syn_recv >= 8 and level_of(pct(l.syn_recv, l.limit), t) or "info")
     if lvl ~= "info" then report_syn_queue(ctx, out, b, l, lvl) end
   end
   return b

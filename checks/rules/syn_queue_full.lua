@@ -3,8 +3,9 @@
 -- accept queue overflow: the kernel's "possible SYN flooding" log line and ListenDrops say the same
 -- thing about the SYN queue, and the accept queue may be empty.
 -- Reads: the syn_backlog_full cause and the resources step's SYN queue snapshot and counters, port_open's
--- connects, the listening step's accept queues. Raises syn_backlog_full; drops filtered, and
--- backlog_overflow when no accept queue is full (its evidence moves to syn_backlog_full).
+-- connects, the listening step's accept queues. Raises syn_backlog_full (lowers it when the accept
+-- queue is full: then handshakes wait half open for room in it); drops filtered, and backlog_overflow
+-- when no accept queue is full (its evidence moves to syn_backlog_full).
 local target = { given = true, host = "198.18.0.2", port = 5432, addresses = { { address = "198.18.0.2", family = "ipv4" } } }
 local timed_out = { status = "fail",
   data = { addresses = { { results = { { address = "198.18.0.2", port = 5432, outcome = "timeout", errno = "ETIMEDOUT",
@@ -40,14 +41,19 @@ end
 return {
   id = "syn_queue_full",
   order = 85,
-  description = "on this host a listener's SYN queue is full with SYN cookies off: syn_backlog_full, high; filtered dropped; backlog_overflow dropped when no accept queue is full",
+  description = "on this host a listener's SYN queue is full with SYN cookies off: syn_backlog_full, high (medium when the accept queue is full too); filtered dropped; backlog_overflow dropped when no accept queue is full",
 
   apply = function(v)
     local s = v.seen
     if not v:get("syn_backlog_full") or not s.listening_local then return end
     local b = v:data("resources").syn_backlog
     local full = type(b) == "table" and b.syncookies == 0 and b.full == true
-    if full then v:raise("syn_backlog_full", "high", "the listener's SYN queue is at its limit and SYN cookies are off") end
+    if accept_queue_full(v) then
+      -- Handshakes whose final ACK finds the accept queue full stay half open: the accept queue comes first.
+      v:lower("syn_backlog_full", "medium", "the accept queue is full too: handshakes wait half open for room in it")
+    elseif full then
+      v:raise("syn_backlog_full", "high", "the listener's SYN queue is at its limit and SYN cookies are off")
+    end
     local r = s.timeouts[1]
     if r and v:get("syn_backlog_full").confidence == "high" then
       v:evidence("syn_backlog_full", v:connect_line(r))
@@ -72,5 +78,8 @@ return {
       facts = { target = target, results = { port_open = timed_out, listening = listening(9), resources = resources(false), logs = flood_logged } },
       causes = { syn_backlog_full = "medium", backlog_overflow = "medium", filtered = "medium" },
       absent = { "syn_backlog_full:high" } },
+    { "the SYN queue is full while the accept queue is full: the half-open handshakes wait for it, the accept queue comes first",
+      facts = { target = target, results = { port_open = timed_out, listening = listening(9), resources = resources(true), logs = flood_logged } },
+      causes = { syn_backlog_full = "medium", backlog_overflow = "medium", filtered = "medium" } },
   },
 }
