@@ -153,7 +153,10 @@ local SYNCOOKIES_FIX = "sysctl -w net.ipv4.tcp_syncookies=1    # SYNs beyond a f
 local function syn_recv_sources(port)
   local rows = sockets.connections({ state = "SYN-RECV", port = port, limit = 4096 })
   local by = {}
-  for _, r in ipairs(rows or {}) do by[r.remote_address] = (by[r.remote_address] or 0) + 1 end
+  for _, r in ipairs(rows or {}) do
+    local a = addr.mapped_v4(r.remote_address) or r.remote_address -- a dual-stack listener's IPv4 peers
+    by[a] = (by[a] or 0) + 1
+  end
   local out = {}
   for address, count in pairs(by) do out[#out + 1] = { address = address, count = count } end
   table.sort(out, function(a, b) return a.count > b.count or (a.count == b.count and a.address < b.address) end)
@@ -184,11 +187,13 @@ local function report_syn_queue(ctx, out, b, l, lvl)
   local sources = syn_recv_sources(l.port)
   local from = {}
   for i = 1, math.min(#sources, 3) do from[i] = string.format("%s (%d)", sources[i].address, sources[i].count) end
-  local drops = b.counters and b.counters.TCPReqQFullDrop
+  -- The tcp_max_syn_backlog limit drops without a counter of its own: only ListenDrops counts those.
+  local counter = l.limit_by == "tcp_max_syn_backlog" and "ListenDrops" or "TCPReqQFullDrop"
+  local drops = b.counters and b.counters[counter]
   local ss_cmd = string.format("ss -tn state syn-recv sport = :%d", l.port)
-  local ev = { command = ss_cmd .. " | tail -n +2 | wc -l; sysctl net.ipv4.tcp_syncookies net.ipv4.tcp_max_syn_backlog; nstat -az TcpExtTCPReqQFullDrop",
-    output = string.format("%d\nnet.ipv4.tcp_syncookies = %s\nnet.ipv4.tcp_max_syn_backlog = %s\nTcpExtTCPReqQFullDrop %s",
-      l.syn_recv, tostring(b.syncookies), tostring(b.tcp_max_syn_backlog), tostring(drops or "?")) }
+  local ev = { command = ss_cmd .. " | tail -n +2 | wc -l; sysctl net.ipv4.tcp_syncookies net.ipv4.tcp_max_syn_backlog; nstat -az TcpExt" .. counter,
+    output = string.format("%d\nnet.ipv4.tcp_syncookies = %s\nnet.ipv4.tcp_max_syn_backlog = %s\nTcpExt%s %s",
+      l.syn_recv, tostring(b.syncookies), tostring(b.tcp_max_syn_backlog), counter, tostring(drops or "?")) }
   local find_source = string.format("find the flood's source: %s%s: half-open handshakes that never complete come from a SYN flood (block or rate-limit the source) or from clients whose final ACK is lost on the way back",
     ss_cmd, #from > 0 and (" (now: " .. table.concat(from, ", ") .. ")") or "")
   if b.syncookies ~= 0 then
@@ -207,7 +212,8 @@ local function report_syn_queue(ctx, out, b, l, lvl)
   out:cause("syn_backlog_full", l.full and "high" or "medium", "the " .. what,
     { string.format("%s → %d half-open handshakes%s", ss_cmd, l.syn_recv, #from > 0 and (", from " .. table.concat(from, ", ")) or ""),
       string.format("limit %d: %s", l.limit, syn_limit_text(l, b)), "net.ipv4.tcp_syncookies = 0",
-      drops and string.format("nstat -az TcpExtTCPReqQFullDrop → %d (SYNs dropped for a full SYN queue, since boot)", drops) or nil }, fixes)
+      drops and string.format("nstat -az TcpExt%s → %d (%s, since boot)", counter, drops,
+        counter == "ListenDrops" and "SYNs and handshakes the listeners dropped" or "SYNs dropped for a full SYN queue") or nil }, fixes)
 end
 
 -- The SYN queue (half-open handshakes) of the target's listener, or of every listener without a
