@@ -61,8 +61,9 @@ return {
     end
     local bo = v:get("backlog_overflow")
     if bo and not accept_queue_full(v) then
+      -- The kernel's line names the port ("on port 0.0.0.0:5432." or "on port 5432."): only the target's moves.
       for _, e in ipairs(bo.evidence) do
-        if e:lower():find("syn flood", 1, true) then v:evidence("syn_backlog_full", e) end
+        if e:lower():find("syn flood", 1, true) and e:find("[: ]" .. s.port .. "%.") then v:evidence("syn_backlog_full", e) end
       end
       v:drop("backlog_overflow", "no accept queue is full: the drops are the SYN queue's (half-open handshakes), not the accept queue's")
     end
