@@ -1,6 +1,7 @@
 -- listening: which sockets listen on the target port, and who owns them.
 -- Inspects: listening TCP sockets (netlink sock_diag, like ss -tlnp), process fds (/proc/*/fd),
---           this host's addresses (getifaddrs), listen queue counters (/proc/thread-self/net/netstat).
+--           this host's addresses (getifaddrs), listen queue counters (/proc/thread-self/net/netstat),
+--           and, when nothing listens here, the listeners of the other network namespaces (containers).
 -- Options:  --set expect_process=NAME, --set expect_unit=UNIT   the server meant to hold the port.
 local addr = require("addr")
 local list = require("list")
@@ -110,9 +111,8 @@ local function listing_failed(err, code)
     findings = { { level = "fail", message = "listing TCP sockets through netlink sock_diag failed: " .. tostring(err), fix = fix } } }
 end
 
--- Whether listener l accepts connections to address (family fam, interface iface).
-local function covers(l, address, fam, iface)
-  if l.interface and l.interface ~= iface then return false end
+-- Whether listener l's address and family take connections to address, whatever device it is bound to.
+local function covers_address(l, address, fam)
   local v4 = fam == "ipv4" and address or addr.mapped_v4(address)
   if v4 then
     if l.family == "ipv4" then return l.address == "0.0.0.0" or l.address == v4 end
@@ -120,6 +120,12 @@ local function covers(l, address, fam, iface)
     return l.address == "::" or l.address == "::ffff:" .. v4
   end
   return l.family == "ipv6" and (l.address == "::" or l.address == address)
+end
+
+-- Whether listener l accepts connections to address (family fam, interface iface).
+local function covers(l, address, fam, iface)
+  if l.interface and l.interface ~= iface then return false end
+  return covers_address(l, address, fam)
 end
 
 -- Why listener l does not take connections to address: one phrase.
@@ -229,13 +235,24 @@ local function report_queues(out, list_of, stats)
     local ev = { command = string.format("ss -tln 'sport = :%d'", l.port), output = listeners.HEADER .. "\n" .. listeners.line(l) }
     if q > b or (q == b and b > 0) then
       local full = q > b
+      -- With tcp_abort_on_overflow=1 the kernel answers the final ACK of a handshake that finds the
+      -- queue full with a reset, instead of dropping it for the client to resend.
+      local resets = stats and stats.tcp_abort_on_overflow == 1
+      local seen_as = resets
+        and "net.ipv4.tcp_abort_on_overflow=1 resets a handshake that completes on the full queue, so clients see resets ('connection reset by peer', ECONNRESET), not timeouts, and SYNs that arrive while it is full get no answer"
+        or "the kernel drops new handshakes, clients see timeouts or slow connects"
       local msg = full
-        and string.format("the accept queue of %s is full: %d connections wait to be accepted, backlog %d: the kernel drops new handshakes, clients see timeouts or slow connects", listeners.address(l), q, b)
+        and string.format("the accept queue of %s is full: %d connections wait to be accepted, backlog %d: %s", listeners.address(l), q, b, seen_as)
         or string.format("the accept queue of %s is at its backlog: %d connections wait to be accepted, backlog %d: the next one overflows", listeners.address(l), q, b)
+      if resets then
+        fix[#fix + 1] = "sysctl -w net.ipv4.tcp_abort_on_overflow=0    # so that a burst waits and retries instead of being reset (keep 1 only if clients should fail fast)"
+      end
       out:add("fail", msg, ev, table.concat(fix, "; "))
       out:cause("backlog_overflow", full and "high" or "medium",
-        string.format("%s's accept queue on port %d is %s (%d/%d)", cmd, l.port, full and "full" or "at the backlog", q, b),
-        { listeners.line(l), stats_text or "listen overflow counters unavailable" }, fix)
+        string.format("%s's accept queue on port %d is %s (%d/%d)%s", cmd, l.port, full and "full" or "at the backlog", q, b,
+          resets and ": net.ipv4.tcp_abort_on_overflow=1 answers a handshake that completes on the full queue with a reset: clients see resets, not timeouts (a SYN that arrives while it is full still goes unanswered)" or ""),
+        { listeners.line(l), stats_text or "listen overflow counters unavailable",
+          resets and "sysctl net.ipv4.tcp_abort_on_overflow → 1 (a handshake completing on the full queue is answered with a reset)" or nil }, fix)
     elseif b >= 10 and q >= b * 0.8 then
       out:add("warn", string.format("the accept queue of %s is nearly full: %d of %d", listeners.address(l), q, b), ev, table.concat(fix, "; "))
     end
@@ -286,21 +303,103 @@ local function report_expected_process(out, expect_process, expect_unit, all, po
     { command = "pgrep -a " .. expect_process, output = pids[1] .. " " .. (procs[1].cmdline or "") })
 end
 
--- Nothing is bound to the port at all: what is near, whether the program runs, and not_listening.
+-- Another network namespace, in words: "docker container 3f2a1b4c3f2a", "network namespace web
+-- (ip netns)", "network namespace net:[4026532871]".
+local function namespace_text(ns)
+  local c = ns.container
+  if c then return string.format("%s container %s%s", c.runtime, c.id, c.kubernetes and " (a Kubernetes pod)" or "") end
+  if ns.name then return string.format("network namespace %s (ip netns)", ns.name) end
+  return string.format("network namespace net:[%s]", tostring(ns.id))
+end
+
+-- How to make a port that listens in another namespace reachable here: publish it, share the
+-- host's network, or forward it. e: one listener elsewhere (see elsewhere_listeners).
+local function elsewhere_fixes(port, e)
+  local l, c = e.listener, e.listener.namespace.container
+  local fixes = {}
+  if addr.is_loopback(l.address) then
+    fixes[1] = string.format("it listens on %s inside %s: nothing from outside that namespace reaches it until it listens on %s there",
+      listeners.address(l), e.where, l.family == "ipv6" and "[::]" or "0.0.0.0")
+  end
+  if c and c.kubernetes then
+    fixes[#fixes + 1] = string.format("expose the pod's port %d: a Service of type NodePort or LoadBalancer, or hostPort: %d in the pod spec (kubectl port-forward for a test)", port, port)
+  elseif c and (c.runtime == "docker" or c.runtime == "podman") then
+    fixes[#fixes + 1] = string.format("publish the port: recreate the container with -p %d:%d (%s run -p %d:%d ...); `%s port %s` lists what it publishes now",
+      port, port, c.runtime, port, port, c.runtime, c.id)
+    fixes[#fixes + 1] = string.format("or give it the host's network: %s run --network host ...", c.runtime)
+    fixes[#fixes + 1] = string.format("or forward the port to it: iptables -t nat -A PREROUTING -p tcp --dport %d -j DNAT --to-destination $(%s inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' %s):%d",
+      port, c.runtime, c.id, port)
+  else
+    fixes[#fixes + 1] = string.format("run the server in this host's network namespace, or publish the port from %s: for a container, -p %d:%d (docker/podman run) or --network host",
+      e.where, port, port)
+    fixes[#fixes + 1] = string.format("or forward the port into the namespace: iptables -t nat -A PREROUTING -p tcp --dport %d -j DNAT --to-destination NS_ADDRESS:%d (and -A OUTPUT for connections from this host), NS_ADDRESS from: %s ip -4 addr",
+      port, port, e.enter)
+  end
+  return fixes
+end
+
+-- The listeners on port in this host's other network namespaces (containers, ip netns), three at
+-- most, each { listener, who, where, enter (the command prefix that runs in it), evidence }.
+local function elsewhere_listeners(port)
+  local found = sockets.listening_elsewhere({ port = port }).listeners
+  local out = {}
+  for i, l in ipairs(found) do
+    if i > 3 then break end
+    local ns, o = l.namespace, l.owners and l.owners[1]
+    local pid = o and o.pid or ns.pid
+    local e = { listener = l, where = namespace_text(ns),
+      who = o and string.format("%s (pid %d)", o.command, o.pid) or string.format("a process of that namespace (its first pid is %s)", tostring(ns.pid)),
+      pid = pid, enter = ns.name and ("ip netns exec " .. ns.name) or ("nsenter -t " .. tostring(pid) .. " -n") }
+    e.evidence = { command = string.format("%s ss -tlnp 'sport = :%d'; readlink /proc/%s/ns/net", e.enter, port, tostring(pid)),
+      output = string.format("%s\n%s\nnet:[%s]%s", listeners.HEADER, listeners.line(l), tostring(ns.id), ns.cgroup and ("\ncgroup " .. ns.cgroup) or "") }
+    out[#out + 1] = e
+  end
+  return out
+end
+
+-- Nothing listens here, but a process listens on the port in another namespace: a finding for
+-- each, and listening_in_other_namespace (high when the connection was refused) unless the
+-- connection went through (then a NAT rule already forwards the port to it).
+local function report_elsewhere(out, w, elsewhere, answered)
+  local port = w.port
+  for _, e in ipairs(elsewhere) do
+    out:add(answered and "info" or "fail", answered
+        and string.format("%s listens on %s in %s: the connection to port %d reaches it through a NAT rule (a published port)", e.who, listeners.address(e.listener), e.where, port)
+        or string.format("nothing listens on TCP port %d in this host's network namespace, but %s listens on %s in %s: connections to this host do not reach it",
+          port, e.who, listeners.address(e.listener), e.where),
+      e.evidence, not answered and table.concat(elsewhere_fixes(port, e), "; ") or nil)
+  end
+  if answered then return end
+  local e = elsewhere[1]
+  out:cause("listening_in_other_namespace", w.seen.refused and "high" or "medium",
+    string.format("nothing listens on port %d in this host's network namespace: %s listens on %s in %s (net:[%s])",
+      port, e.who, listeners.address(e.listener), e.where, tostring(e.listener.namespace.id)),
+    { string.format("ss -tlnp 'sport = :%d' → no listening socket in this namespace", port),
+      string.format("%s ss -tlnp 'sport = :%d' → %s", e.enter, port, listeners.line(e.listener)),
+      string.format("readlink /proc/%s/ns/net → net:[%s]", tostring(e.pid), tostring(e.listener.namespace.id)) },
+    elsewhere_fixes(port, e))
+end
+
+-- Nothing is bound to the port at all: what is near, whether the program runs, whether it listens
+-- in another namespace (listening_in_other_namespace), else not_listening.
 -- w: the situation (port, all, evidence, expect_process, expect_unit, seen, had_port_open).
 local function report_nothing_listens(out, w)
   local port, seen = w.port, w.seen
   local near = near_matches(w.all, port, expected_programs(port, w.expect_process))
   local answered = seen.connected and not seen.refused
+  local elsewhere = elsewhere_listeners(port)
   local msg = answered
     and string.format("nothing on this host listens on TCP port %d, yet port_open connected: a NAT rule (DNAT/REDIRECT, e.g. a container's published port) or a transparent proxy answers for it", port)
     or string.format("nothing listens on TCP port %d on this host (no IPv4 or IPv6 listening socket): the server is not running, or it listens on another port", port)
   local fix = { string.format("start the server and make it listen on port %d (check the port in its configuration%s)", port,
     w.expect_unit and (": systemctl status " .. w.expect_unit .. ", journalctl -u " .. w.expect_unit .. " -n 50") or "") }
   if #near > 0 then
-    fix[#fix + 1] = string.format("or point the client at port %d, where %s listens (%s)", near[1].port, listeners.owners(near[1].listener), near[1].why)
+    -- A listener on a port that looks like the one asked for is the likelier mistake: it comes first.
+    table.insert(fix, 1, string.format("%s listens on port %d (%s): point the client at %d, or move the server to %d",
+      listeners.owners(near[1].listener), near[1].port, near[1].why, near[1].port, port))
   end
-  out:add(answered and "warn" or "fail", msg, w.evidence, table.concat(fix, "; "))
+  if #elsewhere == 0 or answered then out:add(answered and "warn" or "fail", msg, w.evidence, table.concat(fix, "; ")) end
+  if #elsewhere > 0 then report_elsewhere(out, w, elsewhere, answered) end
   if #near > 0 then
     local lines = { listeners.HEADER }
     for _, n in ipairs(near) do lines[#lines + 1] = listeners.line(n.listener) end
@@ -308,14 +407,20 @@ local function report_nothing_listens(out, w)
     out:add("info", "listening on ports close to " .. port .. ": " .. table.concat(desc, "; "), { command = "ss -tlnp", output = table.concat(lines, "\n") })
   end
   if w.expect_process then report_expected_process(out, w.expect_process, w.expect_unit, w.all, port) end
-  -- High when a connection was refused and nothing is bound: that is exactly what a closed port does.
-  local confidence = seen.refused and "high" or ((seen.connected and w.had_port_open) and "low" or "medium")
-  out:cause("not_listening", confidence,
-    string.format("nothing listens on port %d on this host%s", port, seen.refused and " (port_open was refused)" or ""),
-    { string.format("ss -tlnp 'sport = :%d': no listening socket", port) }, fix)
-  return out:result(string.format("nothing listens on port %d%s", port,
-      #near > 0 and string.format(" (near: %s on %d)", listeners.command(near[1].listener) or "a process", near[1].port) or ""),
-    { local_target = true, port = port, listeners = w.on_port, near = near, listen_stats = w.stats, all_listeners = #w.all })
+  if #elsewhere == 0 or answered then
+    -- High when a connection was refused and nothing is bound: that is exactly what a closed port does.
+    local confidence = seen.refused and "high" or ((seen.connected and w.had_port_open) and "low" or "medium")
+    out:cause("not_listening", confidence,
+      string.format("nothing listens on port %d on this host%s", port, seen.refused and " (port_open was refused)" or ""),
+      { string.format("ss -tlnp 'sport = :%d': no listening socket", port) }, fix)
+  end
+  local summary = #elsewhere > 0 and not answered
+    and string.format("nothing listens on port %d here; %s listens on it in %s", port, elsewhere[1].who, elsewhere[1].where)
+    or string.format("nothing listens on port %d%s", port,
+      #near > 0 and string.format(" (near: %s on %d)", listeners.command(near[1].listener) or "a process", near[1].port) or "")
+  return out:result(summary,
+    { local_target = true, port = port, listeners = w.on_port, near = near, listen_stats = w.stats, all_listeners = #w.all,
+      elsewhere = list.map(elsewhere, function(e) return e.listener end) })
 end
 
 -- Which target addresses some listener on the port takes (a pass finding for each); returns the
@@ -346,8 +451,18 @@ local function report_bind_mismatch(out, w, t, covered_any)
   local svc = cmd and service_for_program(cmd)
   local shown = addr.hostport(t.address, port)
   local v6only_case = t.family == "ipv4" and list.first(on_port, function(l) return l.family == "ipv6" and l.address == "::" and l.v6only end)
+  -- The address would do, only the socket is bound to another device: the device is the fix.
+  local device_case = list.first(on_port, function(l) return l.interface and l.interface ~= t.interface and covers_address(l, t.address, t.family) end)
   local fix = {}
-  if v6only_case then
+  if device_case then
+    local dev, arrive = device_case.interface, t.interface or "another interface"
+    fix[1] = string.format("%s is bound to device %s (SO_BINDTODEVICE): it only accepts connections arriving on %s, and connections to %s arrive on %s: remove the device binding (its bind-to-device / interface setting) or bind it to %s",
+      listeners.command(device_case) or "the server", dev, dev, addr.host(t.address), arrive, arrive)
+    local on_dev = list.first(sockets.local_addresses() or {}, function(a) return a.interface == dev and (a.family == t.family) end)
+    if on_dev then
+      fix[2] = string.format("or point the clients whose packets arrive on %s at %s, an address of %s", dev, addr.hostport(on_dev.address, port), dev)
+    end
+  elseif v6only_case then
     fix[1] = string.format("make %s listen on 0.0.0.0:%d as well, or turn IPV6_V6ONLY off for [::]:%d (e.g. nginx: listen [::]:%d ipv6only=off;, or net.ipv6.bindv6only=0 before it starts)",
       cmd or "the server", port, port, port)
   else
@@ -355,7 +470,7 @@ local function report_bind_mismatch(out, w, t, covered_any)
       svc and svc.bind and (": " .. svc.name .. ": " .. svc.bind:gsub("PORT", tostring(port))) or ": e.g. set its bind-address / listen address")
   end
   local alt = on_port[1]
-  if not (alt.family == "ipv6" and alt.address == "::") and alt.address ~= "0.0.0.0" then
+  if not device_case and not (alt.family == "ipv6" and alt.address == "::") and alt.address ~= "0.0.0.0" then
     fix[#fix + 1] = string.format("or point the client at %s:%d, where it listens%s", addr.host(alt.address), port,
       addr.is_loopback(alt.address) and not addr.is_loopback(t.address) and " (works only from this host)" or "")
   end
@@ -368,7 +483,11 @@ local function report_bind_mismatch(out, w, t, covered_any)
   for _, l in ipairs(on_port) do
     for _, o in ipairs(l.owners or {}) do pids[#pids + 1] = string.format("%s pid %d", o.command, o.pid) end
   end
-  out:cause("bind_mismatch", covered_any and "medium" or "high", string.format("the server listens on port %d but not on %s", port, shown),
+  local summary = device_case
+    and string.format("%s listens on port %d only for connections arriving on device %s (SO_BINDTODEVICE), and connections to %s arrive on %s",
+      listeners.command(device_case) or "the server", port, device_case.interface, addr.host(t.address), t.interface or "another interface")
+    or string.format("the server listens on port %d but not on %s", port, shown)
+  out:cause("bind_mismatch", covered_any and "medium" or "high", summary,
     { lines[2], #pids > 0 and table.concat(pids, ", ") or nil }, fix)
 end
 
@@ -426,13 +545,15 @@ return {
   title = "Server is listening",
   description = [[On the server itself: lists the listening TCP sockets (IPv4 and IPv6) with their owning
 process, bind address, IPV6_V6ONLY and accept queue, the same data `ss -tlnp` shows. Finds a port
-nothing listens on (and the ports that look like the one meant), a server that listens on the port but
-not on the address or family the client uses (127.0.0.1 only, ::1 only, IPv6-only, another address),
-a full accept queue, and another process holding the port. Skipped when the target is another host.]],
+nothing listens on (and the ports that look like the one meant, or a process that listens on it in
+another network namespace: a container that does not publish it), a server that listens on the port but
+not on the address, family or device the client uses (127.0.0.1 only, ::1 only, IPv6-only, another
+address, SO_BINDTODEVICE), a full accept queue (and whether tcp_abort_on_overflow turns it into resets),
+and another process holding the port. Skipped when the target is another host.]],
   order = 30,
   tags = { "server", "local" },
   inspects = { "listening TCP sockets (netlink sock_diag, like ss -tlnp)", "/proc/*/fd", "interface addresses (getifaddrs)",
-               "/proc/thread-self/net/netstat (ListenOverflows)" },
+               "/proc/thread-self/net/netstat (ListenOverflows)", "listeners in other network namespaces (/proc/*/ns/net, /run/netns)" },
   needs_target = false,
   -- What port_open saw tells a closed port (reset) from a NAT rule answering for it.
   needs = { "port_open" },

@@ -1,9 +1,11 @@
 -- resources: kernel and process limits that make connections fail when they run out.
 -- Inspects: /proc/sys/fs/file-nr, /proc/PID/fd and /proc/PID/limits of the listener, /proc/sys/net/*,
--- /proc/net/netstat and snmp (ListenOverflows, ListenDrops, SYN cookies), conntrack count/max,
+-- /proc/net/netstat and snmp (ListenOverflows, ListenDrops, SYN cookies), the listener's SYN queue
+-- (SYN-RECV sockets, netlink sock_diag), conntrack count/max,
 -- ip_local_port_range, /proc/net/sockstat, tcp_mem, /proc/meminfo, /proc/loadavg.
 -- Options:  --set pid=N        check this process's fds against its RLIMIT_NOFILE (repeatable)
 --           --set warn_pct=N   warn at N% of a limit (default 80); --set fail_pct=N fail at N% (default 95)
+local addr = require("addr")
 local list = require("list")
 local options = require("options")
 local report = require("report")
@@ -133,15 +135,105 @@ end
 
 ------------------------------------------------------------------------ backlogs
 
--- somaxconn, tcp_max_syn_backlog and tcp_syncookies, as one info finding.
+-- somaxconn, tcp_max_syn_backlog, tcp_syncookies and tcp_abort_on_overflow, as one info finding.
 local function check_backlog_limits(out, data)
   local s = { somaxconn = sysctl_num("net.core.somaxconn"), tcp_max_syn_backlog = sysctl_num("net.ipv4.tcp_max_syn_backlog"),
-    tcp_syncookies = sysctl_num("net.ipv4.tcp_syncookies") }
+    tcp_syncookies = sysctl_num("net.ipv4.tcp_syncookies"), tcp_abort_on_overflow = sysctl_num("net.ipv4.tcp_abort_on_overflow") }
   data.sysctls = s
-  out:add("info", string.format("Backlog limits: net.core.somaxconn=%s (caps every listen() backlog), net.ipv4.tcp_max_syn_backlog=%s, net.ipv4.tcp_syncookies=%s",
-      tostring(s.somaxconn or "?"), tostring(s.tcp_max_syn_backlog or "?"), tostring(s.tcp_syncookies or "?")),
-    { command = "sysctl net.core.somaxconn net.ipv4.tcp_max_syn_backlog net.ipv4.tcp_syncookies" })
+  out:add("info", string.format("Backlog limits: net.core.somaxconn=%s (caps every listen() backlog), net.ipv4.tcp_max_syn_backlog=%s, net.ipv4.tcp_syncookies=%s, net.ipv4.tcp_abort_on_overflow=%s",
+      tostring(s.somaxconn or "?"), tostring(s.tcp_max_syn_backlog or "?"), tostring(s.tcp_syncookies or "?"), tostring(s.tcp_abort_on_overflow or "?")),
+    { command = "sysctl net.core.somaxconn net.ipv4.tcp_max_syn_backlog net.ipv4.tcp_syncookies net.ipv4.tcp_abort_on_overflow" })
   return s
+end
+
+-- SYN cookies answer SYNs beyond a full SYN queue instead of dropping them.
+local SYNCOOKIES_FIX = "sysctl -w net.ipv4.tcp_syncookies=1    # SYNs beyond a full queue get SYN cookies instead of being dropped (persist it in /etc/sysctl.d/)"
+
+-- The addresses that hold half-open handshakes (SYN-RECV) on port, most first: { {address=, count=}, ... }.
+local function syn_recv_sources(port)
+  local rows = sockets.connections({ state = "SYN-RECV", port = port, limit = 4096 })
+  local by = {}
+  for _, r in ipairs(rows or {}) do
+    local a = addr.mapped_v4(r.remote_address) or r.remote_address -- a dual-stack listener's IPv4 peers
+    by[a] = (by[a] or 0) + 1
+  end
+  local out = {}
+  for address, count in pairs(by) do out[#out + 1] = { address = address, count = count } end
+  table.sort(out, function(a, b) return a.count > b.count or (a.count == b.count and a.address < b.address) end)
+  return out
+end
+
+-- What sets a SYN queue's limit, in words.
+local function syn_limit_text(l, b)
+  if l.limit_by == "tcp_max_syn_backlog" then
+    return string.format("three quarters of net.ipv4.tcp_max_syn_backlog=%s, for clients not seen before", tostring(b.tcp_max_syn_backlog))
+  end
+  return "the listen() backlog" .. ((l.sockets or 1) > 1 and string.format(" %s x %d SO_REUSEPORT sockets", tostring(l.backlog), l.sockets) or "")
+end
+
+-- The program behind a SYN queue's listener, from the listening step's facts ("python3"), or nil.
+local function listener_command(ctx, l)
+  for _, x in ipairs(type(ctx.fact("listening", "listeners")) == "table" and ctx.fact("listening", "listeners") or {}) do
+    if x.port == l.port and x.address == l.address and type(x.owners) == "table" and x.owners[1] then return x.owners[1].command end
+  end
+  return nil
+end
+
+-- One listener's SYN queue at or near its limit: with syncookies off new SYNs are dropped
+-- (syn_backlog_full); with them on the kernel answers with cookies and connections still work.
+local function report_syn_queue(ctx, out, b, l, lvl)
+  local cmd = listener_command(ctx, l)
+  local who = addr.hostport(l.address, l.port) .. (cmd and (" (" .. cmd .. ")") or "")
+  local sources = syn_recv_sources(l.port)
+  local from = {}
+  for i = 1, math.min(#sources, 3) do from[i] = string.format("%s (%d)", sources[i].address, sources[i].count) end
+  -- The tcp_max_syn_backlog limit drops without a counter of its own: only ListenDrops counts those.
+  local counter = l.limit_by == "tcp_max_syn_backlog" and "ListenDrops" or "TCPReqQFullDrop"
+  local drops = b.counters and b.counters[counter]
+  local ss_cmd = string.format("ss -tn state syn-recv sport = :%d", l.port)
+  local ev = { command = ss_cmd .. " | tail -n +2 | wc -l; sysctl net.ipv4.tcp_syncookies net.ipv4.tcp_max_syn_backlog; nstat -az TcpExt" .. counter,
+    output = string.format("%d\nnet.ipv4.tcp_syncookies = %s\nnet.ipv4.tcp_max_syn_backlog = %s\nTcpExt%s %s",
+      l.syn_recv, tostring(b.syncookies), tostring(b.tcp_max_syn_backlog), counter, tostring(drops or "?")) }
+  local find_source = string.format("find the flood's source: %s%s: half-open handshakes that never complete come from a SYN flood (block or rate-limit the source) or from clients whose final ACK is lost on the way back",
+    ss_cmd, #from > 0 and (" (now: " .. table.concat(from, ", ") .. ")") or "")
+  if b.syncookies ~= 0 then
+    out:add("warn", string.format("The SYN queue of %s is %s: %d half-open handshakes (SYN-RECV) for a limit of %d (%s); net.ipv4.tcp_syncookies=%s answers the SYNs beyond it with SYN cookies, so connections still work",
+        who, l.full and "full" or "nearly full", l.syn_recv, l.limit, syn_limit_text(l, b), tostring(b.syncookies)), ev, find_source)
+    return
+  end
+  local raise = l.limit_by == "tcp_max_syn_backlog"
+    and string.format("sysctl -w net.ipv4.tcp_max_syn_backlog=%d    # now %s", math.max((b.tcp_max_syn_backlog or 1024) * 4, 4096), tostring(b.tcp_max_syn_backlog))
+    or string.format("raise the listen() backlog of %s (now %s; net.core.somaxconn = %s caps it) and net.ipv4.tcp_max_syn_backlog (now %s)",
+      cmd or "the server", tostring(l.backlog), tostring(b.somaxconn), tostring(b.tcp_max_syn_backlog))
+  local fixes = { SYNCOOKIES_FIX, raise, find_source }
+  local what = string.format("SYN queue of %s is %s: %d half-open handshakes (SYN-RECV) for a limit of %d (%s), and SYN cookies are off: new SYNs are dropped, clients time out",
+    who, l.full and "full" or "nearly full", l.syn_recv, l.limit, syn_limit_text(l, b))
+  out:add(lvl, "The " .. what, ev, table.concat(fixes, "\n"))
+  out:cause("syn_backlog_full", l.full and "high" or "medium", "the " .. what,
+    { string.format("%s → %d half-open handshakes%s", ss_cmd, l.syn_recv, #from > 0 and (", from " .. table.concat(from, ", ")) or ""),
+      string.format("limit %d: %s", l.limit, syn_limit_text(l, b)), "net.ipv4.tcp_syncookies = 0",
+      drops and string.format("nstat -az TcpExt%s → %d (%s, since boot)", counter, drops,
+        counter == "ListenDrops" and "SYNs and handshakes the listeners dropped" or "SYNs dropped for a full SYN queue") or nil }, fixes)
+end
+
+-- The SYN queue (half-open handshakes) of the target's listener, or of every listener without a
+-- target, against its limit: a snapshot, so that a SYN flood gives the same answer on every run.
+-- Skipped for a target on another host. Returns the snapshot (sockets.syn_backlog), or nil.
+local function check_syn_backlog(ctx, out, data, t)
+  local target = ctx.target or {}
+  if target.given and ctx.fact("listening", "local_target") ~= true then return nil end
+  local b, msg = sockets.syn_backlog({ port = target.given and target.port or nil })
+  if not b then
+    out:add("info", "Could not read the SYN queues: " .. tostring(msg), { command = "ss -tn state syn-recv" })
+    return nil
+  end
+  data.syn_backlog = b
+  for _, l in ipairs(b.listeners or {}) do
+    -- A few handshakes in flight on a small queue are ordinary traffic: nearly full counts from 8 on.
+    local lvl = l.full and "fail" or (l.syn_recv >= 8 and level_of(pct(l.syn_recv, l.limit), t) or "info")
+    if lvl ~= "info" then report_syn_queue(ctx, out, b, l, lvl) end
+  end
+  return b
 end
 
 -- The first connect port_open made, from its facts.
@@ -170,8 +262,9 @@ local COUNTERS = { "ListenOverflows", "ListenDrops", "TCPReqQFullDrop", "TCPReqQ
                    "SyncookiesSent", "SyncookiesRecv", "SyncookiesFailed" }
 
 -- Whether the listen queue counters rose around the probe (or since client_config's snapshot,
--- earlier): overflowing accept queues, and SYN cookies.
-local function check_listen_counters(out, data, before, after, earlier, probe, s)
+-- earlier): overflowing accept queues, full SYN queues, and SYN cookies. syn: the SYN queue
+-- snapshot (check_syn_backlog), or nil.
+local function check_listen_counters(out, data, before, after, earlier, probe, s, syn)
   local now, delta, since_earlier = {}, {}, {}
   for _, k in ipairs(COUNTERS) do
     local b, a = before.TcpExt[k], after.TcpExt[k]
@@ -187,25 +280,46 @@ local function check_listen_counters(out, data, before, after, earlier, probe, s
       tostring(now.ListenOverflows), rise("ListenOverflows"), tostring(now.ListenDrops), rise("ListenDrops"),
       tostring(now.TCPReqQFullDrop), rise("TCPReqQFullDrop"), tostring(now.TCPReqQFullDoCookies), rise("TCPReqQFullDoCookies"),
       tostring(now.SyncookiesSent), rise("SyncookiesSent")) }
-  local overflow = rise("ListenOverflows") + rise("ListenDrops") + rise("TCPReqQFullDrop")
+  -- ListenDrops counts every SYN or handshake a listener dropped: for a full accept queue
+  -- (ListenOverflows), for a full SYN queue (TCPReqQFullDrop), and the rest (among them the
+  -- tcp_max_syn_backlog limit for new clients, which has no counter of its own: a full SYN queue
+  -- in the snapshot claims those).
+  local accept_drops, syn_drops = rise("ListenOverflows"), rise("TCPReqQFullDrop")
+  local other = math.max(rise("ListenDrops") - accept_drops - syn_drops, 0)
+  if syn and syn.full and syn.syncookies == 0 then syn_drops, other = syn_drops + other, 0 end
+  local probe_failed = probe and probe.outcome == "timeout"
+  local overflow = accept_drops + other
   if overflow > 0 then
-    local probe_failed = probe and probe.outcome == "timeout"
     local fixes = {
       string.format("Raise the backlog: sysctl -w net.core.somaxconn=%d and the application's listen() backlog (e.g. nginx 'listen ... backlog=N', the app's own setting)",
         math.max((s.somaxconn or 4096) * 2, 4096)),
       "Find why the application accepts slowly: ss -tln shows Recv-Q (waiting) vs Send-Q (backlog) per listener; check its threads/CPU/fd limit",
     }
-    if s.tcp_syncookies == 0 then fixes[#fixes + 1] = "sysctl -w net.ipv4.tcp_syncookies=1    # so a full SYN queue does not drop handshakes" end
+    local resets = s.tcp_abort_on_overflow == 1
+      and "; net.ipv4.tcp_abort_on_overflow=1: a handshake that completes on a full queue is answered with a reset, so clients see 'connection reset by peer', not only timeouts" or ""
     out:add(probe_failed and "fail" or "warn",
-      string.format("Listen queues are overflowing on this host: ListenOverflows/ListenDrops/TCPReqQFullDrop rose by %d %s: SYNs or completed handshakes are dropped because an accept queue is full",
-        overflow, window), ev, table.concat(fixes, "\n"))
+      string.format("Listen queues are overflowing on this host: ListenOverflows/ListenDrops rose by %d %s: SYNs or completed handshakes are dropped because an accept queue is full%s",
+        overflow, window, resets), ev, table.concat(fixes, "\n"))
     out:cause("backlog_overflow", probe_failed and "high" or "medium",
-      string.format("accept queue overflows rising (%d %s)", overflow, window), { ev.command .. ": " .. ev.output }, fixes)
-  elseif (now.ListenOverflows or 0) > 0 or (now.ListenDrops or 0) > 0 then
-    out:add("info", string.format("Listen queue overflows happened since boot (ListenOverflows %s, ListenDrops %s) but did not rise %s",
-      tostring(now.ListenOverflows), tostring(now.ListenDrops), window), ev)
-  else
-    out:add("info", "No listen queue overflows (ListenOverflows and ListenDrops are 0)", ev)
+      string.format("accept queue overflows rising (%d %s)%s", overflow, window, resets), { ev.command .. ": " .. ev.output }, fixes)
+  end
+  if syn_drops > 0 then
+    local fixes = { SYNCOOKIES_FIX }
+    -- The snapshot names the full listener and the sources; without it, say where to look.
+    if not (syn and syn.full) then fixes[2] = "find the listener whose SYN queue is full, and the flood's source: ss -tn state syn-recv" end
+    out:add(probe_failed and "fail" or "warn",
+      string.format("SYNs are dropped for a full SYN queue on this host: TCPReqQFullDrop rose by %d %s: half-open handshakes fill a listener's SYN queue and SYN cookies are off",
+        syn_drops, window), ev, table.concat(fixes, "\n"))
+    out:cause("syn_backlog_full", probe_failed and "high" or "medium",
+      string.format("SYNs dropped for a full SYN queue (%d %s)", syn_drops, window), { ev.command .. ": " .. ev.output }, fixes)
+  end
+  if overflow + syn_drops == 0 then
+    if (now.ListenOverflows or 0) > 0 or (now.ListenDrops or 0) > 0 then
+      out:add("info", string.format("Listen queue overflows happened since boot (ListenOverflows %s, ListenDrops %s) but did not rise %s",
+        tostring(now.ListenOverflows), tostring(now.ListenDrops), window), ev)
+    else
+      out:add("info", "No listen queue overflows (ListenOverflows and ListenDrops are 0)", ev)
+    end
   end
   local cookies = rise("SyncookiesSent") + rise("TCPReqQFullDoCookies")
   if cookies > 0 then
@@ -402,8 +516,9 @@ return {
   id = "resources",
   title = "Resource limits: fds, backlog, conntrack, ports, memory",
   description = [[Checks the limits that refuse or drop connections when exhausted: file descriptors (system-wide
-and the listener's own RLIMIT_NOFILE), the accept and SYN backlogs (somaxconn, tcp_max_syn_backlog, and whether
-ListenOverflows/ListenDrops rise while tcpcheck probes the target), the conntrack table, the ephemeral port
+and the listener's own RLIMIT_NOFILE), the accept and SYN backlogs (somaxconn, tcp_max_syn_backlog, whether
+ListenOverflows/ListenDrops/TCPReqQFullDrop rise while tcpcheck probes the target, and the half-open handshakes
+in the listener's SYN queue against its limit with SYN cookies off: a SYN flood), the conntrack table, the ephemeral port
 range against the sockets toward the target, TCP memory, free memory and load. A limit used at warn_pct
 (default 80) warns and at fail_pct (default 95) fails: --set warn_pct=N --set fail_pct=N. The listener's pid
 comes from the listening check or --set pid=N. Counters are those of tcpcheck's network namespace.]],
@@ -412,7 +527,8 @@ comes from the listening check or --set pid=N. Counters are those of tcpcheck's 
   inspects = {
     "/proc/sys/fs/file-nr",
     "/proc/PID/fd, /proc/PID/limits (listener pid from the listening check or --set pid=N)",
-    "net.core.somaxconn, net.ipv4.tcp_max_syn_backlog, net.ipv4.tcp_syncookies",
+    "net.core.somaxconn, net.ipv4.tcp_max_syn_backlog, net.ipv4.tcp_syncookies, net.ipv4.tcp_abort_on_overflow",
+    "SYN-RECV sockets of the target's listener (netlink sock_diag, like ss -tn state syn-recv)",
     "/proc/net/netstat, /proc/net/snmp (ListenOverflows, ListenDrops, TCPReqQFull*, Syncookies*)",
     "/proc/sys/net/netfilter/nf_conntrack_count and _max",
     "net.ipv4.ip_local_port_range, ip_local_reserved_ports, sockets toward the target",
@@ -432,11 +548,12 @@ comes from the listening check or --set pid=N. Counters are those of tcpcheck's 
     check_file_handles(out, data, t)
     check_process_fds(out, data, t, listener_pids(ctx, out))
     local sysctls = check_backlog_limits(out, data)
+    local syn = check_syn_backlog(ctx, out, data, t)
     local earlier = ctx.fact("client_config", "tcp_counters")
     local probe = probe_target(ctx, data, earlier)
     local after = sys.netstat()
     if before and before.TcpExt and after and after.TcpExt then
-      check_listen_counters(out, data, before, after, earlier, probe, sysctls)
+      check_listen_counters(out, data, before, after, earlier, probe, sysctls, syn)
     else
       out:add("info", "Could not read the TCP counters: " .. tostring(nsmsg), { command = "cat /proc/net/netstat" })
     end

@@ -23,11 +23,13 @@ return {
     for _, l in ipairs(s.listeners) do
       if type(l.accept_queue) == "number" and type(l.backlog) == "number" and l.accept_queue > l.backlog then full = l end
     end
+    -- ListenOverflows counts the accept queue's drops; ListenDrops also those of a full SYN queue
+    -- (a SYN flood: syn_queue_full), so it proves nothing here.
     local rose = false
     local counters = v:data("resources").counters
     if type(counters) == "table" then
       for _, window in pairs({ counters.during_probe, counters.since_client_config }) do
-        if type(window) == "table" and ((window.ListenOverflows or 0) > 0 or (window.ListenDrops or 0) > 0) then rose = true end
+        if type(window) == "table" and (window.ListenOverflows or 0) > 0 then rose = true end
       end
     end
     if not full and not rose then return end
@@ -53,6 +55,12 @@ return {
     { "timed out from another host: the server's queues are not seen",
       facts = { target = target, results = { port_open = timed_out, logs = overflow_logged,
         client_config = { status = "pass", data = { routes = { { type = "unicast" } } } } } },
+      causes = { filtered = "medium", backlog_overflow = "medium" },
+      absent = { "backlog_overflow:high" } },
+    { "timed out on this host while only ListenDrops and TCPReqQFullDrop rose: the SYN queue's drops, not the accept queue's",
+      facts = { target = target, results = { port_open = timed_out, logs = overflow_logged,
+        client_config = { status = "pass", data = { routes = { { type = "local" } } } },
+        resources = { status = "warn", data = { counters = { during_probe = { ListenDrops = 3, TCPReqQFullDrop = 3 } } } } } },
       causes = { filtered = "medium", backlog_overflow = "medium" },
       absent = { "backlog_overflow:high" } },
   },

@@ -34,6 +34,7 @@ local SPECIFICITY = {
   intermittent = 6,
   filtered = 5,
   ok = 0,
+  syn_backlog_full = 8, listening_in_other_namespace = 8, -- issue 9, server side: listeners and resources
 }
 local OTHER_SPECIFICITY = 6 -- ids that plugins add
 M.confidence, M.specificity = CONFIDENCE, SPECIFICITY
