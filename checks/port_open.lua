@@ -100,7 +100,8 @@ end
 -- command), ev (its evidence), port, timeout, server_cmd (the run to do on the server, with --from),
 -- server(remote_text, local_text), which picks the text for a remote target or for this host,
 -- client_side (a run on a client: not the target, not --from), and what was learnt of the way:
--- dead_hop (path.next_hop, when nobody answers ARP/NDP for it), hops (net.hops), route (route.get).
+-- next_hop (path.next_hop), dead_hop (the same, when nobody answers ARP/NDP for it), hops (net.hops),
+-- route (route.get).
 local EXPLAIN = {}
 
 -- " (it came 3012 ms after the SYN, past --timeout 1 s)" for an answer of the grace period.
@@ -316,7 +317,7 @@ end
 local function hop_answer(r, s, t)
   local hop = t.stops_after or (t.hops or {})[1] or {}
   local icmp = hop.icmp
-  local words = path.hops_finding(t, r.address)
+  local words = path.hops_finding(t, r.address, s.next_hop)
   local h = {}
   for k, x in pairs(r) do h[k] = x end
   h.icmp = icmp
@@ -331,15 +332,18 @@ function EXPLAIN.timeout(r, s)
   local t = s.hops
   if t and (t.ends == "rejected" or t.ends == "local_error") and ((t.stops_after or (t.hops or {})[1] or {}).icmp) then
     local e = hop_answer(r, s, t)
-    table.insert(e.cause.evidence, select(2, path.hops_finding(t, r.address)))
+    table.insert(e.cause.evidence, select(2, path.hops_finding(t, r.address, s.next_hop)))
     return e
   end
   local grace_note = r.late and string.format(" (followed %.0f ms longer, with a second SYN: no answer either)", r.late.grace_ms) or ""
   local stop, hop_ev
-  if t then stop, hop_ev = path.hops_finding(t, r.address) end
+  if t then stop, hop_ev = path.hops_finding(t, r.address, s.next_hop) end
   local fixes = { s.server("on the server run: " .. s.server_cmd, "this host is the target: see the firewall step (rules and their counters) and the resources step (accept queue, conntrack)") }
-  local last = t and t.ends == "silent" and t.stops_after
-  if last and last.from ~= r.address then
+  local last = t and t.stops_after
+  if last and last.outcome == "time_exceeded" and last.from == r.address then
+    fixes[#fixes + 1] = string.format("on %s, find where tcp port %d is forwarded: `sudo iptables -t nat -S | grep -w %d; sudo nft list ruleset | grep -w %d`, and check that the backend is up and its FORWARD rules let the SYN through",
+      r.address, s.port, s.port, s.port)
+  elseif last and t.ends == "silent" and last.from ~= r.address then
     fixes[#fixes + 1] = string.format("on %s (hop %d, the last that answers), check its forwarding rules for tcp port %d: `sudo iptables -S FORWARD; sudo nft list ruleset`; if they let it through, look further on (the next hop, or %s's own firewall)",
       tostring(last.from), last.ttl, s.port, r.address)
   end
@@ -349,8 +353,9 @@ function EXPLAIN.timeout(r, s)
     finding = { level = "fail", message = s.where .. " does not answer: " .. r.message .. grace_note .. (stop and ("; " .. stop) or ""), evidence = s.ev,
       fix = "the SYN gets no reply: a firewall drops it (" .. (s.client_side and "on the server, in a cloud security group, or on the path" or "on this host or on the path") .. "), or the host is down." .. s.server(" On the server run " .. s.server_cmd .. ";", " This host is the target: the firewall and resources steps show its side;") .. " try a longer --timeout once to rule out a slow path" },
     cause = { id = "filtered", confidence = "medium",
-      summary = string.format("no answer from %s within %g s%s: the SYN is dropped on the path or by a firewall, or the host is down%s", s.where, s.timeout,
-        r.late and string.format(" (nor in %.0f ms more, nor to a second SYN)", r.late.grace_ms) or "", stop and ("; " .. stop) or ""),
+      summary = string.format("no answer from %s within %g s%s: %s", s.where, s.timeout,
+        r.late and string.format(" (nor in %.0f ms more, nor to a second SYN)", r.late.grace_ms) or "",
+        stop or "the SYN is dropped on the path or by a firewall, or the host is down"),
       evidence = { s.cmd .. " → " .. r.message .. grace_note, hop_ev },
       fix = fixes },
   }
@@ -406,7 +411,10 @@ local function inspect_path(r, s, p)
     local h = path.next_hop(r.address, r.ms + (r.late and r.late.grace_ms or 0))
     if h and h.dead then
       s.dead_hop = h
-    elseif r.outcome == "timeout" and not p.hops_probed then
+      return
+    end
+    s.next_hop = h
+    if r.outcome == "timeout" and not p.hops_probed then
       -- One probe a run, when the run has time for it.
       p.hops_probed = true
       s.hops = path.probe_hops(r.address, p.port, p.timeout + 2 - p.spent - LATER_STEPS)

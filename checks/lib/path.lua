@@ -106,12 +106,18 @@ function path.hops_listing(t)
   return table.concat(parts, "; ")
 end
 
--- path.hops_finding(t, target) -> where the answers stop, in words: "answers stop after 198.18.0.254
+-- path.hops_finding(t, target, h?) -> where the answers stop, in words: "answers stop after 198.18.0.254
 -- (hop 1): the SYN passes it, and nothing beyond answers", and the evidence line (the command, then
--- the hops). target is the probed address.
-function path.hops_finding(t, target)
+-- the hops). target is the probed address; h, the next hop as path.next_hop found it (alive), says
+-- more when no hop answers.
+function path.hops_finding(t, target, h)
   local ev = path.traceroute_command(t.address, t.port, t.max_ttl) .. " → " .. path.hops_listing(t)
   local last = t.stops_after
+  if last and last.outcome == "time_exceeded" and last.from == target then
+    -- TTL exceeded from the target's own address: it forwards the SYN (net.hops counts it as reached).
+    return string.format("the target %s itself forwards the SYN (hop %d answered TTL exceeded from its own address: a DNAT or port forward, or a router), and nothing answers from where it sends it: the backend or next host behind %s is down or drops the SYN",
+      target, last.ttl, target), ev
+  end
   local words
   if t.ends == "reached" then
     words = string.format("the target answered the hop probe at hop %d: the path works now, so the SYN that timed out was lost or refused for a while", t.distance or 0)
@@ -119,12 +125,14 @@ function path.hops_finding(t, target)
     words = string.format("%s (hop %d) turns the SYN back with %s", tostring(last.from), last.ttl, last.icmp and last.icmp.meaning or "an ICMP error")
   elseif t.ends == "local_error" then
     words = "the SYN does not leave this host (a local firewall rule, or the next hop does not answer on the link)"
-  elseif last and last.from == target then
-    words = string.format("answers stop after %s (hop %d), the target itself: it forwards the SYN (a DNAT or a router: it answered TTL exceeded), and nothing beyond it answers, so its backend or next hop drops the SYN or is down",
-      tostring(last.from), last.ttl)
   elseif last then
     words = string.format("answers stop after %s (hop %d): the SYN passes it, and nothing beyond answers, %s never: it is dropped after %s (by its own forwarding rules or further on)",
       tostring(last.from), last.ttl, target, tostring(last.from))
+  elseif h and not h.is_gateway then
+    words = string.format("%s is on this host's link and answers ARP (%s), but nothing answers the SYN, not even with TTL 1: %s drops it itself (its firewall), or its accept queue is full",
+      target, h.text or tostring(h.state), target)
+  elseif h then
+    words = string.format("no hop answers, not even the gateway %s, which answers ARP (%s): it drops the SYN, or every router on the way is silent", h.address, h.text or tostring(h.state))
   else
     words = "no hop answers, not even the first: the SYN dies next to this host (a local rule, the next hop), or every router on the way is silent"
   end
