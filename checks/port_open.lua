@@ -82,7 +82,8 @@ end
 -- or one of the outcomes told apart by what came with it.
 local function failure_kind(r)
   if r.outcome == "refused" and r.rejected_by == "icmp" then return "rejected" end
-  if (r.outcome == "host_unreachable" or r.outcome == "network_unreachable") and r.icmp and r.icmp.prohibited then return "rejected" end
+  -- Administratively prohibited comes as EHOSTUNREACH, ENETUNREACH or (ICMPv6) EACCES.
+  if r.icmp and r.icmp.prohibited then return "rejected" end
   if r.outcome == "self_connect" then return "refused" end
   if r.outcome == "timeout" and r.late and (r.late.outcome == "connected" or r.late.retry_outcome == "connected") then
     return "connected_late"
@@ -115,17 +116,26 @@ function EXPLAIN.rejected(r, s)
   local icmp = r.icmp or {}
   local by = path.sender(icmp)
   local what = string.format("%s from %s", icmp.meaning or "an ICMP error", tostring(icmp.from or "?"))
+  if r.outcome == "permission_denied" then
+    -- The kernel words EACCES as a local refusal; here the ICMP says who refused.
+    local copy = {}
+    for k, x in pairs(r) do copy[k] = x end
+    copy.message = string.format("refused by %s (%s)", what, tostring(r.errno))
+    r = copy
+    s.ev = { command = s.cmd, output = s.where .. ": " .. r.message }
+  end
   if by == "hop" then
+    local iptables = r.family == "ipv6" and "ip6tables" or "iptables"
     return {
       finding = { level = "fail", message = string.format("%s is rejected on the path by %s: %s", s.where, icmp.from, r.message), evidence = s.ev,
-        fix = string.format("%s, a router or firewall between this host and %s, rejects the SYN (a REJECT rule or a prohibit route there): on %s, list its rules (`sudo iptables -S FORWARD; sudo nft list ruleset`) and routes (`ip route show type prohibit`) and allow tcp to %s; %s itself never saw the SYN",
-          icmp.from, r.address, icmp.from, s.where, r.address) },
+        fix = string.format("%s, a router or firewall between this host and %s, rejects the SYN (a REJECT rule or a prohibit route there): on %s, list its rules (`sudo %s -S FORWARD; sudo nft list ruleset`) and routes (`ip route show type prohibit`) and allow tcp to %s; %s itself never saw the SYN",
+          icmp.from, r.address, icmp.from, iptables, s.where, r.address) },
       cause = { id = "firewall_reject", confidence = "high",
         summary = string.format("rejected on the path by %s: it answers the SYN to %s with %s%s; the target never sees the SYN", icmp.from, s.where,
           icmp.meaning or "an ICMP error", late_note(r, s)),
         evidence = { s.cmd .. " → " .. r.message },
-        fix = { string.format("on %s (the router or firewall that rejects), find the rule: `sudo iptables -S FORWARD | grep -i reject; sudo nft list ruleset | grep -i reject` (or a prohibit route: `ip route show type prohibit`), then allow tcp to %s there",
-            icmp.from, s.where),
+        fix = { string.format("on %s (the router or firewall that rejects), find the rule: `sudo %s -S FORWARD | grep -i reject; sudo nft list ruleset | grep -i reject` (or a prohibit route: `ip%s route show type prohibit`), then allow tcp to %s there",
+            icmp.from, iptables, r.family == "ipv6" and " -6" or "", s.where),
           string.format("the rules of %s are not involved: the SYN does not reach it", r.address) } },
     }
   elseif by == "this_host" then
@@ -253,16 +263,26 @@ end
 
 function EXPLAIN.network_unreachable(r, s)
   local by = path.sender(r.icmp)
-  if by == "hop" or by == "target" then
-    -- A router (or the target, forwarding) has no route on.
+  if by == "hop" then
     return {
       finding = { level = "fail", message = s.where .. ": " .. r.message, evidence = s.ev,
-        fix = string.format("%s has no route to %s: check the routes there (`ip route get %s` on %s)", r.icmp.from, r.address, r.address, r.icmp.from) },
+        fix = string.format("%s, a router on the path, has no route to %s: check the routes there (`ip route get %s` on %s)", r.icmp.from, r.address, r.address, r.icmp.from) },
       cause = { id = "host_unreachable", confidence = "high",
-        summary = string.format("%s (%s) has no route to %s: it answers %s%s", r.icmp.from, by == "target" and "the target, forwarding" or "a router on the path",
-          r.address, r.icmp.meaning or "ICMP network unreachable", late_note(r, s)),
+        summary = string.format("%s, a router on the path, has no route to %s: it answers %s%s", r.icmp.from, r.address,
+          r.icmp.meaning or "ICMP network unreachable", late_note(r, s)),
         evidence = { s.cmd .. " → " .. r.message },
         fix = { string.format("on %s, check the route toward %s: `ip route get %s`", r.icmp.from, r.address, r.address) } },
+    }
+  elseif by == "target" then
+    return {
+      finding = { level = "fail", message = s.where .. ": " .. r.message, evidence = s.ev,
+        fix = "the target forwards the SYN (a DNAT / port forward) and has no route to where it sends it, or a REJECT rule there answers net-unreachable" .. s.server("; run " .. s.server_cmd, "") },
+      cause = { id = "host_unreachable", confidence = "high",
+        summary = string.format("%s answers %s%s: it forwards the SYN (a DNAT or port forward) and has no route to where it sends it, or a REJECT rule there answers net-unreachable",
+          s.where, r.icmp.meaning or "ICMP network unreachable", late_note(r, s)),
+        evidence = { s.cmd .. " → " .. r.message },
+        fix = { string.format("on %s, find where tcp port %d goes (`sudo iptables -t nat -S | grep -w %d; sudo nft list ruleset | grep -w %d`) and check its route there (`ip route get BACKEND`)",
+          r.address, s.port, s.port, s.port) } },
     }
   end
   local down = s.route and s.route.down_interfaces
@@ -344,8 +364,8 @@ function EXPLAIN.timeout(r, s)
     fixes[#fixes + 1] = string.format("on %s, find where tcp port %d is forwarded: `sudo iptables -t nat -S | grep -w %d; sudo nft list ruleset | grep -w %d`, and check that the backend is up and its FORWARD rules let the SYN through",
       r.address, s.port, s.port, s.port)
   elseif last and t.ends == "silent" and last.from ~= r.address then
-    fixes[#fixes + 1] = string.format("on %s (hop %d, the last that answers), check its forwarding rules for tcp port %d: `sudo iptables -S FORWARD; sudo nft list ruleset`; if they let it through, look further on (the next hop, or %s's own firewall)",
-      tostring(last.from), last.ttl, s.port, r.address)
+    fixes[#fixes + 1] = string.format("on %s (hop %d, the last that answers), check its forwarding rules for tcp port %d: `sudo %s -S FORWARD; sudo nft list ruleset`; if they let it through, look further on (the next hop, or %s's own firewall)",
+      tostring(last.from), last.ttl, s.port, r.family == "ipv6" and "ip6tables" or "iptables", r.address)
   end
   -- Cloud firewalls stand between a client and the server: advice for a client-side run only.
   if s.client_side then fixes[#fixes + 1] = "check cloud security groups / network ACLs for tcp port " .. s.port end
@@ -398,7 +418,7 @@ end
 -- The run's slack for the hop probe, in seconds: the whole run stays within --timeout + 2 s, after
 -- the connects already made (p.spent) and what the later steps take (the firewall step's probe,
 -- at most 0.5 s; the rest, a few hundred ms, and a margin).
-local LATER_STEPS = 1.1
+local LATER_STEPS = 1.2
 
 -- What the way to the failed connect r tells (dead_hop, hops, route), for s. Only for a client-side
 -- run: on the server, the path is this host.

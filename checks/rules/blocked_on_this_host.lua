@@ -45,7 +45,7 @@ local function blocked_here(v, s)
     local t = path.settled(r)
     if t.icmp and t.icmp.reject and path.sender(t.icmp) == "this_host" then
       return { id = "firewall_reject", certain = true, evidence = v:connect_line(t) .. " (the ICMP error was made on this host)" }
-    elseif r.outcome == "permission_denied" then
+    elseif r.outcome == "permission_denied" and path.sender(r.icmp) == nil then
       return { id = "firewall_drop", certain = false, evidence = v:connect_line(r) .. " (connect() itself refused: a local rule or security policy)" }
     end
   end

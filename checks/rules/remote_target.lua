@@ -41,7 +41,7 @@ local function server_try(v, s)
     if r.outcome ~= "connected" or closed then
       failed = true
       local by = path.sender(path.settled(r).icmp)
-      if by ~= "hop" and by ~= "this_host" and r.outcome ~= "permission_denied" then return r end
+      if by ~= "hop" and by ~= "this_host" and not (r.outcome == "permission_denied" and by == nil) then return r end
     end
   end
   if not failed then return s.tries[1] or { address = v.target.addresses[1].address } end
