@@ -1,6 +1,8 @@
 -- port_open: does a TCP handshake to the target complete, on every address it resolves to?
 -- Inspects: a non-blocking connect() to each resolved address, bounded by --timeout;
---           the errno and any ICMP error the kernel queued for the socket (IP_RECVERR).
+--           the errno and any ICMP error the kernel queued for the socket (IP_RECVERR), and who sent it;
+--           on a client, for a failure: the next hop's neighbour entry (ip neigh), the route's down
+--           interfaces, and once a run a bounded TTL-limited probe of the hops (net.hops).
 -- Options:  --set attempts=N  probe each address N times (1-100) to expose intermittent failures.
 --           --set grace=S     follow a handshake that missed --timeout S seconds longer (default: half the timeout,
 --                             at most 0.5 s; 0: off), sending one fresh SYN too, to tell slow or lossy from filtered.
@@ -604,7 +606,13 @@ SYN was lost, and the report names the timeout that works. A connection that
 succeeds is watched briefly (--set watch): a server that closes or resets it at
 once is reported as such (an allowlist, a connection limit, a crash).
 With --set attempts=N each address is probed N times and the success rate and
-latency (min/median/max) show an intermittent failure as such.]],
+latency (min/median/max) show an intermittent failure as such.
+On a client it names who answered: the target, a router on the path (an ICMP
+reject or unreachable from a hop), or this host (its own OUTPUT firewall, a
+next hop that does not answer ARP/NDP). An ICMP error that arrives during the
+grace period is the answer. When the SYN goes unanswered, one TTL-limited probe
+(at most 8 hops, within the run's --timeout + 2 s) shows where the answers
+stop. Some addresses working and others not is reported as such (partial).]],
   order = 20,
   tags = { "network", "client" },
   inspects = {
@@ -612,6 +620,7 @@ latency (min/median/max) show an intermittent failure as such.]],
     "the socket's error queue for ICMP replies (IP_RECVERR)",
     "after the timeout: the same handshake and one fresh SYN, for a short grace period",
     "after connecting: whether the server closes or resets the idle connection at once",
+    "on a client, for a failure: the next hop's neighbour entry, down interfaces, the hops (TTL-limited SYNs, like traceroute -T)",
   },
   needs_target = true,
 

@@ -34,7 +34,8 @@ local rejected_here = { status = "fail",
 -- reject made here, EPERM): { id, evidence, certain }, or nil.
 local function blocked_here(v, s)
   local b = path.output_block(v:data("firewall"))
-  if b then
+  -- A rule that only may match (and whose counter did not move) proves nothing.
+  if b and (b.moved or b.certain) then
     local what = b.rule and ("rule `" .. tostring(b.rule.text) .. "`")
       or ("the DROP policy of chain " .. tostring(b.chain and b.chain.name or "?"))
     return { id = b.verdict == "reject" and "firewall_reject" or "firewall_drop", certain = b.moved or b.certain,
@@ -59,7 +60,7 @@ return {
 
   apply = function(v)
     local s = v.seen
-    if s.local_target ~= false then return end
+    if s.local_target ~= false or (#s.tries > 0 and #s.connected == #s.tries) then return end
     local b = blocked_here(v, s)
     if not b then return end
     if not v:get(b.id) then
@@ -92,6 +93,13 @@ return {
     { "refused by an ICMP error made on this host, the firewall unread",
       facts = { target = target, results = { client_config = remote, port_open = rejected_here } },
       causes = { firewall_reject = { confidence = "high", summary = "on this host", evidence = "made on this host" } } },
+    { "an OUTPUT rule may match, but the connection worked",
+      facts = { target = target, results = { client_config = remote, firewall = firewall("output"),
+        port_open = { status = "pass", data = { addresses = { { results = { { address = "198.18.1.2", port = 5432, outcome = "connected",
+          message = "connected to 198.18.1.2:5432 in 0.3 ms" } } } } },
+          causes = { { id = "ok", confidence = "high", summary = "connected to 198.18.1.2:5432 in 0.3 ms" } } } } },
+      causes = { ok = "high" },
+      absent = { "firewall_drop:medium" } },
     { "timed out, and only the server's INPUT hook would drop it (a server-side run)",
       facts = { target = target, results = { client_config = { status = "pass", data = { routes = { { type = "local" } } } }, port_open = silent,
         firewall = firewall("input") } },
