@@ -397,9 +397,22 @@ function EXPLAIN.permission_denied(r, s)
   return {
     finding = { level = "fail", message = s.where .. ": " .. r.message, evidence = s.ev,
       fix = "an OUTPUT rule or a security policy on this host blocks it: check `sudo iptables -S OUTPUT; sudo nft list ruleset`" },
-    cause = { id = "firewall_drop", confidence = "medium", summary = "this host's own firewall (OUTPUT) or a security policy blocks connections to " .. s.where .. " on this host (EPERM): the SYN never leaves this machine",
+    cause = { id = "firewall_drop", confidence = "medium", summary = "this host's own firewall (OUTPUT) or a security policy blocks connections to " .. s.where .. " on this host (" .. tostring(r.errno) .. "): the SYN never leaves this machine",
       evidence = { s.cmd .. " → " .. r.message },
       fix = { "on this host, find the OUTPUT rule: `sudo iptables -S OUTPUT; sudo ip6tables -S OUTPUT; sudo nft list ruleset`, and allow tcp to " .. s.where .. " (or the security policy: a cgroup/BPF program, SELinux, AppArmor)" } },
+  }
+end
+
+-- This host's route to the target is an unreachable, prohibit or blackhole route: the kernel refuses
+-- the connect itself (EHOSTUNREACH, EACCES, EINVAL), whatever the errno says.
+local function refused_by_route(r, s)
+  local rt = s.route
+  return {
+    finding = { level = "fail", message = string.format("%s: %s; the route to %s is a %s route (%s)", s.where, r.message, r.address, rt.error, tostring(rt.output)),
+      evidence = { command = rt.command, output = tostring(rt.output) }, fix = "see the client_config step: remove the " .. rt.error .. " route if it is not intended" },
+    cause = { id = "no_route", confidence = "high", summary = r.address .. " is covered by a " .. rt.error .. " route on this host",
+      evidence = { s.cmd .. " → " .. r.message, rt.command .. ": " .. tostring(rt.output) },
+      fix = { string.format("ip%s route show table all type %s    # find the route, and remove it if it is not intended", r.family == "ipv6" and " -6" or "", rt.error) } },
   }
 end
 
@@ -422,25 +435,30 @@ end
 -- at most 0.5 s; the rest, a few hundred ms, and a margin).
 local LATER_STEPS = 1.2
 
+-- Routes that make the kernel refuse a connect at once.
+local ROUTE_REFUSALS = { unreachable = true, prohibit = true, blackhole = true }
+
 -- What the way to the failed connect r tells (dead_hop, hops, route), for s. Only for a client-side
 -- run: on the server, the path is this host.
 local function inspect_path(r, s, p)
   if not s.client_side then return end
   local by = path.sender(r.icmp)
-  if r.outcome == "network_unreachable" and not by then
-    s.route = route.get(r.address)
-  elseif r.outcome == "timeout" or (r.outcome == "host_unreachable" and (by == "this_host" or by == nil)) then
-    local h = path.next_hop(r.address, r.ms + (r.late and r.late.grace_ms or 0))
-    if h and h.dead then
-      s.dead_hop = h
-      return
-    end
-    s.next_hop = h
-    if r.outcome == "timeout" and not p.hops_probed then
-      -- One probe a run, when the run has time for it.
-      p.hops_probed = true
-      s.hops = path.probe_hops(r.address, p.port, p.timeout + 2 - p.spent - LATER_STEPS)
-    end
+  -- Refused here without an ICMP error: the route may say why (none left, an interface down, an
+  -- unreachable/prohibit/blackhole route).
+  if not by and r.outcome ~= "timeout" then s.route = route.get(r.address) end
+  if s.route and not s.route.ok then return end
+  -- Silence, or nobody answered ARP/NDP on the link: ask the neighbour table, then the hops.
+  if r.outcome ~= "timeout" and not (r.outcome == "host_unreachable" and (by == "this_host" or by == nil)) then return end
+  local h = path.next_hop(r.address, r.ms + (r.late and r.late.grace_ms or 0))
+  if h and h.dead then
+    s.dead_hop = h
+    return
+  end
+  s.next_hop = h
+  if r.outcome == "timeout" and not p.hops_probed then
+    -- One probe a run, when the run has time for it.
+    p.hops_probed = true
+    s.hops = path.probe_hops(r.address, p.port, p.timeout + 2 - p.spent - LATER_STEPS)
   end
 end
 
@@ -458,7 +476,12 @@ local function explain(r, where, p)
     client_side = not here and not p.from,
   }
   inspect_path(r, s, p)
-  local e = (EXPLAIN[failure_kind(r)] or EXPLAIN.other)(r, s)
+  local e
+  if s.route and ROUTE_REFUSALS[s.route.error] then
+    e = refused_by_route(r, s)
+  else
+    e = (EXPLAIN[failure_kind(r)] or EXPLAIN.other)(r, s)
+  end
   e.dead_hop = s.dead_hop
   if s.hops then p.hops = s.hops end
   return e

@@ -38,7 +38,7 @@ local function blocked_here(v, s)
   if b and (b.moved or b.certain) then
     local what = b.rule and ("rule `" .. tostring(b.rule.text) .. "`")
       or ("the DROP policy of chain " .. tostring(b.chain and b.chain.name or "?"))
-    return { id = b.verdict == "reject" and "firewall_reject" or "firewall_drop", certain = b.moved or b.certain,
+    return { id = b.verdict == "reject" and "firewall_reject" or "firewall_drop", certain = true,
       evidence = string.format("this host's firewall stops the SYN to %s in its %s hook: %s%s", v:hostport(b.address, s.port), b.hook, what,
         b.moved and " (its counter moved during tcpcheck's probe)" or "") }
   end
@@ -46,7 +46,8 @@ local function blocked_here(v, s)
     local t = path.settled(r)
     if t.icmp and t.icmp.reject and path.sender(t.icmp) == "this_host" then
       return { id = "firewall_reject", certain = true, evidence = v:connect_line(t) .. " (the ICMP error was made on this host)" }
-    elseif r.outcome == "permission_denied" and path.sender(r.icmp) == nil then
+    elseif r.outcome == "permission_denied" and path.sender(r.icmp) == nil and not v:get("no_route") then
+      -- (A prohibit route refuses with EACCES too: client_config names it as no_route.)
       return { id = "firewall_drop", certain = false, evidence = v:connect_line(r) .. " (connect() itself refused: a local rule or security policy)" }
     end
   end
