@@ -352,8 +352,8 @@ local function report_interface(out, i, a)
     out:add("fail", string.format("Interface %s, the route to %s, has no carrier (NO-CARRIER, operstate %s): packets cannot leave",
         i.name, a.address, i.operstate), link,
       "Check the cable, switch port, Wi-Fi association or the peer of " .. i.name .. " (for a veth or VM, the other end must be up)")
-    out:cause("host_unreachable", "high", i.name .. " has no carrier", { "ip link show " .. i.name .. ": NO-CARRIER" },
-      { "Bring the link (or its peer) up: ip link show " .. i.name })
+    out:cause("interface_down", "high", string.format("interface %s, the route to %s, has no carrier (NO-CARRIER): packets cannot leave", i.name, a.address),
+      { "ip link show " .. i.name .. ": NO-CARRIER" }, { "Bring the link (or its peer) up: ip link show " .. i.name })
   end
   local min_mtu = a.family == "ipv6" and 1280 or 576
   if i.mtu and i.mtu < min_mtu then

@@ -263,6 +263,12 @@ local function interface_down(r, s, down)
   }
 end
 
+-- The route's interface is down (s.route.down_interfaces), or nil.
+local function down_interfaces(s)
+  local down = s.route and s.route.down_interfaces
+  return type(down) == "table" and down[1] and down or nil
+end
+
 function EXPLAIN.network_unreachable(r, s)
   local by = path.sender(r.icmp)
   if by == "hop" then
@@ -287,8 +293,7 @@ function EXPLAIN.network_unreachable(r, s)
           r.address, s.port, s.port, s.port) } },
     }
   end
-  local down = s.route and s.route.down_interfaces
-  if type(down) == "table" and down[1] then return interface_down(r, s, down) end
+  if down_interfaces(s) then return interface_down(r, s, down_interfaces(s)) end
   return {
     finding = { level = "fail", message = s.where .. ": " .. r.message, evidence = s.ev,
       fix = "this host has no route to " .. r.address .. ": check `ip route get " .. r.address .. "` and the default gateway (`ip route show default`)" },
@@ -299,6 +304,7 @@ function EXPLAIN.network_unreachable(r, s)
 end
 
 function EXPLAIN.host_unreachable(r, s)
+  if down_interfaces(s) then return interface_down(r, s, down_interfaces(s)) end
   if s.dead_hop then return dead_neighbour(r, s, s.dead_hop) end
   local icmp = r.icmp or {}
   local by = path.sender(r.icmp)
@@ -350,6 +356,7 @@ local function hop_answer(r, s, t)
 end
 
 function EXPLAIN.timeout(r, s)
+  if down_interfaces(s) then return interface_down(r, s, down_interfaces(s)) end
   if s.dead_hop then return dead_neighbour(r, s, s.dead_hop) end
   local t = s.hops
   if t and (t.ends == "rejected" or t.ends == "local_error") and ((t.stops_after or (t.hops or {})[1] or {}).icmp) then
@@ -449,6 +456,12 @@ local function inspect_path(r, s, p)
   if s.route and not s.route.ok then return end
   -- Silence, or nobody answered ARP/NDP on the link: ask the neighbour table, then the hops.
   if r.outcome ~= "timeout" and not (r.outcome == "host_unreachable" and (by == "this_host" or by == nil)) then return end
+  -- A link without carrier keeps its routes: the packets go nowhere, and ARP gets no answer.
+  local rt = route.get(r.address)
+  if rt.ok and type(rt.down_interfaces) == "table" and rt.down_interfaces[1] then
+    s.route = rt
+    return
+  end
   local h = path.next_hop(r.address, r.ms + (r.late and r.late.grace_ms or 0))
   if h and h.dead then
     s.dead_hop = h
