@@ -6,6 +6,7 @@
 local addr = require("addr")
 local list = require("list")
 local options = require("options")
+local path = require("path")
 local report = require("report")
 
 local join = list.join
@@ -415,19 +416,14 @@ end
 -- how many are): setting an interface down removes its routes, so the fix is to bring it up, not to
 -- add a route.
 local function report_down_interface(out, a, r, i, count, level, also)
-  local why = {}
-  for _, reason in ipairs(i.reasons or {}) do
-    why[#why + 1] = ({ address_in_subnet = "its subnet holds " .. a.address, route = "a route to " .. a.address .. " goes through it",
-      default_route = "the default route goes through it",
-      no_default_route = "no " .. a.family .. " default route is left and it holds a global " .. a.family .. " address: the kernel removed its routes when it went down" })[reason]
-  end
+  local why = path.down_words(i, a.address, a.family)
   local state = i.up and "has no carrier (NO-CARRIER)" or "is down (set down)"
   local fix = i.fix or ("ip link set " .. i.name .. " up")
-  out:add(level, string.format("No route to %s: interface %s %s (%s)%s", a.address, i.name, state, table.concat(why, "; "), also),
+  out:add(level, string.format("No route to %s: interface %s %s (%s)%s", a.address, i.name, state, why, also),
     { command = "ip link show " .. i.name .. "; " .. r.command, output = string.format("%s: %s, operstate %s\n%s", i.name, i.up and "UP" or "DOWN", tostring(i.operstate), tostring(r.output)) },
     fix .. "    # then check: ip route get " .. a.address)
   out:cause("interface_down", level == "fail" and ((i.would_route or count == 1) and "high" or "medium") or "low",
-    string.format("interface %s %s: no route to %s is left (%s)", i.name, state, a.address, table.concat(why, "; ")),
+    string.format("interface %s %s: no route to %s is left (%s)", i.name, state, a.address, why),
     { "ip link show " .. i.name .. ": " .. (i.up and "UP, NO-CARRIER" or "DOWN"), r.command .. ": " .. tostring(r.output) },
     { fix, "then check the route: `ip route get " .. a.address .. "`" })
 end

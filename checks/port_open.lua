@@ -246,18 +246,13 @@ end
 -- The interface down (down[1], route.down_interfaces' format) that leaves no route to the target.
 local function interface_down(r, s, down)
   local i = down[1]
-  local why = {}
-  for _, reason in ipairs(i.reasons or {}) do
-    why[#why + 1] = ({ address_in_subnet = "its subnet holds " .. r.address, route = "a route to " .. r.address .. " goes through it",
-      default_route = "the default route goes through it", no_default_route = "no default route is left, and it holds a global " .. tostring(r.family) .. " address: setting it down removed its routes" })[reason]
-  end
   local state = i.up and "has no carrier (NO-CARRIER)" or "is down (set down)"
   local sure = i.would_route or #down == 1
   return {
     finding = { level = "fail", message = string.format("%s: %s; interface %s %s", s.where, r.message, i.name, state),
       evidence = { command = "ip link show " .. i.name, output = string.format("%s: %s, operstate %s", i.name, i.up and "UP" or "DOWN", tostring(i.operstate)) }, fix = i.fix },
     cause = { id = "interface_down", confidence = sure and "high" or "medium",
-      summary = string.format("interface %s %s: %s cannot be reached (%s)", i.name, state, s.where, #why > 0 and table.concat(why, "; ") or "it may carry the route"),
+      summary = string.format("interface %s %s: %s cannot be reached (%s)", i.name, state, s.where, path.down_words(i, r.address, r.family)),
       evidence = { s.cmd .. " → " .. r.message, string.format("ip link show %s → %s, operstate %s", i.name, i.up and "UP" or "DOWN", tostring(i.operstate)) },
       fix = { i.fix or ("ip link set " .. i.name .. " up"), "then check the route: `ip route get " .. r.address .. "`" } },
   }

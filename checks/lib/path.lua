@@ -71,6 +71,21 @@ function path.neighbour_words(h)
     h.family == "ipv6" and "neighbour discovery (NDP)" or "ARP")
 end
 
+-- path.down_words(i, address, family) -> why the interface i that is down (route.down_interfaces' format)
+-- is the one the way to address needs: "its subnet holds 198.18.0.2; a route to 198.18.0.2 goes through it".
+function path.down_words(i, address, family)
+  local words = {
+    address_in_subnet = "its subnet holds " .. address,
+    route = "a route to " .. address .. " goes through it",
+    default_route = "the default route goes through it",
+    no_default_route = "no " .. tostring(family) .. " default route is left and it holds a global " .. tostring(family)
+      .. " address: the kernel removed its routes when it went down",
+  }
+  local why = {}
+  for _, reason in ipairs(i.reasons or {}) do why[#why + 1] = words[reason] end
+  return #why > 0 and table.concat(why, "; ") or "it may carry the route"
+end
+
 -- path.traceroute_command(address, port, max_ttl?) -> the command a person runs to see the hops (TCP SYNs
 -- to the port, as net.hops sends them).
 function path.traceroute_command(address, port, max_ttl)
