@@ -6,6 +6,7 @@
 local addr = require("addr")
 local list = require("list")
 local options = require("options")
+local path = require("path")
 local report = require("report")
 
 local join = list.join
@@ -346,13 +347,14 @@ local function report_interface(out, i, a)
   local link = { command = "ip link show " .. i.name, output = iface_text(i) }
   if not i.up then
     out:add("fail", string.format("Interface %s, the route to %s, is administratively down", i.name, a.address), link, "ip link set " .. i.name .. " up")
-    out:cause("no_route", "high", i.name .. " is down", { "ip link show " .. i.name .. ": DOWN" }, { "ip link set " .. i.name .. " up" })
+    out:cause("interface_down", "high", string.format("interface %s, the route to %s, is down (set down)", i.name, a.address),
+      { "ip link show " .. i.name .. ": DOWN" }, { "ip link set " .. i.name .. " up" })
   elseif not i.lower_up and not i.loopback then
     out:add("fail", string.format("Interface %s, the route to %s, has no carrier (NO-CARRIER, operstate %s): packets cannot leave",
         i.name, a.address, i.operstate), link,
       "Check the cable, switch port, Wi-Fi association or the peer of " .. i.name .. " (for a veth or VM, the other end must be up)")
-    out:cause("host_unreachable", "high", i.name .. " has no carrier", { "ip link show " .. i.name .. ": NO-CARRIER" },
-      { "Bring the link (or its peer) up: ip link show " .. i.name })
+    out:cause("interface_down", "high", string.format("interface %s, the route to %s, has no carrier (NO-CARRIER): packets cannot leave", i.name, a.address),
+      { "ip link show " .. i.name .. ": NO-CARRIER" }, { "Bring the link (or its peer) up: ip link show " .. i.name })
   end
   local min_mtu = a.family == "ipv6" and 1280 or 576
   if i.mtu and i.mtu < min_mtu then
@@ -410,6 +412,22 @@ local function report_route(out, h, r, a, subnet, reported_iface)
   if r.source and r.type ~= "local" then report_source(out, r, i, a, subnet, ev) end
 end
 
+-- No route to address a (lookup r) because interface i is down (route.down_interfaces' format; count:
+-- how many are): setting an interface down removes its routes, so the fix is to bring it up, not to
+-- add a route.
+local function report_down_interface(out, a, r, i, count, level, also)
+  local why = path.down_words(i, a.address, a.family)
+  local state = i.up and "has no carrier (NO-CARRIER)" or "is down (set down)"
+  local fix = i.fix or ("ip link set " .. i.name .. " up")
+  out:add(level, string.format("No route to %s: interface %s %s (%s)%s", a.address, i.name, state, why, also),
+    { command = "ip link show " .. i.name .. "; " .. r.command, output = string.format("%s: %s, operstate %s\n%s", i.name, i.up and "UP" or "DOWN", tostring(i.operstate), tostring(r.output)) },
+    fix .. "    # then check: ip route get " .. a.address)
+  out:cause("interface_down", level == "fail" and ((i.would_route or count == 1) and "high" or "medium") or "low",
+    string.format("interface %s %s: no route to %s is left (%s)", i.name, state, a.address, why),
+    { "ip link show " .. i.name .. ": " .. (i.up and "UP, NO-CARRIER" or "DOWN"), r.command .. ": " .. tostring(r.output) },
+    { fix, "then check the route: `ip route get " .. a.address .. "`" })
+end
+
 -- No usable route to address a (lookup r): no route, or an unreachable/prohibit/blackhole one.
 -- routed: how many of the target's addresses do have a route.
 local function report_unrouted(out, h, a, r, routed, defaults)
@@ -417,7 +435,10 @@ local function report_unrouted(out, h, a, r, routed, defaults)
   local level = routed > 0 and "warn" or "fail"
   local also = routed > 0 and " (other addresses of the target have a route, so clients may fall back to them)" or ""
   local flag = a.family == "ipv6" and " -6" or ""
-  if r.error == "no_route" then
+  local down = r.error == "no_route" and type(r.down_interfaces) == "table" and r.down_interfaces[1]
+  if down then
+    report_down_interface(out, a, r, down, #r.down_interfaces, level, also)
+  elseif r.error == "no_route" then
     local dev
     for _, i in ipairs(h.ifaces) do
       for _, ia in ipairs(i.addresses) do

@@ -1,6 +1,8 @@
 -- port_open: does a TCP handshake to the target complete, on every address it resolves to?
 -- Inspects: a non-blocking connect() to each resolved address, bounded by --timeout;
---           the errno and any ICMP error the kernel queued for the socket (IP_RECVERR).
+--           the errno and any ICMP error the kernel queued for the socket (IP_RECVERR), and who sent it;
+--           on a client, for a failure: the next hop's neighbour entry (ip neigh), the route's down
+--           interfaces, and once a run a bounded TTL-limited probe of the hops (net.hops).
 -- Options:  --set attempts=N  probe each address N times (1-100) to expose intermittent failures.
 --           --set grace=S     follow a handshake that missed --timeout S seconds longer (default: half the timeout,
 --                             at most 0.5 s; 0: off), sending one fresh SYN too, to tell slow or lossy from filtered.
@@ -8,6 +10,7 @@
 local addr = require("addr")
 local list = require("list")
 local options = require("options")
+local path = require("path")
 local report = require("report")
 
 -- How to probe: the target's port, --timeout, and the options above.
@@ -21,6 +24,8 @@ local function probe_settings(ctx)
     -- when the first was lost; a slow handshake gets that much more time.
     grace = options.seconds(ctx, "grace", math.min(timeout / 2, 0.5), 10),
     watch = options.seconds(ctx, "watch", math.min(timeout, 0.25), 10),
+    from = ctx.from,
+    spent = 0, -- seconds the connects took, for the hop probe's budget
   }
 end
 
@@ -75,10 +80,12 @@ end
 
 ------------------------------------------------------------------------ what a failed handshake means
 
--- The kind of failure of one connect, a key of EXPLAIN: the outcome itself, or one of the
--- outcomes told apart by what came with it.
+-- The kind of failure of one connect (as path.settled left it), a key of EXPLAIN: the outcome itself,
+-- or one of the outcomes told apart by what came with it.
 local function failure_kind(r)
-  if r.outcome == "refused" and r.rejected_by == "icmp" then return "rejected_by_icmp" end
+  if r.outcome == "refused" and r.rejected_by == "icmp" then return "rejected" end
+  -- Administratively prohibited comes as EHOSTUNREACH, ENETUNREACH or (ICMPv6) EACCES.
+  if r.icmp and r.icmp.prohibited then return "rejected" end
   if r.outcome == "self_connect" then return "refused" end
   if r.outcome == "timeout" and r.late and (r.late.outcome == "connected" or r.late.retry_outcome == "connected") then
     return "connected_late"
@@ -86,21 +93,69 @@ local function failure_kind(r)
   if r.outcome == "connected" and r.peer and (r.peer.action == "closed" or r.peer.action == "reset") then
     return "closed_by_server"
   end
+  -- A reset that raced connect(): the handshake completed, then the server reset it.
+  if r.outcome == "reset_after_handshake" then return "closed_by_server" end
   return r.outcome
 end
 
 -- What each kind of failure means, and what to do about it: kind -> function(r, s) returning
 -- { finding =, cause =, would_work = }. s describes the attempt: where ("host:port"), cmd (the nc
--- command), ev (its evidence), port, timeout, server_cmd (the run to do on the server) and
--- server(remote_text, local_text), which picks the text for a remote target or for this host.
+-- command), ev (its evidence), port, timeout, server_cmd (the run to do on the server, with --from),
+-- server(remote_text, local_text), which picks the text for a remote target or for this host,
+-- client_side (a run on a client: not the target, not --from), and what was learnt of the way:
+-- next_hop (path.next_hop), dead_hop (the same, when nobody answers ARP/NDP for it), hops (net.hops),
+-- route (route.get).
 local EXPLAIN = {}
 
-function EXPLAIN.rejected_by_icmp(r, s)
+-- " (it came 3012 ms after the SYN, past --timeout 1 s)" for an answer of the grace period.
+local function late_note(r, s)
+  if not r.late_ms then return "" end
+  return string.format(" (it came %.0f ms after the SYN, past --timeout %g s: a client with a longer timeout gets it)", r.late_ms, s.timeout)
+end
+
+-- An ICMP reject (port unreachable, administratively prohibited) from the target, a hop, or this host.
+function EXPLAIN.rejected(r, s)
+  local icmp = r.icmp or {}
+  local by = path.sender(icmp)
+  local what = string.format("%s from %s", icmp.meaning or "an ICMP error", tostring(icmp.from or "?"))
+  if r.outcome == "permission_denied" then
+    -- The kernel words EACCES as a local refusal; here the ICMP says who refused.
+    local copy = {}
+    for k, x in pairs(r) do copy[k] = x end
+    copy.message = string.format("refused by %s (%s)", what, tostring(r.errno))
+    r = copy
+    s.ev = { command = s.cmd, output = s.where .. ": " .. r.message }
+  end
+  if by == "hop" then
+    local iptables = r.family == "ipv6" and "ip6tables" or "iptables"
+    return {
+      finding = { level = "fail", message = string.format("%s is rejected on the path by %s: %s", s.where, icmp.from, r.message), evidence = s.ev,
+        fix = string.format("%s, a router or firewall between this host and %s, rejects the SYN (a REJECT rule or a prohibit route there): on %s, list its rules (`sudo %s -S FORWARD; sudo nft list ruleset`) and routes (`ip route show type prohibit`) and allow tcp to %s; %s itself never saw the SYN",
+          icmp.from, r.address, icmp.from, iptables, s.where, r.address) },
+      cause = { id = "firewall_reject", confidence = "high",
+        summary = string.format("rejected on the path by %s: it answers the SYN to %s with %s%s; the target never sees the SYN", icmp.from, s.where,
+          icmp.meaning or "an ICMP error", late_note(r, s)),
+        evidence = { s.cmd .. " → " .. r.message },
+        fix = { string.format("on %s (the router or firewall that rejects), find the rule: `sudo %s -S FORWARD | grep -i reject; sudo nft list ruleset | grep -i reject` (or a prohibit route: `ip%s route show type prohibit`), then allow tcp to %s there",
+            icmp.from, iptables, r.family == "ipv6" and " -6" or "", s.where),
+          string.format("the rules of %s are not involved: the SYN does not reach it", r.address) } },
+    }
+  elseif by == "this_host" then
+    return {
+      finding = { level = "fail", message = string.format("%s is rejected on this host, before the SYN leaves: %s", s.where, r.message), evidence = s.ev,
+        fix = string.format("a REJECT rule in this host's OUTPUT chain answers for %s (the firewall step names it): `sudo iptables -S OUTPUT; sudo ip6tables -S OUTPUT; sudo nft list ruleset`, then delete it or accept tcp to %s before it",
+          s.where, s.where) },
+      cause = { id = "firewall_reject", confidence = "high",
+        summary = string.format("this host's own firewall rejects the connection to %s on this host (%s, an address of this host): the SYN never leaves this machine", s.where, what),
+        evidence = { s.cmd .. " → " .. r.message },
+        fix = { string.format("on this host, find the REJECT rule in OUTPUT: `sudo iptables -S OUTPUT | grep -i reject; sudo ip6tables -S OUTPUT | grep -i reject; sudo nft list ruleset | grep -i reject`, then delete it or accept tcp to %s before it", s.where) } },
+    }
+  end
   return {
     finding = { level = "fail", message = s.where .. " is rejected: " .. r.message, evidence = s.ev,
       fix = "a firewall REJECT rule answers for port " .. s.port .. ": on the server, list it with `sudo iptables -S; sudo nft list ruleset`" .. s.server(" (or run " .. s.server_cmd .. ")", "") .. " and allow the port" },
-    cause = { id = "firewall_reject", confidence = r.icmp and r.icmp.reject and "high" or "medium",
-      summary = string.format("%s answers the SYN with %s%s", s.where, r.icmp and r.icmp.meaning or "an ICMP error", r.icmp and r.icmp.from and (" from " .. r.icmp.from) or ""),
+    cause = { id = "firewall_reject", confidence = icmp.reject and "high" or "medium",
+      summary = string.format("%s answers the SYN with %s%s%s", s.where, icmp.meaning or "an ICMP error", icmp.from and (" from " .. icmp.from) or "", late_note(r, s)),
       evidence = { s.cmd .. " → " .. r.message },
       fix = { "on the server, find the REJECT rule for tcp port " .. s.port .. ": `sudo iptables -S | grep -i reject; sudo nft list ruleset | grep -i reject`, then allow the port or remove the rule" } },
   }
@@ -147,36 +202,93 @@ function EXPLAIN.connected_late(r, s)
 end
 
 function EXPLAIN.closed_by_server(r, s)
-  local p = r.peer
+  -- A reset that beat connect()'s return comes without a watch period's details: at once, nothing sent.
+  local p = r.peer or { action = "reset", ms = 0, bytes = 0 }
   local what = p.action == "reset" and "reset it (RST)" or "closed it (FIN)"
   local said = p.bytes > 0 and string.format(" after sending %d byte%s: %q", p.bytes, plural(p.bytes), p.text or "") or " without sending anything"
-  local how = string.format("connected, then the server %s %.1f ms later%s", what, p.ms or 0, said)
+  local raced = r.outcome == "reset_after_handshake" and (p.ms or 0) == 0
+  local when = raced and "at once, before connect() returned" or string.format("%.1f ms later", p.ms or 0)
+  local how = string.format("connected, then the server %s %s%s", what, when, said)
   return {
     finding = { level = "fail", message = s.where .. ": " .. how, evidence = { command = s.cmd, output = s.where .. ": " .. r.message .. "; " .. how },
       fix = "the application accepts the connection and drops it at once: read its log for the reason (a client allowlist such as tcp_wrappers or pg_hba, a connection limit, a TLS or protocol mismatch, a crash)" .. s.server("; on the server run " .. s.server_cmd, "") },
     cause = { id = "app_closed", confidence = "high",
-      summary = string.format("%s accepts the connection, then the application %s %.1f ms later%s", s.where, what, p.ms or 0, said),
+      summary = string.format("%s accepts the connection, then the application %s %s%s", s.where, what, when, said),
       evidence = { s.cmd .. " → " .. r.message .. "; " .. how },
       fix = { "on the server, read the application's log for why it drops connections (allowlist, connection limit, TLS/protocol mismatch, crash)"
         .. s.server(" and run " .. s.server_cmd, "") } },
   }
 end
 
-function EXPLAIN.timeout(r, s)
-  local grace_note = r.late and string.format(" (followed %.0f ms longer, with a second SYN: no answer either)", r.late.grace_ms) or ""
+-- Nobody answers ARP/NDP for the next hop h (the gateway, or the target on the link): the SYN never left.
+local function dead_neighbour(r, s, h)
+  local words = path.neighbour_words(h)
+  local seen = h.text or (tostring(h.address) .. " dev " .. h.interface .. " " .. string.upper(tostring(h.state)))
+  local fix
+  if h.is_gateway then
+    fix = { string.format("check that the gateway %s is up and is the right one for %s's network: `ping -c 3 %s`, `ip route show default`%s", h.address, h.interface, h.address,
+        h.family == "ipv6" and "" or string.format("; if the network's gateway changed: `sudo ip route replace default via NEW_GATEWAY dev %s`", h.interface)),
+      string.format("%s: FAILED or INCOMPLETE means nobody answers for it on %s", h.command, h.interface) }
+  else
+    fix = { string.format("%s is on %s's network but does not answer: check that it is up and holds that address (`ping -c 3 %s`), or correct the address the client uses", r.address, h.interface, r.address),
+      string.format("%s: FAILED or INCOMPLETE means nobody answers for it on %s", h.command, h.interface) }
+  end
   return {
-    finding = { level = "fail", message = s.where .. " does not answer: " .. r.message .. grace_note, evidence = s.ev,
-      fix = "the SYN gets no reply: a firewall drops it (on the server, in a cloud security group, or on the path), or the host is down." .. s.server(" On the server run " .. s.server_cmd .. ";", " This host is the target: the firewall and resources steps show its side;") .. " try a longer --timeout once to rule out a slow path" },
-    cause = { id = "filtered", confidence = "medium",
-      summary = string.format("no answer from %s within %g s%s: the SYN is dropped on the path or by a firewall, or the host is down", s.where, s.timeout,
-        r.late and string.format(" (nor in %.0f ms more, nor to a second SYN)", r.late.grace_ms) or ""),
-      evidence = { s.cmd .. " → " .. r.message .. grace_note },
-      fix = { s.server("on the server run: " .. s.server_cmd, "this host is the target: see the firewall step (rules and their counters) and the resources step (accept queue, conntrack)"),
-        "check cloud security groups / network ACLs for tcp port " .. s.port } },
+    finding = { level = "fail", message = string.format("%s: %s; %s (%s)", s.where, r.message, words, seen), evidence = { command = h.command, output = seen }, fix = fix[1] },
+    cause = { id = "host_unreachable", confidence = h.sure and "high" or "medium",
+      summary = string.format("%s: %s cannot be reached (\"No route to host\")%s", words, s.where,
+        h.is_gateway and "; the SYN never leaves this host" or ""),
+      evidence = { s.cmd .. " → " .. r.message, h.command .. " → " .. seen },
+      fix = fix },
   }
 end
 
+-- The interface down (down[1], route.down_interfaces' format) that leaves no route to the target.
+local function interface_down(r, s, down)
+  local i = down[1]
+  local state = i.up and "has no carrier (NO-CARRIER)" or "is down (set down)"
+  local sure = i.would_route or #down == 1
+  return {
+    finding = { level = "fail", message = string.format("%s: %s; interface %s %s", s.where, r.message, i.name, state),
+      evidence = { command = "ip link show " .. i.name, output = string.format("%s: %s, operstate %s", i.name, i.up and "UP" or "DOWN", tostring(i.operstate)) }, fix = i.fix },
+    cause = { id = "interface_down", confidence = sure and "high" or "medium",
+      summary = string.format("interface %s %s: %s cannot be reached (%s)", i.name, state, s.where, path.down_words(i, r.address, r.family)),
+      evidence = { s.cmd .. " → " .. r.message, string.format("ip link show %s → %s, operstate %s", i.name, i.up and "UP" or "DOWN", tostring(i.operstate)) },
+      fix = { i.fix or ("ip link set " .. i.name .. " up"), "then check the route: `ip route get " .. r.address .. "`" } },
+  }
+end
+
+-- The route's interface is down (s.route.down_interfaces), or nil.
+local function down_interfaces(s)
+  local down = s.route and s.route.down_interfaces
+  return type(down) == "table" and down[1] and down or nil
+end
+
 function EXPLAIN.network_unreachable(r, s)
+  local by = path.sender(r.icmp)
+  if by == "hop" then
+    return {
+      finding = { level = "fail", message = s.where .. ": " .. r.message, evidence = s.ev,
+        fix = string.format("%s, a router on the path, has no route to %s: check the routes there (`ip route get %s` on %s)", r.icmp.from, r.address, r.address, r.icmp.from) },
+      cause = { id = "host_unreachable", confidence = "high",
+        summary = string.format("%s, a router on the path, has no route to %s: it answers %s%s", r.icmp.from, r.address,
+          r.icmp.meaning or "ICMP network unreachable", late_note(r, s)),
+        evidence = { s.cmd .. " → " .. r.message },
+        fix = { string.format("on %s, check the route toward %s: `ip route get %s`", r.icmp.from, r.address, r.address) } },
+    }
+  elseif by == "target" then
+    return {
+      finding = { level = "fail", message = s.where .. ": " .. r.message, evidence = s.ev,
+        fix = "the target forwards the SYN (a DNAT / port forward) and has no route to where it sends it, or a REJECT rule there answers net-unreachable" .. s.server("; run " .. s.server_cmd, "") },
+      cause = { id = "host_unreachable", confidence = "high",
+        summary = string.format("%s answers %s%s: it forwards the SYN (a DNAT or port forward) and has no route to where it sends it, or a REJECT rule there answers net-unreachable",
+          s.where, r.icmp.meaning or "ICMP network unreachable", late_note(r, s)),
+        evidence = { s.cmd .. " → " .. r.message },
+        fix = { string.format("on %s, find where tcp port %d goes (`sudo iptables -t nat -S | grep -w %d; sudo nft list ruleset | grep -w %d`) and check its route there (`ip route get BACKEND`)",
+          r.address, s.port, s.port, s.port) } },
+    }
+  end
+  if down_interfaces(s) then return interface_down(r, s, down_interfaces(s)) end
   return {
     finding = { level = "fail", message = s.where .. ": " .. r.message, evidence = s.ev,
       fix = "this host has no route to " .. r.address .. ": check `ip route get " .. r.address .. "` and the default gateway (`ip route show default`)" },
@@ -187,12 +299,89 @@ function EXPLAIN.network_unreachable(r, s)
 end
 
 function EXPLAIN.host_unreachable(r, s)
+  if down_interfaces(s) then return interface_down(r, s, down_interfaces(s)) end
+  if s.dead_hop then return dead_neighbour(r, s, s.dead_hop) end
+  local icmp = r.icmp or {}
+  local by = path.sender(r.icmp)
+  if by == "hop" then
+    return {
+      finding = { level = "fail", message = s.where .. ": " .. r.message, evidence = s.ev,
+        fix = string.format("%s, a router on the path, cannot deliver to %s: check that %s is up, and %s's route and neighbour entry for it (`ip route get %s; ip neigh show %s` there)",
+          icmp.from, r.address, r.address, icmp.from, r.address, r.address) },
+      cause = { id = "host_unreachable", confidence = "high",
+        summary = string.format("%s, a router on the path, says %s is unreachable (%s)%s: %s is down, or %s cannot reach it (its ARP for it gets no answer, or it has no way on)",
+          icmp.from, r.address, icmp.meaning or "ICMP host unreachable", late_note(r, s), r.address, icmp.from),
+        evidence = { s.cmd .. " → " .. r.message },
+        fix = { string.format("check that %s is up and on the network behind %s; on %s: `ip route get %s; ip neigh show %s` (FAILED: %s does not answer ARP)",
+            r.address, icmp.from, icmp.from, r.address, r.address, r.address) } },
+    }
+  elseif by == "target" then
+    return {
+      finding = { level = "fail", message = s.where .. ": " .. r.message, evidence = s.ev,
+        fix = "the target forwards the SYN (a DNAT / port forward, or routing) and cannot deliver it: on " .. r.address .. ", check where port " .. s.port .. " is forwarded and that the backend is up" .. s.server("; run " .. s.server_cmd, "") },
+      cause = { id = "host_unreachable", confidence = "high",
+        summary = string.format("%s answers %s%s: it forwards the SYN (a DNAT or port forward, or as a router) and cannot deliver it: the backend or next host is down (or a REJECT rule there answers host-unreachable)",
+          s.where, icmp.meaning or "ICMP host unreachable", late_note(r, s)),
+        evidence = { s.cmd .. " → " .. r.message },
+        fix = { string.format("on %s, find where tcp port %d goes: `sudo iptables -t nat -S | grep -w %d; sudo nft list ruleset | grep -w %d`, and check that the backend is up", r.address, s.port, s.port, s.port) } },
+    }
+  end
   return {
     finding = { level = "fail", message = s.where .. ": " .. r.message, evidence = s.ev,
       fix = "the host is down or not on the link: check it is up, its address, and `ip neigh show " .. r.address .. "`" },
-    cause = { id = "host_unreachable", confidence = "high", summary = r.address .. " is unreachable (no neighbour answer, or ICMP host unreachable)",
+    cause = { id = "host_unreachable", confidence = "high", summary = r.address .. " is unreachable (no neighbour answer, or ICMP host unreachable)" .. late_note(r, s),
       evidence = { s.cmd .. " → " .. r.message },
       fix = { "check that " .. r.address .. " is up and on the expected network: `ping -c 3 " .. r.address .. "`, `ip neigh show " .. r.address .. "`" } },
+  }
+end
+
+-- The TTL-limited probe met an ICMP error (a hop that rejects, or one made here): explained as if
+-- the connect had got it.
+local function hop_answer(r, s, t)
+  local hop = t.stops_after or (t.hops or {})[1] or {}
+  local icmp = hop.icmp
+  local words = path.hops_finding(t, r.address, s.next_hop)
+  local h = {}
+  for k, x in pairs(r) do h[k] = x end
+  h.icmp = icmp
+  h.outcome = icmp.kind == "port_unreachable" and "refused" or (icmp.kind == "net_unreachable" and "network_unreachable" or "host_unreachable")
+  h.rejected_by = h.outcome == "refused" and "icmp" or nil
+  h.message = r.message .. "; the hop probe: " .. words
+  return (EXPLAIN[failure_kind(h)] or EXPLAIN.host_unreachable)(h, s)
+end
+
+function EXPLAIN.timeout(r, s)
+  if down_interfaces(s) then return interface_down(r, s, down_interfaces(s)) end
+  if s.dead_hop then return dead_neighbour(r, s, s.dead_hop) end
+  local t = s.hops
+  if t and (t.ends == "rejected" or t.ends == "local_error") and ((t.stops_after or (t.hops or {})[1] or {}).icmp) then
+    local e = hop_answer(r, s, t)
+    table.insert(e.cause.evidence, select(2, path.hops_finding(t, r.address, s.next_hop)))
+    return e
+  end
+  local grace_note = r.late and string.format(" (followed %.0f ms longer, with a second SYN: no answer either)", r.late.grace_ms) or ""
+  local stop, hop_ev
+  if t then stop, hop_ev = path.hops_finding(t, r.address, s.next_hop) end
+  local fixes = { s.server("on the server run: " .. s.server_cmd, "this host is the target: see the firewall step (rules and their counters) and the resources step (accept queue, conntrack)") }
+  local last = t and t.stops_after
+  if last and last.outcome == "time_exceeded" and last.from == r.address then
+    fixes[#fixes + 1] = string.format("on %s, find where tcp port %d is forwarded: `sudo iptables -t nat -S | grep -w %d; sudo nft list ruleset | grep -w %d`, and check that the backend is up and its FORWARD rules let the SYN through",
+      r.address, s.port, s.port, s.port)
+  elseif last and t.ends == "silent" and last.from ~= r.address then
+    fixes[#fixes + 1] = string.format("on %s (hop %d, the last that answers), check its forwarding rules for tcp port %d: `sudo %s -S FORWARD; sudo nft list ruleset`; if they let it through, look further on (the next hop, or %s's own firewall)",
+      tostring(last.from), last.ttl, s.port, r.family == "ipv6" and "ip6tables" or "iptables", r.address)
+  end
+  -- Cloud firewalls stand between a client and the server: advice for a client-side run only.
+  if s.client_side then fixes[#fixes + 1] = "check cloud security groups / network ACLs for tcp port " .. s.port end
+  return {
+    finding = { level = "fail", message = s.where .. " does not answer: " .. r.message .. grace_note .. (stop and ("; " .. stop) or ""), evidence = s.ev,
+      fix = "the SYN gets no reply: a firewall drops it (" .. (s.client_side and "on the server, in a cloud security group, or on the path" or "on this host or on the path") .. "), or the host is down." .. s.server(" On the server run " .. s.server_cmd .. ";", " This host is the target: the firewall and resources steps show its side;") .. " try a longer --timeout once to rule out a slow path" },
+    cause = { id = "filtered", confidence = "medium",
+      summary = string.format("no answer from %s within %g s%s: %s", s.where, s.timeout,
+        r.late and string.format(" (nor in %.0f ms more, nor to a second SYN)", r.late.grace_ms) or "",
+        stop or "the SYN is dropped on the path or by a firewall, or the host is down"),
+      evidence = { s.cmd .. " → " .. r.message .. grace_note, hop_ev },
+      fix = fixes },
   }
 end
 
@@ -209,10 +398,23 @@ end
 function EXPLAIN.permission_denied(r, s)
   return {
     finding = { level = "fail", message = s.where .. ": " .. r.message, evidence = s.ev,
-      fix = "an OUTPUT rule or policy on this host blocks it: check `sudo iptables -S OUTPUT; sudo nft list ruleset`" },
-    cause = { id = "firewall_drop", confidence = "medium", summary = "this host's own firewall (OUTPUT) or a security policy blocks connections to " .. s.where,
+      fix = "an OUTPUT rule or a security policy on this host blocks it: check `sudo iptables -S OUTPUT; sudo nft list ruleset`" },
+    cause = { id = "firewall_drop", confidence = "medium", summary = "this host's own firewall (OUTPUT) or a security policy blocks connections to " .. s.where .. " on this host (" .. tostring(r.errno) .. "): the SYN never leaves this machine",
       evidence = { s.cmd .. " → " .. r.message },
-      fix = { "find the OUTPUT rule: `sudo iptables -S OUTPUT; sudo nft list ruleset`, and allow tcp to " .. s.where } },
+      fix = { "on this host, find the OUTPUT rule: `sudo iptables -S OUTPUT; sudo ip6tables -S OUTPUT; sudo nft list ruleset`, and allow tcp to " .. s.where .. " (or the security policy: a cgroup/BPF program, SELinux, AppArmor)" } },
+  }
+end
+
+-- This host's route to the target is an unreachable, prohibit or blackhole route: the kernel refuses
+-- the connect itself (EHOSTUNREACH, EACCES, EINVAL), whatever the errno says.
+local function refused_by_route(r, s)
+  local rt = s.route
+  return {
+    finding = { level = "fail", message = string.format("%s: %s; the route to %s is a %s route (%s)", s.where, r.message, r.address, rt.error, tostring(rt.output)),
+      evidence = { command = rt.command, output = tostring(rt.output) }, fix = "see the client_config step: remove the " .. rt.error .. " route if it is not intended" },
+    cause = { id = "no_route", confidence = "high", summary = r.address .. " is covered by a " .. rt.error .. " route on this host",
+      evidence = { s.cmd .. " → " .. r.message, rt.command .. ": " .. tostring(rt.output) },
+      fix = { string.format("ip%s route show table all type %s    # find the route, and remove it if it is not intended", r.family == "ipv6" and " -6" or "", rt.error) } },
   }
 end
 
@@ -224,18 +426,73 @@ function EXPLAIN.other(r, s)
   }
 end
 
+-- How long the connects r took, in seconds: the wait, the grace period, the watch.
+local function spent(r)
+  local ms = (r.ms or 0) + (r.late and (r.late.grace_ms or 0) or 0) + (r.peer and (r.peer.watched_ms or 0) or 0)
+  return ms / 1000
+end
+
+-- The run's slack for the hop probe, in seconds: the whole run stays within --timeout + 2 s, after
+-- the connects already made (p.spent) and what the later steps take (the firewall step's probe,
+-- at most 0.5 s; the rest, a few hundred ms, and a margin).
+local LATER_STEPS = 1.2
+
+-- Routes that make the kernel refuse a connect at once.
+local ROUTE_REFUSALS = { unreachable = true, prohibit = true, blackhole = true }
+
+-- What the way to the failed connect r tells (dead_hop, hops, route), for s. Only for a client-side
+-- run: on the server, the path is this host.
+local function inspect_path(r, s, p)
+  if not s.client_side then return end
+  local by = path.sender(r.icmp)
+  -- Refused here without an ICMP error: the route may say why (none left, an interface down, an
+  -- unreachable/prohibit/blackhole route).
+  if not by and r.outcome ~= "timeout" then s.route = route.get(r.address) end
+  if s.route and not s.route.ok then return end
+  -- Silence, or nobody answered ARP/NDP on the link: ask the neighbour table, then the hops.
+  if r.outcome ~= "timeout" and not (r.outcome == "host_unreachable" and (by == "this_host" or by == nil)) then return end
+  -- A link without carrier keeps its routes: the packets go nowhere, and ARP gets no answer.
+  local rt = route.get(r.address)
+  if rt.ok and type(rt.down_interfaces) == "table" and rt.down_interfaces[1] then
+    s.route = rt
+    return
+  end
+  local h = path.next_hop(r.address, r.ms + (r.late and r.late.grace_ms or 0))
+  if h and h.dead then
+    s.dead_hop = h
+    return
+  end
+  s.next_hop = h
+  if r.outcome == "timeout" and not p.hops_probed then
+    -- One probe a run, when the run has time for it.
+    p.hops_probed = true
+    s.hops = path.probe_hops(r.address, p.port, p.timeout + 2 - p.spent - LATER_STEPS)
+  end
+end
+
 -- The finding, cause and working timeout for one failed connect r to where.
 local function explain(r, where, p)
+  r = path.settled(r)
   local cmd = nc_command(r.address, r.family, p)
   -- When the target is this host, this run is already the server-side one.
   local here = on_this_host(r.address)
   local s = {
     where = where, cmd = cmd, port = p.port, timeout = p.timeout,
     ev = { command = cmd, output = string.format("%s: %s", where, r.message) },
-    server_cmd = string.format("sudo tcpcheck run all --target %s", addr.hostport(r.address, p.port)),
+    server_cmd = path.server_command(r.address, p.port, r.local_address),
     server = function(remote_text, local_text) return here and local_text or remote_text end,
+    client_side = not here and not p.from,
   }
-  return (EXPLAIN[failure_kind(r)] or EXPLAIN.other)(r, s)
+  inspect_path(r, s, p)
+  local e
+  if s.route and ROUTE_REFUSALS[s.route.error] then
+    e = refused_by_route(r, s)
+  else
+    e = (EXPLAIN[failure_kind(r)] or EXPLAIN.other)(r, s)
+  end
+  e.dead_hop = s.dead_hop
+  if s.hops then p.hops = s.hops end
+  return e
 end
 
 ------------------------------------------------------------------------ probing one address
@@ -309,6 +566,8 @@ local function report_failure(out, entry, good, p)
   end
   if e.cause then table.insert(out.causes, e.cause) end
   table.insert(out.findings, e.finding)
+  entry.failure = e.cause and e.cause.summary or e.finding.message
+  entry.next_hop = e.dead_hop
   return e.would_work
 end
 
@@ -335,6 +594,34 @@ local function report_all_connected(out, per_address, p)
   return summary
 end
 
+-- Some addresses accept every connection and others none: the name works for clients that pick a
+-- good address, and fails (or waits out their timeout) for those that try a broken one first.
+local function report_partial(out, per_address, p, host)
+  local good, bad = {}, {}
+  for _, e in ipairs(per_address) do
+    if e.successes == p.attempts then good[#good + 1] = e
+    elseif e.successes == 0 then bad[#bad + 1] = e end
+  end
+  if #good == 0 or #bad == 0 then return end
+  local families = {}
+  for _, e in ipairs(bad) do families[e.family] = true end
+  for _, e in ipairs(good) do if families[e.family] then families = {} break end end
+  local family = next(families)
+  local broken = list.map(bad, function(e) return addr.host(e.address) end)
+  local evidence = {}
+  for _, e in ipairs(bad) do evidence[#evidence + 1] = addr.hostport(e.address, p.port) .. ": " .. e.failure end
+  for _, e in ipairs(good) do evidence[#evidence + 1] = seen_line(e.results[1], p) end
+  out:cause("partial", "high",
+    string.format("%s works on %s but not on %s%s: clients that try %s first fail or wait out their timeout",
+      host, list.join(list.map(good, function(e) return addr.host(e.address) end)), list.join(broken),
+      family and #bad == 1 and string.format(" (its %s address)", family) or (family and " (every " .. family .. " address)" or ""),
+      #bad == 1 and "it" or "one of those"),
+    evidence,
+    { string.format("fix %s (its own cause is listed below), or stop publishing it for %s: remove its %s record (or its /etc/hosts line)",
+        list.join(broken), host, family == "ipv6" and "AAAA" or (family == "ipv4" and "A" or "DNS")),
+      "until then, clients that fall back between addresses (Happy Eyeballs) connect after a delay, the others fail" })
+end
+
 return {
   id = "port_open",
   title = "Port open",
@@ -350,7 +637,13 @@ SYN was lost, and the report names the timeout that works. A connection that
 succeeds is watched briefly (--set watch): a server that closes or resets it at
 once is reported as such (an allowlist, a connection limit, a crash).
 With --set attempts=N each address is probed N times and the success rate and
-latency (min/median/max) show an intermittent failure as such.]],
+latency (min/median/max) show an intermittent failure as such.
+On a client it names who answered: the target, a router on the path (an ICMP
+reject or unreachable from a hop), or this host (its own OUTPUT firewall, a
+next hop that does not answer ARP/NDP). An ICMP error that arrives during the
+grace period is the answer. When the SYN goes unanswered, one TTL-limited probe
+(at most 8 hops, within the run's --timeout + 2 s) shows where the answers
+stop. Some addresses working and others not is reported as such (partial).]],
   order = 20,
   tags = { "network", "client" },
   inspects = {
@@ -358,26 +651,30 @@ latency (min/median/max) show an intermittent failure as such.]],
     "the socket's error queue for ICMP replies (IP_RECVERR)",
     "after the timeout: the same handshake and one fresh SYN, for a short grace period",
     "after connecting: whether the server closes or resets the idle connection at once",
+    "on a client, for a failure: the next hop's neighbour entry, down interfaces, the hops (TTL-limited SYNs, like traceroute -T)",
   },
   needs_target = true,
 
   run = function(ctx)
     if #ctx.target.addresses == 0 then return unresolved(ctx.target) end
     local p = probe_settings(ctx)
-    local out, per_address = report.new(), {}
+    local out, per_address, goods = report.new(), {}, {}
+    for i, a in ipairs(ctx.target.addresses) do
+      per_address[i], goods[i] = probe_address(a, p)
+      for _, r in ipairs(per_address[i].results) do p.spent = p.spent + spent(r) end
+    end
     local ok_addresses, would_work_timeout = 0, nil
-    for _, a in ipairs(ctx.target.addresses) do
-      local entry, good = probe_address(a, p)
-      per_address[#per_address + 1] = entry
+    for i, entry in ipairs(per_address) do
       if entry.successes == p.attempts then
         ok_addresses = ok_addresses + 1
         report_success(out, entry, p)
       else
-        entry.would_work_timeout = report_failure(out, entry, good, p)
+        entry.would_work_timeout = report_failure(out, entry, goods[i], p)
         would_work_timeout = math.max(would_work_timeout or 0, entry.would_work_timeout or 0)
         if would_work_timeout == 0 then would_work_timeout = nil end
       end
     end
+    report_partial(out, per_address, p, ctx.target.host)
 
     local status, summary
     if ok_addresses == #per_address then
@@ -391,6 +688,6 @@ latency (min/median/max) show an intermittent failure as such.]],
       end
     end
     return out:result(summary, { attempts = p.attempts, timeout = p.timeout, grace = p.grace, watch = p.watch,
-      addresses = per_address, reachable = ok_addresses > 0, would_work_timeout = would_work_timeout }, status)
+      addresses = per_address, reachable = ok_addresses > 0, would_work_timeout = would_work_timeout, hops = p.hops }, status)
   end,
 }

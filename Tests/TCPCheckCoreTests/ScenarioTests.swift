@@ -36,7 +36,8 @@ struct ScenarioTests {
         let fromClient = try s.diagnose("\(Scenario.serverIP):18002", timeout: 1, in: s.client)
         expectVerdict(fromClient, ["not_listening"], timeout: 1)
         #expect(fromClient.topText.contains("tcpcheck run all --target \(Scenario.serverIP):18002"), "\(fromClient.topText)")
-        #expect(fromClient.verdict["server_command"] as? String == "sudo tcpcheck run all --target \(Scenario.serverIP):18002")
+        #expect(fromClient.verdict["server_command"] as? String == "sudo tcpcheck run all --target \(Scenario.serverIP):18002 --from \(Scenario.clientIP)"
+                + "    # \(Scenario.clientIP) is this client's address; if NAT is on the way, use the address the server sees")
     }
 
     // 3. Listener on 127.0.0.1 only, the server's external address targeted, run on the server.
@@ -120,7 +121,8 @@ struct ScenarioTests {
         let d = try s.diagnose("\(Scenario.serverIP):18015", timeout: 1, in: s.client)
         expectVerdict(d, ["firewall_reject"], confidence: "high", timeout: 1)
         #expect(d.topText.contains("ICMP port unreachable") && d.topText.contains("198.18.0.2"), "the evidence names the ICMP and its sender\n\(d.topText)")
-        #expect(d.verdict["server_command"] as? String == "sudo tcpcheck run all --target \(Scenario.serverIP):18015")
+        #expect(d.verdict["server_command"] as? String == "sudo tcpcheck run all --target \(Scenario.serverIP):18015 --from \(Scenario.clientIP)"
+                + "    # \(Scenario.clientIP) is this client's address; if NAT is on the way, use the address the server sees")
     }
 
     // 8. The client has no route to the target.

@@ -33,6 +33,7 @@ local SPECIFICITY = {
   not_listening = 7, proxy_in_path = 7,
   intermittent = 6,
   filtered = 5,
+  partial = 11, interface_down = 10, -- the client end (issue 9): one address broken beside working ones; a link down
   ok = 0,
   syn_backlog_full = 8, listening_in_other_namespace = 8, -- issue 9, server side: listeners and resources
 }
