@@ -224,6 +224,10 @@ local function report_stopped(out, w, t, k)
       pkt.daddr and (" to " .. pkt.daddr) or "", proof and ("; " .. proof .. " (other traffic counts here too)") or "")
     evidence = policy_evidence(item)
     fix = fwrules.fix_for(w.manager, item, true, pkt)
+    if k.origin == "remote" and w.from and not pkt.saddr and not w.manager then
+      local only = fwrules.fix_for(nil, item, true, { direction = pkt.direction, port = pkt.port, daddr = pkt.daddr, saddr = w.from })
+      table.insert(fix, 2, "or only for this client: " .. only[1])
+    end
     if item.hook == "forward" then
       table.insert(fix, #fix, "the replies need the way back too: a rule that accepts `ct state established,related` (iptables: -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT) in the same chain")
       if w.docker then
@@ -292,6 +296,7 @@ local function report_passes(out, w, traces, hooks, k)
   end
   if k.direction == "to_target" then
     out:add("pass", accepted_by and string.format("%s is accepted by rule `%s` (%s; %s)", k.what, accepted_by.text, where(accepted_by), counters(accepted_by))
+      or (#hooks == 0 and string.format("%s passes: no chain of this firewall sees it", k.what))
       or string.format("%s passes: no rule drops or rejects it and the policies on its way (%s) accept", k.what, table.concat(hooks, ", ")))
   end
 end
@@ -315,13 +320,16 @@ end
 
 ------------------------------------------------------------------------ the client's SYN
 
--- The path of the client's SYN to address a: from the network (origin "remote") on a server or with
--- --from, this host's own (origin "local") on a client and for loopback addresses.
+-- The path of the client's SYN to address a: from the network (origin "remote") with --from, or on
+-- the server without it; this host's own (origin "local") on a client, when --from names this host,
+-- and for loopback addresses.
 local function client_path(w, a)
   local r = w.routes[a.address]
   local is_local = r ~= nil and r.type == "local"
   local remote = w.paths[a.address .. " remote"]
-  if remote and (w.from or is_local) and not addr.is_loopback(a.address) then return remote, "remote", is_local end
+  local from_network
+  if w.from then from_network = not w.from_here else from_network = is_local end
+  if remote and from_network and not addr.is_loopback(a.address) then return remote, "remote", is_local end
   return w.paths[a.address .. " local"], "local", is_local
 end
 
@@ -341,16 +349,36 @@ local function deciding_hop(p)
   return p.hops[#p.hops]
 end
 
--- The rules that stop some sources and not others, kept while the client's address is unknown.
+-- The rules that stop some sources and not others, kept while the client's address is unknown: those
+-- that drop or reject some sources, and the stop (rule or DROP policy) that only sources an
+-- allowlist rule (`-s 10.0.0.0/8 -j ACCEPT`) escape.
 local function keep_source_dependent(w, p, k)
   if w.source then return end
+  local function keep(key, e)
+    if w.source_seen[key] then return end
+    w.source_seen[key] = true
+    e.address = k.address
+    w.source_dependent[#w.source_dependent + 1] = e
+  end
   for _, d in ipairs(p.source_dependent or {}) do
-    if (d.verdict == "drop" or d.verdict == "reject") and not w.source_seen[d.rule] then
-      w.source_seen[d.rule] = true
-      w.source_dependent[#w.source_dependent + 1] = { address = k.address, rule = d.rule, hook = d.hook, text = d.text,
-        verdict = d.verdict, reject_with = d.reject_with, unless = d.unless }
+    if d.verdict == "drop" or d.verdict == "reject" then
+      keep(d.rule, { rule = d.rule, hook = d.hook, text = d.text, verdict = d.verdict, reject_with = d.reject_with, unless = d.unless })
     end
   end
+  if p.certain or not (p.verdict == "drop" or p.verdict == "reject") or p.reason then return end
+  local allowed_by, unless = {}, {}
+  for _, s in ipairs(deciding_hop(p).steps or {}) do
+    local r = w.rules[s.rule]
+    if r and s.match == "maybe" and s.depends_on_source and s.verdict == "accept" then
+      allowed_by[#allowed_by + 1] = r.text
+      for _, u in ipairs(s.unless or {}) do unless[#unless + 1] = u end
+    end
+  end
+  if #allowed_by == 0 then return end
+  local c = p.policy_chain and w.chains[p.policy_chain]
+  keep(p.rule or p.policy_chain, { rule = p.rule, policy_chain = p.policy_chain, hook = p.hook, verdict = p.verdict, reject_with = p.reject_with,
+    text = p.rule and w.rules[p.rule].text or string.format("the DROP policy of chain %s", c and c.name or tostring(p.policy_chain)),
+    allowed_by = allowed_by, unless = unless })
 end
 
 -- The client's SYN to address a along its path: DNAT, the rules of each hook, the kernel's own
@@ -392,11 +420,20 @@ local function report_source_dependent(out, w, hp)
   if w.source or #w.source_dependent == 0 then return end
   local texts, lines, looks = {}, {}, {}
   for _, d in ipairs(w.source_dependent) do
-    local r = w.rules[d.rule]
-    texts[#texts + 1] = string.format("`%s` (%s when %s)", d.text, d.verdict == "reject" and "rejects" or "drops", table.concat(d.unless or {}, " and "))
+    local r = d.rule and w.rules[d.rule]
+    local verb = d.verdict == "reject" and "rejects" or "drops"
+    if d.allowed_by then
+      texts[#texts + 1] = string.format(d.rule and "`%s` %s every source but those accepted by `%s`" or "%s %s every source but those accepted by `%s`",
+        d.text, verb, table.concat(d.allowed_by, "`, `"))
+    else
+      texts[#texts + 1] = string.format("`%s` (%s when %s)", d.text, verb, table.concat(d.unless or {}, " and "))
+    end
     if r then
       lines[#lines + 1] = list_command(r) .. " → " .. shown(r)
       for _, l in ipairs(fwrules.members_command(r)) do looks[#looks + 1] = l end
+    elseif d.policy_chain and w.chains[d.policy_chain] then
+      local e = policy_evidence(w.chains[d.policy_chain])
+      lines[#lines + 1] = e.command .. " → " .. e.output
     end
   end
   local fix = { from_command(w, hp) }
@@ -425,6 +462,9 @@ local function trace_context(ctx, fw, port, routes, probe)
   local w = { port = port, routes = routes, rules = {}, chains = {}, traces = {}, paths = {}, probe = probe,
     from = ctx.from, source = fw.source, given_source = options.get(ctx, "source"), timeout = ctx.options.timeout,
     decisions = {}, source_dependent = {}, source_seen = {}, dnat = {} }
+  -- --from naming this host itself: the client is here, its SYN starts here, not on the network.
+  local from_route = ctx.from and route_of(ctx.from)
+  w.from_here = from_route ~= nil and from_route.type == "local"
   for _, r in ipairs(fw.rules) do w.rules[r.key] = r end
   for _, c in ipairs(fw.chains) do w.chains[c.key] = c end
   for _, t in ipairs(fw.traces) do w.traces[t.address .. " " .. t.direction .. " " .. t.hook] = t end
@@ -434,6 +474,19 @@ local function trace_context(ctx, fw, port, routes, probe)
     if m.active and m.name == "docker" then w.docker = true end
   end
   return w
+end
+
+-- --from of a family none of the target's addresses has: the client reaches the target by another
+-- address (NAT64, a proxy), and that one is what the rules see.
+local function report_from_family(out, ctx, target)
+  if not ctx.from then return end
+  local v4 = addr.is_v4(ctx.from)
+  for _, a in ipairs(target.addresses) do
+    if addr.is_v4(a.address) == v4 then return end
+  end
+  out:add("warn", string.format("--from %s is an %s address, and %s has none of that family: the client cannot reach it with that address, so the rules were evaluated for an address they never see",
+      ctx.from, v4 and "IPv4" or "IPv6", target.host),
+    nil, "give --from the client's address as this host sees it (the one in `ss -tn` or in this host's logs), of the target's family")
 end
 
 -- `--set source=ADDR` looks like an option but is none: the client's address is --from.
@@ -453,21 +506,32 @@ Reads the rules of this host's firewall (nftables and iptables, both the
 nf_tables and the legacy backend) and walks the target's packets through
 them the way the kernel does: the SYN toward the target and the replies
 coming back, through every base chain of each hook in priority order,
-following jumps. It names the rule (or chain policy) that drops or rejects
-them, with the rule as iptables -S or nft prints it and its counters.
-Then it connects once and reads the counters again: a drop or reject rule
-whose counter moved during that probe is proof that it stopped the
-connection. Without a target it lists the policies and every DROP/REJECT
-rule. When ufw or firewalld manages the rules, the fix uses their commands.
-Reading the firewall needs CAP_NET_ADMIN (root); without it the step is
-skipped and says so.]],
+following jumps, verdict maps and DNAT. On the server the SYN is the
+client's, from the network: give the client's address with --from ADDRESS
+and every source-dependent rule is decided for it (nft sets and ipsets,
+with the member that matched, recent lists, connlimit and hashlimit
+state); without it, rules that stop some sources are named and --from is
+asked for (`--set source=` is not an option). It names the rule (or chain
+policy) that drops or rejects the SYN, with the rule as iptables -S or nft
+prints it, its counters, and the fix: for a ban list the member is
+removed (fail2ban-client unbanip when fail2ban owns the set), never the
+rule. A DNAT is followed to its backend, which is probed once (at most
+1 s), and through FORWARD and the forwarding sysctl. Then it connects once
+and reads the counters again: a drop or reject rule whose counter moved
+during that probe is proof that it stopped the connection. Without a
+target it lists the policies and every DROP/REJECT rule. When ufw or
+firewalld manages the rules, the fix uses their commands. Reading the
+firewall needs CAP_NET_ADMIN (root); without it the step is skipped and
+says so.]],
   order = 40,
   tags = { "firewall", "server", "client", "local" },
   inspects = {
     "nftables ruleset (nft -j list chains; nft -j list table FAMILY NAME)",
     "iptables rules with counters (iptables-nft-save -c, ip6tables-nft-save -c; iptables-legacy-save -c when legacy tables exist)",
+    "for the client's address (--from): nft set elements, ipset members (ipset list -o save), /proc/net/xt_recent, /proc/net/ipt_hashlimit, conntrack -L",
     "rule and policy counters before and after one probe connect (nf_tables netlink)",
-    "the route to each target address (rtnetlink, like ip route get ADDRESS)",
+    "the route to each target address and to a DNAT's backend (rtnetlink, like ip route get ADDRESS), the backend's neighbour entry, forwarding sysctls",
+    "one connect to a DNAT's backend (at most 1 s)",
   },
   needs_target = false,
   timeout = 60,
@@ -495,6 +559,7 @@ skipped and says so.]],
     report_source_dependent(out, w, hp)
     report_unproved(out, probe, probe_enabled)
     report_source_option(out, ctx, hp)
+    report_from_family(out, ctx, target)
 
     -- The findings' levels already say how sure each one is.
     local worst = out:first("fail") or out:first("warn")

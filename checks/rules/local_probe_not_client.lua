@@ -40,11 +40,11 @@ return {
     local whose = fw.source and ("from " .. fw.source) or "from the network"
     if d and d.certain then
       v:drop("ok", string.format("this host's own connection worked, but the client's SYN %s is stopped: %s", whose, tostring(d.text or d.reason)))
-    elseif d then
-      v:lower("ok", "medium", string.format("the client's SYN %s may be stopped: %s", whose, tostring(d.text)))
     elseif not fw.source and type(fw.source_dependent) == "table" and #fw.source_dependent > 0 then
       v:lower("ok", "low", string.format("only this host's own connection was tried, and `%s` decides by the client's address (not given: --from)",
         tostring(fw.source_dependent[1].text)))
+    elseif d then
+      v:lower("ok", "medium", string.format("the client's SYN %s may be stopped: %s", whose, tostring(d.text)))
     end
   end,
 
