@@ -349,6 +349,22 @@ local function deciding_hop(p)
   return p.hops[#p.hops]
 end
 
+-- Sources no client on the network has: anti-spoofing rules that drop them stop nobody real.
+local NOT_A_CLIENT = { ["127.0.0.0/8"] = true, ["0.0.0.0/8"] = true, ["224.0.0.0/4"] = true, ["240.0.0.0/4"] = true,
+  ["::1"] = true, ["::1/128"] = true, ["ff00::/8"] = true }
+
+-- How a rule's conditions (`unless`) decide by source: "spoof" (only addresses no client has),
+-- "reverse_path" (rpfilter, fib saddr: sources whose route back leaves by another interface), or nil.
+local function source_kind(unless)
+  local spoof = #unless > 0
+  for _, u in ipairs(unless) do
+    if u:find("rpfilter", 1, true) or u:find("fib saddr", 1, true) then return "reverse_path" end
+    local net = u:match("^%-s (%S+)$") or u:match("^ip6? saddr (%S+)$")
+    if not (net and NOT_A_CLIENT[net]) then spoof = false end
+  end
+  return spoof and "spoof" or nil
+end
+
 -- The rules that stop some sources and not others, kept while the client's address is unknown: those
 -- that drop or reject some sources, and the stop (rule or DROP policy) that only sources an
 -- allowlist rule (`-s 10.0.0.0/8 -j ACCEPT`) escape.
@@ -361,8 +377,10 @@ local function keep_source_dependent(w, p, k)
     w.source_dependent[#w.source_dependent + 1] = e
   end
   for _, d in ipairs(p.source_dependent or {}) do
-    if d.verdict == "drop" or d.verdict == "reject" then
-      keep(d.rule, { rule = d.rule, hook = d.hook, text = d.text, verdict = d.verdict, reject_with = d.reject_with, unless = d.unless })
+    local kind = source_kind(d.unless or {})
+    if (d.verdict == "drop" or d.verdict == "reject") and kind ~= "spoof" then
+      keep(d.rule, { rule = d.rule, hook = d.hook, text = d.text, verdict = d.verdict, reject_with = d.reject_with, unless = d.unless,
+        reverse_path = kind == "reverse_path" or nil })
     end
   end
   if p.certain or not (p.verdict == "drop" or p.verdict == "reject") or p.reason then return end
@@ -384,9 +402,13 @@ end
 -- The client's SYN to address a along its path: DNAT, the rules of each hook, the kernel's own
 -- decisions (forwarding, routing), and the DNAT's backend.
 local function trace_syn(out, w, a)
+  local hp = addr.hostport(a.address, w.port)
+  if w.from and not w.from_here and addr.is_v4(w.from) ~= addr.is_v4(a.address) then
+    return out:add("info", string.format("the SYN to %s is not traced: the client reaches it by an address of its family, and --from %s is not one; run again with that address to trace it",
+      hp, w.from))
+  end
   local p, origin, is_local = client_path(w, a)
   if not p then return trace_packets(out, w, a, "to_target") end
-  local hp = addr.hostport(a.address, w.port)
   local k = { address = a.address, hp = hp, direction = "to_target", path = p, origin = origin, is_local = is_local,
     what = syn_words(w, p, origin, hp) }
   if p.dnat then fwpath.report_dnat(out, w, p, k) end
@@ -438,7 +460,10 @@ local function report_source_dependent(out, w, hp)
   end
   local fix = { from_command(w, hp) }
   for _, l in ipairs(looks) do fix[#fix + 1] = "see which addresses it holds: " .. l end
-  out:cause("source_filtered", "medium",
+  -- Reverse-path tests alone stop only clients whose route back leaves by another interface: possible, not likely.
+  local only_reverse_path = true
+  for _, d in ipairs(w.source_dependent) do if not d.reverse_path then only_reverse_path = false end end
+  out:cause("source_filtered", only_reverse_path and "low" or "medium",
     string.format("the firewall drops or rejects tcp port %d for some client addresses: %s; this run does not know the client's address, so this host's own connection proves nothing for it: run with --from CLIENT_ADDRESS",
       w.port, table.concat(texts, "; ")), lines, fix)
 end

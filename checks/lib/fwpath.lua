@@ -111,7 +111,8 @@ function fwpath.probe_backend(out, w, p, k, earlier)
     out:add("warn", string.format("could not probe the backend %s: %s", hp, c.message or c.outcome))
     return
   end
-  local summary = string.format("tcp port %d is DNATed to %s by rule `%s`, and the backend %s", w.port, hp, p.dnat.text, why)
+  local summary = string.format("tcp port %d is %s to %s by rule `%s`, and the backend %s", w.port,
+    p.dnat.kind == "redirect" and "redirected" or "DNATed", hp, p.dnat.text, why)
   out:add("fail", summary, { command = string.format("nc -vz -w %g %s %d", math.max(1, math.ceil(timeout)), address, port), output = c.message },
     table.concat(backend_fixes(w, r, address, port, id == "dnat_backend_refused" and "does not listen on that port" or "is stopped or gone"), "\n"))
   out:cause(id, confidence, summary, { rule_line, probe_line },

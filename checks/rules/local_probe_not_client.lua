@@ -18,6 +18,10 @@ local unknown_source = { status = "warn",
   data = { decisions = {}, source_dependent = { { address = "198.18.0.2", rule = "nftables inet f2b input handle 3",
     text = "ip saddr @blocklist drop", verdict = "drop", unless = { "ip saddr @blocklist" } } } },
   causes = { { id = "source_filtered", confidence = "medium", summary = "the firewall drops tcp port 5432 for some client addresses" } } }
+local reverse_path_only = { status = "warn",
+  data = { decisions = {}, source_dependent = { { address = "198.18.0.2", rule = "nftables inet firewalld filter_PREROUTING handle 9",
+    text = "fib saddr . mark . iif oif missing drop", verdict = "drop", unless = { "fib saddr . mark . iif oif missing" }, reverse_path = true } } },
+  causes = { { id = "source_filtered", confidence = "low", summary = "the firewall drops tcp port 5432 for some client addresses" } } }
 local open_to_all = { status = "pass", data = { decisions = {}, source_dependent = {} } }
 
 -- The first decision that stops the client's SYN from the network, or nil.
@@ -41,8 +45,11 @@ return {
     if d and d.certain then
       v:drop("ok", string.format("this host's own connection worked, but the client's SYN %s is stopped: %s", whose, tostring(d.text or d.reason)))
     elseif not fw.source and type(fw.source_dependent) == "table" and #fw.source_dependent > 0 then
-      v:lower("ok", "low", string.format("only this host's own connection was tried, and `%s` decides by the client's address (not given: --from)",
-        tostring(fw.source_dependent[1].text)))
+      -- source_filtered is low when only reverse-path tests decide by source: ok stays above it, at medium.
+      local sf = v:get("source_filtered")
+      v:lower("ok", sf and sf.confidence == "low" and "medium" or "low",
+        string.format("only this host's own connection was tried, and `%s` decides by the client's address (not given: --from)",
+          tostring(fw.source_dependent[1].text)))
     elseif d then
       v:lower("ok", "medium", string.format("the client's SYN %s may be stopped: %s", whose, tostring(d.text)))
     end
@@ -58,6 +65,10 @@ return {
       facts = { target = target, results = { port_open = connected, firewall = unknown_source } },
       causes = { ok = "low", source_filtered = "medium" },
       first = "source_filtered" },
+    { "without --from, only a reverse-path test decides by source: ok is lowered to medium, above source_filtered",
+      facts = { target = target, results = { port_open = connected, firewall = reverse_path_only } },
+      causes = { ok = "medium", source_filtered = "low" },
+      first = "ok" },
     { "no rule decides by the source, and nothing stops the SYN from the network: ok stands",
       facts = { target = target, results = { port_open = connected, firewall = open_to_all } },
       causes = { ok = "high" },
