@@ -169,7 +169,8 @@ end
 
 ------------------------------------------------------------------------ tracing the target's packets
 
--- Which hooks the replies from an address pass, in order (the SYN's way is its path).
+-- Which hooks the replies from an address pass, in order (the SYN's way is its path), and whether the
+-- address is this host's.
 local function reply_hooks(w, address)
   local r = w.routes[address]
   local is_local = r and r.type == "local"
@@ -197,44 +198,55 @@ local function maybe_rules(w, steps)
   return maybes
 end
 
--- Trace t stops the packets k.what (a trace of one hook, or the deciding hop of k.path) by a rule
--- (and what made it match: a set member, a map element, the source's state) or a chain's DROP
--- policy. High when the probe moved its counter, or when it is certain for the client's SYN from
--- the network (which this host's own probe cannot take).
+-- What a rule that stops the packets says: its text and place, what made it match (a set member, a map
+-- element, the source's state), its counter proof, and the fix (the member's, else the rule's).
+local function stopped_by_rule(w, t, k, pkt)
+  local item = w.rules[t.rule]
+  local s = { item = item, proof = probe_note(w, item.key), detail = fwrules.decided_by(t, item, pkt),
+    evidence = { command = list_command(item), output = shown(item) } }
+  s.message = string.format("%s %s %s by rule `%s` (%s; %s)%s%s%s",
+    k.what, t.certain and "is" or "may be", t.verdict == "reject" and "rejected" or "dropped",
+    item.text, where(item), counters(item),
+    t.verdict == "reject" and (": it answers with " .. reply_of(t.reject_with)) or "",
+    s.detail and ("; " .. s.detail.reason) or "", s.proof and ("; " .. s.proof) or "")
+  s.fix = s.detail and s.detail.fixes or fwrules.fix_for(w.manager, item, false, pkt)
+  s.short = "rule " .. item.text
+  return s
+end
+
+-- What a chain's DROP policy that stops the packets says, and the fix: accept the port (after a DNAT,
+-- the backend's address and port), or only the client's address (--from); FORWARD also needs the
+-- replies' way back, in DOCKER-USER when Docker manages it.
+local function stopped_by_policy(w, t, k, pkt)
+  local item = w.chains[t.policy_chain]
+  local s = { item = item, proof = probe_note(w, item.key), evidence = policy_evidence(item), short = "policy DROP of chain " .. item.name }
+  s.message = string.format("%s %s dropped by the DROP policy of chain %s (%s hook, table %s %s, %s): no rule accepts tcp port %d%s%s",
+    k.what, t.certain and "is" or "may be", item.name, item.hook, item.family, item.table, item.backend, pkt.port,
+    pkt.daddr and (" to " .. pkt.daddr) or "", s.proof and ("; " .. s.proof .. " (other traffic counts here too)") or "")
+  s.fix = fwrules.fix_for(w.manager, item, true, pkt)
+  if k.origin == "remote" and w.from and not pkt.saddr and not w.manager then
+    local only = fwrules.fix_for(nil, item, true, { direction = pkt.direction, port = pkt.port, daddr = pkt.daddr, saddr = w.from })
+    table.insert(s.fix, 2, "or only for this client: " .. only[1])
+  end
+  if item.hook == "forward" then
+    table.insert(s.fix, #s.fix, "the replies need the way back too: a rule that accepts `ct state established,related` (iptables: -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT) in the same chain")
+    if w.docker then
+      table.insert(s.fix, 1, string.format("Docker manages FORWARD: put the rule in DOCKER-USER: sudo iptables -I DOCKER-USER -d %s -p tcp --dport %d -j ACCEPT",
+        tostring(pkt.daddr or k.address), pkt.port))
+    end
+  end
+  return s
+end
+
+-- Trace t stops the packets k.what (a trace of one hook, or the deciding hop of k.path) by a rule or a
+-- chain's DROP policy: a finding, a cause, and the decision in w.decisions. High when the probe moved
+-- its counter, or when it is certain for the client's SYN from the network (which this host's own
+-- probe cannot take).
 local function report_stopped(out, w, t, k)
   local cause_id = t.verdict == "reject" and "firewall_reject" or "firewall_drop"
   local pkt = packet_of(w, t, k)
-  local proof, message, evidence, fix, item, detail
-  if t.rule then
-    item = w.rules[t.rule]
-    proof = probe_note(w, item.key)
-    detail = fwrules.decided_by(t, item, pkt)
-    message = string.format("%s %s %s by rule `%s` (%s; %s)%s%s%s",
-      k.what, t.certain and "is" or "may be", t.verdict == "reject" and "rejected" or "dropped",
-      item.text, where(item), counters(item),
-      t.verdict == "reject" and (": it answers with " .. reply_of(t.reject_with)) or "",
-      detail and ("; " .. detail.reason) or "", proof and ("; " .. proof) or "")
-    evidence = { command = list_command(item), output = shown(item) }
-    fix = detail and detail.fixes or fwrules.fix_for(w.manager, item, false, pkt)
-  else
-    item = w.chains[t.policy_chain]
-    proof = probe_note(w, item.key)
-    message = string.format("%s %s dropped by the DROP policy of chain %s (%s hook, table %s %s, %s): no rule accepts tcp port %d%s%s",
-      k.what, t.certain and "is" or "may be", item.name, item.hook, item.family, item.table, item.backend, pkt.port,
-      pkt.daddr and (" to " .. pkt.daddr) or "", proof and ("; " .. proof .. " (other traffic counts here too)") or "")
-    evidence = policy_evidence(item)
-    fix = fwrules.fix_for(w.manager, item, true, pkt)
-    if k.origin == "remote" and w.from and not pkt.saddr and not w.manager then
-      local only = fwrules.fix_for(nil, item, true, { direction = pkt.direction, port = pkt.port, daddr = pkt.daddr, saddr = w.from })
-      table.insert(fix, 2, "or only for this client: " .. only[1])
-    end
-    if item.hook == "forward" then
-      table.insert(fix, #fix, "the replies need the way back too: a rule that accepts `ct state established,related` (iptables: -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT) in the same chain")
-      if w.docker then
-        table.insert(fix, 1, string.format("Docker manages FORWARD: put the rule in DOCKER-USER: sudo iptables -I DOCKER-USER -d %s -p tcp --dport %d -j ACCEPT", tostring(pkt.daddr or k.address), pkt.port))
-      end
-    end
-  end
+  local s = t.rule and stopped_by_rule(w, t, k, pkt) or stopped_by_policy(w, t, k, pkt)
+  local message = s.message
   if not t.certain then
     message = message .. "; unless an earlier rule this check cannot fully evaluate takes it first: " .. table.concat(maybe_rules(w, t.steps), "; ")
   end
@@ -242,23 +254,19 @@ local function report_stopped(out, w, t, k)
   if local_output then
     message = message .. " (this host's own OUTPUT rules: the connection never leaves this machine)"
   end
-  out:add(t.certain and "fail" or "warn", message, evidence, table.concat(fix, "\n"))
-  local summary
-  if t.verdict == "reject" then
-    summary = string.format("a firewall REJECT rule answers %s with %s", k.what, reply_of(t.reject_with))
-  else
-    summary = string.format("the firewall drops %s (%s)", k.what, t.rule and ("rule " .. item.text) or ("policy DROP of chain " .. item.name))
-  end
+  out:add(t.certain and "fail" or "warn", message, s.evidence, table.concat(s.fix, "\n"))
+  local summary = t.verdict == "reject" and string.format("a firewall REJECT rule answers %s with %s", k.what, reply_of(t.reject_with))
+    or string.format("the firewall drops %s (%s)", k.what, s.short)
   summary = summary .. (pkt.daddr and string.format(", after its DNAT to %s", addr.hostport(pkt.daddr, pkt.port)) or "")
-    .. (detail and (": " .. detail.reason) or "") .. (local_output and ", on this host (its own OUTPUT chain)" or "")
-  local lines = { evidence.command .. " → " .. evidence.output .. (proof and (" (" .. proof .. ")") or "") }
+    .. (s.detail and (": " .. s.detail.reason) or "") .. (local_output and ", on this host (its own OUTPUT chain)" or "")
+  local lines = { s.evidence.command .. " → " .. s.evidence.output .. (s.proof and (" (" .. s.proof .. ")") or "") }
   if pkt.daddr then lines[#lines + 1] = k.path.dnat.text end
-  for _, l in ipairs(detail and detail.lines or {}) do lines[#lines + 1] = l.command .. " → " .. l.output end
-  local confidence = (proof or (t.certain and k.origin == "remote")) and "high" or (t.certain and "medium" or "low")
-  out:cause(cause_id, confidence, summary, lines, fix)
+  for _, l in ipairs(s.detail and s.detail.lines or {}) do lines[#lines + 1] = l.command .. " → " .. l.output end
+  local confidence = (s.proof or (t.certain and k.origin == "remote")) and "high" or (t.certain and "medium" or "low")
+  out:cause(cause_id, confidence, summary, lines, s.fix)
   w.decisions[#w.decisions + 1] = { address = k.address, packet = k.direction == "to_target" and "syn" or "reply",
     path = k.origin, hook = t.hook, verdict = t.verdict, reject_with = t.reject_with, rule = t.rule, policy_chain = t.policy_chain,
-    text = t.rule and item.text or evidence.output, certain = t.certain, proved = proof ~= nil, local_output = local_output,
+    text = t.rule and s.item.text or s.evidence.output, certain = t.certain, proved = s.proof ~= nil, local_output = local_output,
     source = k.direction == "to_target" and w.source or nil, after_dnat = pkt.daddr ~= nil, cause = cause_id, confidence = confidence }
 end
 
@@ -273,8 +281,8 @@ end
 local function report_passes(out, w, traces, hooks, k)
   local accepted_by
   for _, t in ipairs(traces) do
-    local r = t.rule and w.rules[t.rule]
-    if r and r.verdict == "accept" and not accepted_by then accepted_by = r end
+    local deciding = t.rule and w.rules[t.rule]
+    if deciding and deciding.verdict == "accept" and not accepted_by then accepted_by = deciding end
     for _, s in ipairs(t.steps) do
       local r = w.rules[s.rule]
       if r and s.match == "maybe" and (r.verdict == "drop" or r.verdict == "reject") then
@@ -302,16 +310,13 @@ local function report_passes(out, w, traces, hooks, k)
 end
 
 -- The replies from address a, hook by hook: the first hook whose trace drops or rejects them decides.
--- (Also the SYN's way when firewall.read gave no path for it.)
-local function trace_packets(out, w, a, direction)
+local function trace_replies(out, w, a)
   local hp = addr.hostport(a.address, w.port)
   local hooks, is_local = reply_hooks(w, a.address)
-  if direction == "to_target" then hooks = is_local and { "prerouting", "input" } or { "output", "postrouting" } end
-  local k = { address = a.address, hp = hp, direction = direction, is_local = is_local,
-    what = direction == "to_target" and ("the SYN to " .. hp) or ("replies from " .. hp) }
+  local k = { address = a.address, hp = hp, direction = "from_target", is_local = is_local, what = "replies from " .. hp }
   local traces = {}
   for _, hook in ipairs(hooks) do
-    local t = w.traces[a.address .. " " .. direction .. " " .. hook]
+    local t = w.traces[a.address .. " from_target " .. hook]
     if t and (t.verdict == "drop" or t.verdict == "reject") then return report_stopped(out, w, t, k) end
     traces[#traces + 1] = t
   end
@@ -408,7 +413,7 @@ local function trace_syn(out, w, a)
       hp, w.from))
   end
   local p, origin, is_local = client_path(w, a)
-  if not p then return trace_packets(out, w, a, "to_target") end
+  if not p then return end
   local k = { address = a.address, hp = hp, direction = "to_target", path = p, origin = origin, is_local = is_local,
     what = syn_words(w, p, origin, hp) }
   if p.dnat then fwpath.report_dnat(out, w, p, k) end
@@ -578,7 +583,7 @@ says so.]],
     local w = trace_context(ctx, fw, port, routes, probe)
     for _, a in ipairs(target.addresses) do
       trace_syn(out, w, a)
-      trace_packets(out, w, a, "from_target")
+      trace_replies(out, w, a)
     end
     local hp = addr.hostport(target.host, port)
     report_source_dependent(out, w, hp)
