@@ -370,13 +370,31 @@ local function source_kind(unless)
   return spoof and "spoof" or nil
 end
 
--- The rules that stop some sources and not others, kept while the client's address is unknown: those
--- that drop or reject some sources, and the stop (rule or DROP policy) that only sources an
--- allowlist rule (`-s 10.0.0.0/8 -j ACCEPT`) escape.
+-- Path p's uncertain stop (a rule or a DROP policy) that only the sources an allowlist rule accepts
+-- (`-s 10.0.0.0/8 -j ACCEPT`) escape, as a source_dependent entry; nil when there is none.
+local function allowlisted_stop(w, p)
+  if p.certain or not (p.verdict == "drop" or p.verdict == "reject") or p.reason then return nil end
+  local allowed_by, unless = {}, {}
+  for _, s in ipairs(deciding_hop(p).steps or {}) do
+    local r = w.rules[s.rule]
+    if r and s.match == "maybe" and s.depends_on_source and s.verdict == "accept" then
+      allowed_by[#allowed_by + 1] = r.text
+      for _, u in ipairs(s.unless or {}) do unless[#unless + 1] = u end
+    end
+  end
+  if #allowed_by == 0 then return nil end
+  local c = p.policy_chain and w.chains[p.policy_chain]
+  return { rule = p.rule, policy_chain = p.policy_chain, hook = p.hook, verdict = p.verdict, reject_with = p.reject_with,
+    text = p.rule and w.rules[p.rule].text or string.format("the DROP policy of chain %s", c and c.name or tostring(p.policy_chain)),
+    allowed_by = allowed_by, unless = unless }
+end
+
+-- The rules that stop some sources and not others, kept in w.source_dependent while the client's
+-- address is unknown: those that drop or reject some sources, and the stop only an allowlist escapes.
 local function keep_source_dependent(w, p, k)
   if w.source then return end
   local function keep(key, e)
-    if w.source_seen[key] then return end
+    if not e or w.source_seen[key] then return end
     w.source_seen[key] = true
     e.address = k.address
     w.source_dependent[#w.source_dependent + 1] = e
@@ -388,20 +406,19 @@ local function keep_source_dependent(w, p, k)
         reverse_path = kind == "reverse_path" or nil })
     end
   end
-  if p.certain or not (p.verdict == "drop" or p.verdict == "reject") or p.reason then return end
-  local allowed_by, unless = {}, {}
-  for _, s in ipairs(deciding_hop(p).steps or {}) do
-    local r = w.rules[s.rule]
-    if r and s.match == "maybe" and s.depends_on_source and s.verdict == "accept" then
-      allowed_by[#allowed_by + 1] = r.text
-      for _, u in ipairs(s.unless or {}) do unless[#unless + 1] = u end
-    end
+  keep(p.rule or p.policy_chain, allowlisted_stop(w, p))
+end
+
+-- Path p's DNAT backend, probed, and this host's own connection (port_open's, the probe's), which a
+-- nat OUTPUT rule may DNAT too (as Docker does): then the probe already asked the same backend.
+local function probe_dnat_backend(out, w, a, p, k)
+  local own = k.origin == "remote" and w.paths[a.address .. " local"]
+  local earlier = own and own.dnat and p.dnat and fwpath.backend(own) == fwpath.backend(p) and own.dnat.to_port == p.dnat.to_port
+    and w.probe.by_address[a.address] or nil
+  if p.dnat then fwpath.probe_backend(out, w, p, k, earlier) end
+  if own and own.dnat then
+    fwpath.report_dnat(out, w, own, { address = a.address, hp = k.hp, origin = "local", what = "this host's own SYN to " .. k.hp })
   end
-  if #allowed_by == 0 then return end
-  local c = p.policy_chain and w.chains[p.policy_chain]
-  keep(p.rule or p.policy_chain, { rule = p.rule, policy_chain = p.policy_chain, hook = p.hook, verdict = p.verdict, reject_with = p.reject_with,
-    text = p.rule and w.rules[p.rule].text or string.format("the DROP policy of chain %s", c and c.name or tostring(p.policy_chain)),
-    allowed_by = allowed_by, unless = unless })
 end
 
 -- The client's SYN to address a along its path: DNAT, the rules of each hook, the kernel's own
@@ -427,15 +444,7 @@ local function trace_syn(out, w, a)
     for _, h in ipairs(p.hops) do hooks[#hooks + 1] = h.hook end
     report_passes(out, w, p.hops, hooks, k)
   end
-  -- This host's own connection (port_open's, the probe's) may be DNATed too (nat OUTPUT, as Docker does):
-  -- then the probe already asked the backend.
-  local own = origin == "remote" and w.paths[a.address .. " local"]
-  local earlier = own and own.dnat and p.dnat and fwpath.backend(own) == fwpath.backend(p) and own.dnat.to_port == p.dnat.to_port
-    and w.probe.by_address[a.address] or nil
-  if p.dnat then fwpath.probe_backend(out, w, p, k, earlier) end
-  if own and own.dnat then
-    fwpath.report_dnat(out, w, own, { address = a.address, hp = hp, origin = "local", what = "this host's own SYN to " .. hp })
-  end
+  probe_dnat_backend(out, w, a, p, k)
 end
 
 ------------------------------------------------------------------------ rules that decide by source

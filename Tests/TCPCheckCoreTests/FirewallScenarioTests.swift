@@ -270,6 +270,42 @@ struct FirewallScenarioTests {
         expectVerdict(fromClient, ["filtered"], timeout: 1)
     }
 
+    // An allowlist before a DROP policy (`-s 10.0.0.0/8 -j ACCEPT`, policy DROP): without --from the policy
+    // and the allowlist are named; with --from the client's SYN meets the policy, and the fix can let
+    // only this client in.
+    @Test func allowlistBeforeADropPolicy() throws {
+        let s = try Scenario("fwal")
+        try s.listen("hold", on: "0.0.0.0", port: 19213, in: s.server)
+        for rule in [["-A", "INPUT", "-i", "lo", "-j", "ACCEPT"], ["-A", "INPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
+                     ["-A", "INPUT", "-s", "10.0.0.0/8", "-p", "tcp", "--dport", "19213", "-j", "ACCEPT"], ["-P", "INPUT", "DROP"]] {
+            try s.must(["iptables"] + rule, in: s.server)
+        }
+        let without = try s.diagnose("\(server):19213", timeout: 1, in: s.server)
+        expectVerdict(without, ["source_filtered"], confidence: "medium", timeout: 1)
+        #expect(without.topText.contains("the DROP policy of chain INPUT drops every source but those accepted by `-A INPUT -s 10.0.0.0/8"), "\(without.topText)")
+        #expect(!has(without, "ok", "high"), "\(without.explained)")
+
+        let from = try s.diagnose("\(server):19213", timeout: 1, in: s.server, extra: ["--from", client])
+        expectVerdict(from, ["firewall_drop"], confidence: "high", timeout: 1)
+        #expect(topFixes(from).contains("or only for this client: sudo iptables -t filter -I INPUT -s \(client) -p tcp --dport 19213 -j ACCEPT"), "\(topFixes(from))")
+        #expect(!has(from, "ok"), "\(from.explained)")
+    }
+
+    // A reverse-path test is the only rule that decides by source: possible, not likely to stop a client;
+    // ok stays on top at medium, never high.
+    @Test(.enabled(if: ToolRunner.locate("nft") != nil, "needs nft")) func reversePathRuleAloneKeepsOkBelowHigh() throws {
+        let s = try Scenario("fwrp")
+        try s.listen("hold", on: "0.0.0.0", port: 19214, in: s.server)
+        try s.must(["nft", "add", "table", "inet", "rp"], in: s.server)
+        try s.must(["nft", "add", "chain", "inet", "rp", "pre", "{ type filter hook prerouting priority -150 ; }"], in: s.server)
+        try s.must(["nft", "add", "rule", "inet", "rp", "pre", "fib", "saddr", ".", "iif", "oif", "missing", "drop"], in: s.server)
+        try s.must(["nft", "add", "rule", "inet", "rp", "pre", "ip", "saddr", "127.0.0.0/8", "iif", "!=", "lo", "drop"], in: s.server)
+        let d = try s.diagnose("\(server):19214", timeout: 1, in: s.server)
+        expectVerdict(d, ["ok"], confidence: "medium", timeout: 1)
+        #expect(has(d, "source_filtered", "low"), "\(d.explained)")
+        #expect(!d.causes.contains { ($0["summary"] as? String ?? "").contains("127.0.0.0/8") }, "anti-spoofing stops no client\n\(d.explained)")
+    }
+
     // The client's own OUTPUT REJECT: the firewall step says the SYN was stopped on this host, by its
     // OUTPUT chain (data for the verdict: decisions[].local_output).
     @Test func clientsOwnOutputRejectIsReportedAsThisHost() throws {
