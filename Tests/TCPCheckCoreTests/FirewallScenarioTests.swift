@@ -322,4 +322,34 @@ struct FirewallScenarioTests {
         let cause = (step["causes"] as? [[String: Any]])?.first
         #expect((cause?["summary"] as? String ?? "").contains("on this host (its own OUTPUT chain)"), "\(cause ?? [:])")
     }
+
+    // What decided a packet, on the shapes the scenarios above do not build: a set of (address, port)
+    // pairs, a network element, crowdsec's set, a set of destinations written in the rule, nft's
+    // `ct count`. The fix changes the member or the limit, never deletes the rule.
+    @Test func decidedByCoversSetShapesWithoutTheScenarios() throws {
+        let sb = try sandbox(modules: [])
+        sb.setDeadline(seconds: 5)
+        let out = try sb.load(source: """
+            local fwrules = require("fwrules")
+            local nft = { tool = "nft", family = "inet", table = "t", chain = "input", handle = 7, text = "x" }
+            local ipt = { tool = "iptables", table = "filter", chain = "INPUT", position = 3,
+              text = "-A INPUT -m set --match-set pairs src,dst -j REJECT" }
+            local pkt = { direction = "to_target", port = 22, target = "198.18.0.2", saddr = "198.18.0.1" }
+            local function set(kind, s, cond) return { evidence = { { kind = kind, result = true, condition = cond or "ip saddr @s", set = s } } } end
+            local pair = fwrules.decided_by(set("ipset", { kind = "ipset", name = "pairs", element = "198.18.0.1,tcp:22", in_set = true },
+              "-m set --match-set pairs src,dst"), ipt, pkt)
+            local net = fwrules.decided_by(set("nft_set", { kind = "nft", family = "inet", table = "t", name = "bad", element = "198.18.0.0/24", in_set = true }), nft, pkt)
+            local cs = fwrules.decided_by(set("nft_set", { kind = "nft", family = "ip", table = "crowdsec", name = "crowdsec-blacklists",
+              element = "198.18.0.1", in_set = true, owner = "crowdsec" }), nft, pkt)
+            local dst = fwrules.decided_by(set("nft_set", { kind = "nft", family = "inet", table = "t", element = "198.18.0.2", in_set = true }, "ip daddr { 198.18.0.2 }"), nft, pkt)
+            local ct = fwrules.decided_by({ evidence = { { kind = "ct_count", result = true, count = 3, limit = 3, message = "3 open" } } },
+              { tool = "nft", family = "inet", table = "t", chain = "input", handle = 9, text = "tcp dport 22 ct count over 3 counter packets 1 bytes 60 reject" }, pkt)
+            return pair.lines[1].command, net.fixes[1], cs.fixes[1], dst.fixes[1], ct.fixes[2]
+            """, chunkName: "@test.lua", key: "fwrules").get()
+        #expect(out == [.str("sudo ipset test pairs 198.18.0.1,tcp:22"),
+                        .str("sudo nft delete element inet t bad { 198.18.0.0/24 }   # the element holds more addresses than 198.18.0.1: they are let through too"),
+                        .str("sudo cscli decisions delete --ip 198.18.0.1"),
+                        .str("the set is written in the rule: take 198.18.0.2 out of it (sudo nft -a list chain inet t input, then sudo nft replace rule inet t input handle 7 with the rule without it), or accept this traffic before it: sudo nft insert rule inet t input position 7 ip daddr 198.18.0.2 tcp dport 22 accept"),
+                        .str("or raise the limit: sudo nft replace rule inet t input handle 9 tcp dport 22 ct count over NEW_LIMIT counter reject")], "\(out)")
+    }
 }

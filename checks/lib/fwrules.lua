@@ -135,44 +135,48 @@ local function member_fixes(s, source, remove)
   return { remove, SET_PERMANENT }
 end
 
--- A set or ipset condition of the deciding rule: how to see it, and the fix, which changes the
--- member, never the ban rule.
-local function set_detail(e, r, source, pkt)
+-- A set or ipset condition of the deciding rule, for the address it tested (who: the client, or the
+-- destination for a set of destinations): how to see it, and the fix, which changes the member, never
+-- the ban rule.
+local function set_detail(e, r, who, pkt)
   local s = e.set
   local d = { lines = {}, fixes = {} }
-  local element = s.element or source
-  local range = element and element ~= source and ("   # the element holds more addresses than " .. source .. ": they are let through too") or ""
+  local element = s.element or who
+  -- A network or a range (198.18.0.0/24, 10.0.0.1-10.0.0.9) holds more than the client.
+  local range = element:find("[/%-]") and ("   # the element holds more addresses than " .. who .. ": they are let through too") or ""
   if s.kind == "ipset" then
-    d.lines[1] = { command = string.format("sudo ipset test %s %s", s.name, source),
-      output = string.format(s.in_set and "%s is in set %s." or "%s is NOT in set %s.", source, s.name)
-        .. (s.in_set and element ~= source and (" (as " .. element .. ")") or "") .. (s.expires and string.format(" (expires in %d s)", s.expires) or "") }
+    -- ipset test takes the whole entry of a set of pairs (198.18.0.1,tcp:22).
+    d.lines[1] = { command = string.format("sudo ipset test %s %s", s.name, element:find(",", 1, true) and element or who),
+      output = string.format(s.in_set and "%s is in set %s." or "%s is NOT in set %s.", who, s.name)
+        .. (s.in_set and element ~= who and (" (as " .. element .. ")") or "") .. (s.expires and string.format(" (expires in %d s)", s.expires) or "") }
     if s.negated then
-      d.reason = string.format("%s is not in ipset %s, and the rule rejects what is not in it", source, s.name)
-      d.fixes = { string.format("sudo ipset add %s %s", s.name, source), SET_PERMANENT }
+      d.reason = string.format("%s is not in ipset %s, and the rule rejects what is not in it", who, s.name)
+      d.fixes = { string.format("sudo ipset add %s %s", s.name, who), SET_PERMANENT }
       return d
     end
-    d.reason = string.format("%s is in ipset %s%s", source, s.name, s.jail and (" (fail2ban jail " .. s.jail .. ")") or "")
-    d.fixes = member_fixes(s, source, string.format("sudo ipset del %s %s%s", s.name, element, range))
+    d.reason = string.format("%s is in ipset %s%s", who, s.name, s.jail and (" (fail2ban jail " .. s.jail .. ")") or "")
+    d.fixes = member_fixes(s, who, string.format("sudo ipset del %s %s%s", s.name, element, range))
     return d
   end
   local set_name = s.name and string.format("set %s %s %s", s.family, s.table, s.name) or "the set written in the rule"
   -- A set written in the rule shows in the rule's own line.
   d.lines[1] = s.name and { command = string.format("sudo nft list set %s %s %s", s.family, s.table, s.name),
     output = s.in_set and string.format("elements = { %s%s }", element, s.expires and string.format(" expires %ds", s.expires) or "")
-      or string.format("%s is not among the elements", source) } or nil
+      or string.format("%s is not among the elements", who) } or nil
   if s.negated then
-    d.reason = string.format("%s is not in %s, and the rule drops what is not in it", source, set_name)
-    d.fixes = { s.name and string.format("sudo nft add element %s %s %s { %s }", s.family, s.table, s.name, source)
+    d.reason = string.format("%s is not in %s, and the rule drops what is not in it", who, set_name)
+    d.fixes = { s.name and string.format("sudo nft add element %s %s %s { %s }", s.family, s.table, s.name, who)
       or string.format("add %s to the set written in the rule (sudo nft -a list chain %s %s %s, then sudo nft replace rule %s %s %s handle %d with it added)",
-        source, r.family, r.table, r.chain, r.family, r.table, r.chain, r.handle or 0), s.name and SET_PERMANENT or PERMANENT }
+        who, r.family, r.table, r.chain, r.family, r.table, r.chain, r.handle or 0), s.name and SET_PERMANENT or PERMANENT }
     return d
   end
-  d.reason = string.format("%s is in %s as element %s", source, set_name, element)
+  d.reason = string.format("%s is in %s as element %s", who, set_name, element)
   if s.name then
-    d.fixes = member_fixes(s, source, string.format("sudo nft delete element %s %s %s { %s }%s", s.family, s.table, s.name, element, range))
+    d.fixes = member_fixes(s, who, string.format("sudo nft delete element %s %s %s { %s }%s", s.family, s.table, s.name, element, range))
   else
-    local _, accept = packet_match({ direction = pkt.direction, port = pkt.port, saddr = source })
-    d.fixes[#d.fixes + 1] = string.format("the set is written in the rule: take %s out of it (sudo nft -a list chain %s %s %s, then sudo nft replace rule %s %s %s handle %d with the rule without it), or accept the client before it: sudo nft insert rule %s %s %s position %d %s accept",
+    local _, accept = packet_match({ direction = pkt.direction, port = pkt.port,
+      saddr = who ~= pkt.target and who or nil, daddr = who == pkt.target and who or nil })
+    d.fixes[#d.fixes + 1] = string.format("the set is written in the rule: take %s out of it (sudo nft -a list chain %s %s %s, then sudo nft replace rule %s %s %s handle %d with the rule without it), or accept this traffic before it: sudo nft insert rule %s %s %s position %d %s accept",
       element, r.family, r.table, r.chain, r.family, r.table, r.chain, r.handle or 0, r.family, r.table, r.chain, r.handle or 0, accept)
   end
   return d
