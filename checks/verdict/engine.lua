@@ -32,6 +32,7 @@ local SPECIFICITY = {
   host_unreachable = 8,
   not_listening = 7, proxy_in_path = 7,
   intermittent = 6,
+  dnat_backend_down = 9, dnat_backend_refused = 9, forwarding_disabled = 9, dnat_to_loopback = 9, source_filtered = 7, -- issue 9: server-side firewall (--from, DNAT)
   filtered = 5,
   partial = 11, interface_down = 10, -- the client end (issue 9): one address broken beside working ones; a link down
   ok = 0,
