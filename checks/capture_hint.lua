@@ -1,11 +1,16 @@
--- capture_hint: the exact tcpdump/tshark command to watch this target's packets, and what each outcome proves.
+-- capture_hint: the exact tcpdump/tshark command to watch this target's packets, and what each outcome proves;
+-- with --await, the proof of where a client's SYNs die.
 -- Inspects: the route to each address (rtnetlink, like ip route get) for the interface;
---           with --set capture=on, a bounded tcpdump on that interface during one probe connect.
+--           with --set capture=on, a bounded tcpdump on that interface during one probe connect;
+--           with --from CLIENT --await SECONDS, a bounded tcpdump of CLIENT's attempts while the user retries,
+--           with the firewall's counters (for CLIENT's SYN) and the TcpExt drop counters read around it.
 -- Options:  --set capture=on        capture live during one probe connect (needs root and tcpdump)
 --           --set capture_count=N   stop the capture after N packets (1-200, default 20)
 local addr = require("addr")
+local list = require("list")
 local options = require("options")
 local report = require("report")
+local rpfilter = require("rpfilter")
 
 -- The name did not resolve: no packet leaves, nothing to capture.
 local function unresolved(target)
@@ -150,6 +155,262 @@ local function capture_live(out, entry, target, c)
   end
 end
 
+------------------------------------------------------------------------ --await: where the client's SYNs die
+
+-- The capture a person runs on this host to watch the client's attempts.
+local function watch_command(client, port)
+  return string.format("sudo tcpdump -ni any 'tcp and host %s and port %d'", client, port)
+end
+
+local function plural(n, word) return string.format("%d %s%s", n, word, n == 1 and "" or "s") end
+
+-- The firewall as it stands for the client's SYN before the window (nil when it cannot be read), the
+-- SYN's path through it from the network, and the keys of the rules and chains that path meets.
+local function firewall_before(address, port, client)
+  local fw = firewall.read({ port = port, addresses = { address }, source = client })
+  if not fw.ok then return nil end
+  for _, p in ipairs(fw.paths or {}) do
+    if p.origin == "remote" and p.address == address then
+      local met = {}
+      for _, hop in ipairs(p.hops or {}) do
+        for _, step in ipairs(hop.steps or {}) do met[step.rule] = true end
+        if hop.policy_chain then met[hop.policy_chain] = true end
+      end
+      return { fw = fw, path = p, met = met }
+    end
+  end
+  return { fw = fw, met = {} }
+end
+
+-- The DROP/REJECT rule or DROP policy on the SYN's path whose counter moved during the window (the
+-- one that decides the path first), or nil.
+local function moved_stopper(before)
+  if not before then return nil end
+  local found
+  for _, e in ipairs(firewall.moved(before.fw).moved or {}) do
+    local stops = e.verdict == "drop" or e.verdict == "reject" or (e.kind == "policy" and e.policy == "drop")
+    local p = before.path
+    if stops and p and (e.key == p.rule or e.key == p.policy_chain) then return e end
+    if stops and before.met[e.key] and not found then found = e end
+  end
+  return found
+end
+
+-- What became of the client's SYNs during the window: a key of AWAITED.
+local function await_outcome(w, stopper, path)
+  local d = w.counters and w.counters.delta or {}
+  if w.syns == 0 then return "none_arrived" end
+  if w.completed > 0 then return "completed" end
+  if w.synacks > 0 then return "reply_lost" end
+  if stopper then return "firewall" end
+  if w.resets > 0 then return "reset" end
+  if (d.IPReversePathFilter or 0) > 0 then return "rp_filter" end
+  if (d.TCPReqQFullDrop or 0) > 0 then return "syn_queue" end
+  if (d.ListenOverflows or 0) > 0 or (d.ListenDrops or 0) > 0 then return "accept_queue" end
+  if path and (path.verdict == "drop" or path.verdict == "reject") then return "firewall_traced" end
+  return "unexplained"
+end
+
+-- The program that manages a rule or chain as the firewall module reports it.
+local function tool_of(e)
+  if e.backend == "nftables" then return "nft" end
+  return e.tool or (e.family == "ip6" and "ip6tables" or "iptables")
+end
+
+-- How to let the client's SYNs past rule or policy e: the set member out when the rule matched it
+-- (never the ban rule itself), else an accept for this client before the rule.
+local function firewall_fix(e, s)
+  local m = s.path and s.path.rule == e.key and s.path.matched_set
+  if m and not m.negated then
+    local fix = {}
+    if m.owner == "fail2ban" and m.jail then fix[#fix + 1] = string.format("sudo fail2ban-client set %s unbanip %s", m.jail, s.client) end
+    if m.kind == "ipset" then
+      fix[#fix + 1] = string.format("%ssudo ipset del %s %s", #fix > 0 and "or, by hand: " or "", m.name, m.element)
+    elseif m.name then
+      fix[#fix + 1] = string.format("%ssudo nft delete element %s %s %s { %s }", #fix > 0 and "or, by hand: " or "", m.family, m.table, m.name, m.element)
+    end
+    if #fix > 0 then return fix end
+  end
+  local chain, tool = e.chain or e.name, tool_of(e)
+  local saddr = s.client:find(":", 1, true) and "ip6 saddr" or "ip saddr"
+  if tool == "nft" then
+    return { e.handle and string.format("let %s in before the rule: sudo nft insert rule %s %s %s position %d %s %s tcp dport %d accept",
+        s.client, e.family, e.table, chain, e.handle, saddr, s.client, s.port)
+      or string.format("let %s in: sudo nft insert rule %s %s %s %s %s tcp dport %d accept", s.client, e.family, e.table, chain, saddr, s.client, s.port),
+      e.handle and string.format("or, if the rule should not stop anyone: sudo nft delete rule %s %s %s handle %d", e.family, e.table, chain, e.handle) or nil }
+  end
+  return { string.format("let %s in before it: sudo %s -t %s -I %s %s-s %s -p tcp --dport %d -j ACCEPT",
+      s.client, tool, e.table or "filter", chain, e.position and (e.position .. " ") or "", s.client, s.port),
+    e.kind ~= "policy" and e.text and string.format("or, if the rule should not stop anyone: sudo %s -t %s %s", tool, e.table or "filter", (e.text:gsub("^%-A ", "-D ", 1))) or nil }
+end
+
+-- What each outcome proves: outcome -> function(s) returning the finding and the cause (nil: none).
+-- s: client, port, address, where ("host:port"), w (capture.watch_syns' result), iface (where the SYNs
+-- arrived), proof (the evidence line of the watch), stopper, path, rules (by key).
+local AWAITED = {}
+
+function AWAITED.none_arrived(s)
+  local summary = string.format("no SYN from %s reached this host in the %.1f s watched while the client retried: they are dropped on the way, by a router or a cloud firewall (security group, network ACL) between %s and here",
+    s.client, s.w.seconds, s.client)
+  return { level = "fail", message = summary },
+    { id = "path_drop", confidence = "high", summary = summary, evidence = { s.proof },
+      fix = { string.format("check what lies between %s and this host for tcp port %d: this server's security group / network ACL (inbound tcp %d from %s), the client network's (outbound), the routers' firewalls",
+          s.client, s.port, s.port, s.client),
+        string.format("from the client, find where the SYNs stop: sudo traceroute -T -p %d %s", s.port, s.address),
+        string.format("if the client's address is translated on the way (NAT), its SYNs arrive from another address: sudo tcpdump -ni any 'tcp port %d' shows it; run again with --from THAT_ADDRESS", s.port),
+        "if the client did not connect during the watch, run again and retry from the client while tcpcheck watches" } }
+end
+
+function AWAITED.completed(s)
+  return { level = "pass", message = string.format("%s's handshake to %s completed during the watch (SYN, SYN-ACK, ACK, on %s): the path and this host work for it now", s.client, s.where, s.iface) },
+    { id = "ok", confidence = "high", summary = string.format("%s connects to %s (its handshake completed during the watch)", s.client, s.where), evidence = { s.proof } }
+end
+
+function AWAITED.reply_lost(s)
+  local answered = list.first(s.w.attempts, function(a) return a.answered == "synack" end) or {}
+  local out_iface = answered.reply_interface or "?"
+  local resent = 0
+  for _, a in ipairs(s.w.attempts) do resent = resent + math.max((a.syns or 1) - 1, 0) end
+  local back = route.get(s.client)
+  local asym = out_iface ~= s.iface
+  local summary = string.format("this host answers %s's SYNs (SYN-ACK sent on %s) but the client never completes the handshake%s: the SYN-ACK is lost on the way back (%s)",
+    s.client, out_iface, resent > 0 and string.format(" (it resent its SYN %s)", plural(resent, "time")) or "",
+    asym and string.format("the SYNs arrive on %s and the answers leave by %s: an asymmetric path", s.iface, out_iface)
+      or "asymmetric routing, a stateful firewall on the way back, or NAT")
+  local fix = {
+    string.format("on the client, watch for the SYN-ACK: sudo tcpdump -ni any 'tcp and host %s and port %d'; if it never arrives, a firewall or NAT on the way back drops it (a stateful firewall drops a SYN-ACK for a connection whose SYN took another way); if it arrives, the client's own firewall drops it (sudo iptables -S INPUT; sudo nft list ruleset)", s.address, s.port),
+  }
+  local via = asym and rpfilter.way_back(s.client, s.iface)
+  if via then fix[#fix + 1] = string.format("send the answers back the way the SYNs come: sudo ip route add %s %s", s.client, via) end
+  return { level = "fail", message = summary, fix = fix[1] },
+    { id = "return_path", confidence = "high", summary = summary,
+      evidence = { s.proof, (back.command or "ip route get " .. s.client) .. " → " .. (back.output or back.message or "?") }, fix = fix }
+end
+
+function AWAITED.firewall(s)
+  local e = s.stopper
+  local what = e.kind == "policy" and string.format("the DROP policy of chain %s (table %s %s)", e.name or e.chain, e.family, e.table)
+    or string.format("rule `%s` (table %s %s, chain %s)", e.text or e.key, e.family, e.table, e.chain)
+  local summary = string.format("%s's SYNs reach this host (on %s) and %s %s them: its counter moved by %s during the watch",
+    s.client, s.iface, what, e.verdict == "reject" and "rejects" or "drops", plural(e.packets or 0, "packet"))
+  return { level = "fail", message = summary, fix = firewall_fix(e, s)[1] },
+    { id = e.verdict == "reject" and "firewall_reject" or "firewall_drop", confidence = "high", summary = summary,
+      evidence = { s.proof, string.format("proved by --await: %s counted %s → %s packets during the watch", what, tostring(e.packets_before), tostring(e.packets_after)) },
+      fix = firewall_fix(e, s) }
+end
+
+function AWAITED.reset(s)
+  local summary = string.format("this host answers %s's SYNs with a reset (RST): nothing listens on port %d for it, or a REJECT rule with tcp-reset answers for it", s.client, s.port)
+  return { level = "fail", message = summary },
+    { id = "not_listening", confidence = "medium", summary = summary, evidence = { s.proof },
+      fix = { string.format("ss -tlnp 'sport = :%d' shows what listens; sudo iptables -S | grep -i reject; sudo nft list ruleset | grep -i reject", s.port) } }
+end
+
+function AWAITED.rp_filter(s)
+  local r = rpfilter.check(s.client, s.address, s.iface)
+  local rose = string.format("proved by --await: IPReversePathFilter rose by %d during the watch, while the SYNs from %s arrived on %s unanswered",
+    s.w.counters.delta.IPReversePathFilter, s.client, s.iface)
+  local summary = r.refused and r.summary or string.format("the reverse-path filter dropped packets during the watch while %s's SYNs arrived on %s unanswered", s.client, s.iface)
+  local evidence = { s.proof, rose }
+  for _, e in ipairs(r.evidence) do evidence[#evidence + 1] = e end
+  return { level = "fail", message = summary, fix = r.fix and r.fix[1] },
+    { id = "rp_filter_drop", confidence = r.refused and "high" or "medium", summary = summary, evidence = evidence,
+      fix = r.fix or { string.format("sysctl -a -r '\\.rp_filter$' and ip route get %s: the route back to the client must leave by %s (strict), or exist (loose)", s.client, s.iface) } }
+end
+
+function AWAITED.syn_queue(s)
+  local summary = string.format("%s's SYNs reach this host and are dropped for a full SYN queue: TCPReqQFullDrop rose by %d during the watch", s.client, s.w.counters.delta.TCPReqQFullDrop)
+  return { level = "fail", message = summary },
+    { id = "syn_backlog_full", confidence = "high", summary = summary, evidence = { s.proof, "proved by --await: nstat TcpExtTCPReqQFullDrop rose by " .. s.w.counters.delta.TCPReqQFullDrop },
+      fix = { "turn SYN cookies on (sudo sysctl -w net.ipv4.tcp_syncookies=1) and raise net.ipv4.tcp_max_syn_backlog; see the resources step" } }
+end
+
+function AWAITED.accept_queue(s)
+  local d = s.w.counters.delta
+  local summary = string.format("%s's SYNs reach this host and are dropped for a full accept queue: ListenOverflows rose by %d, ListenDrops by %d during the watch", s.client, d.ListenOverflows or 0, d.ListenDrops or 0)
+  return { level = "fail", message = summary },
+    { id = "backlog_overflow", confidence = "high", summary = summary, evidence = { s.proof, "proved by --await: nstat TcpExtListenOverflows TcpExtListenDrops rose during the watch" },
+      fix = { "the application does not accept() fast enough: see the listening and resources steps (the listener's queue and its backlog)" } }
+end
+
+function AWAITED.firewall_traced(s)
+  local p = s.path
+  local item = s.rules[p.rule or p.policy_chain] or {}
+  local what = p.rule and string.format("rule `%s`", item.text or p.rule) or string.format("the DROP policy of chain %s", item.name or p.policy_chain)
+  local summary = string.format("%s's SYNs reach this host (on %s) and get no answer; the firewall's trace for that source ends at %s (no counter to prove it)", s.client, s.iface, what)
+  local e = { key = p.rule or p.policy_chain, kind = p.rule and "rule" or "policy" }
+  for k, v in pairs(item) do e[k] = v end
+  return { level = "fail", message = summary },
+    { id = p.verdict == "reject" and "firewall_reject" or "firewall_drop", confidence = "high", summary = summary,
+      evidence = { s.proof }, fix = firewall_fix(e, s) }
+end
+
+function AWAITED.unexplained(s)
+  local summary = string.format("%s's SYNs reach this host (on %s) and get no answer, and no counter here says why", s.client, s.iface)
+  return { level = "fail", message = summary },
+    { id = "firewall_drop", confidence = "medium", summary = summary, evidence = { s.proof },
+      fix = { "look for a rule without a counter that drops them, or an OUTPUT rule that drops the answers: sudo nft list ruleset; sudo iptables -S -v" } }
+end
+
+-- What the watch saw, as one evidence line: the command a person runs, and the packets.
+local function proof_line(w, client, port)
+  local seen
+  if w.syns == 0 then
+    seen = "no packet from " .. client
+  else
+    seen = string.format("%s from %s on %s, %s and %s sent, %s completed", plural(w.syns, "SYN"), client, table.concat(w.interfaces, ", "),
+      plural(w.synacks, "SYN-ACK"), plural(w.resets, "reset"), plural(w.completed, "handshake"))
+  end
+  return string.format("proved by --await: %s (%.1f s while the client retried) → %s%s", watch_command(client, port), w.seconds, seen,
+    w.lines[1] and ("; first packet: " .. w.lines[1]) or (w.summary[1] and ("; tcpdump: " .. table.concat(w.summary, ", ")) or ""))
+end
+
+-- --await SECONDS with --from CLIENT: watch the client's SYNs to the target port while the user retries
+-- from the client, the firewall counters read on either side, and say where they died.
+local function await_client(out, ctx)
+  local client, port = ctx.from, ctx.target.port
+  local a = addr.first_of_family(ctx.target.addresses, client)
+  local address = a and a.address or ctx.target.addresses[1].address
+  local data = { from = client, address = address, port = port, seconds = ctx.options.await, command = watch_command(client, port) }
+  local r = route.get(address)
+  if r.type ~= "local" then
+    table.insert(out.findings, 1, { level = "warn", message = string.format("--await watches on the server: %s is not an address of this host, so the client's SYNs to it are not this host's to answer", address),
+      evidence = { command = r.command, output = r.output or r.message or "" },
+      fix = string.format("run it on %s's host: sudo tcpcheck run all --target %s --from %s --await %g", address, addr.hostport(address, port), client, ctx.options.await) })
+    data.error = "not_local"
+    return data
+  end
+  local before = firewall_before(address, port, client)
+  local w = capture.watch_syns({ port = port, source = client, seconds = ctx.options.await })
+  if not w.ok then
+    table.insert(out.findings, 1, { level = "warn", message = "the --await watch did not run: " .. w.message,
+      evidence = { command = w.command or data.command, output = w.message },
+      fix = w.error == "permission_denied" and "run as root (sudo): capturing packets needs CAP_NET_RAW"
+        or w.error == "not_installed" and "install tcpdump: sudo apt-get install -y tcpdump" or "run the tcpdump command above by hand to see its full error" })
+    data.error = w.error
+    return data
+  end
+  local stopper = moved_stopper(before)
+  local path = before and before.path
+  local s = { client = client, port = port, address = address, where = addr.hostport(address, port), w = w,
+    iface = w.interfaces[1] or "?", proof = proof_line(w, client, port), stopper = stopper, path = path, rules = {} }
+  for _, r in ipairs(before and before.fw.rules or {}) do s.rules[r.key] = r end
+  for _, c in ipairs(before and before.fw.chains or {}) do s.rules[c.key] = c end
+  data.outcome = await_outcome(w, stopper, path)
+  local f, cause = AWAITED[data.outcome](s)
+  local shown = table.concat(w.lines, "\n") .. (#w.summary > 0 and ("\n" .. table.concat(w.summary, "; ")) or "")
+  f.evidence = { command = w.command, output = shown ~= "" and shown or "(no packets)" }
+  table.insert(out.findings, 1, f)
+  table.insert(out.causes, cause)
+  for _, k in ipairs({ "syns", "synacks", "resets", "completed", "unanswered", "interfaces", "stopped", "counters" }) do data[k] = w[k] end
+  data.seconds, data.first_syn_at = w.seconds, w.first_syn_at
+  data.reply_interface = (list.first(w.attempts, function(at) return at.reply_interface ~= nil end) or {}).reply_interface
+  data.firewall_read = before ~= nil
+  data.stopper = stopper and { key = stopper.key, text = stopper.text, packets_before = stopper.packets_before, packets_after = stopper.packets_after }
+  data.lines = w.lines
+  return data
+end
+
 local READING = "reading the capture: a SYN with no reply: dropped on the path or by a firewall; "
   .. "a reset (RST, Flags [R.]) in answer to the SYN: nothing listens, or a reject rule with tcp-reset; "
   .. "an ICMP unreachable: a route problem, or a reject rule (admin prohibited); "
@@ -168,15 +429,24 @@ reply (dropped on the path or by a firewall), a reset (nothing listens, or a
 reject rule), an ICMP unreachable (a route or a reject), a handshake followed
 at once by FIN or RST (the application). With --set capture=on, and as root,
 it runs that capture itself during one probe connect and says which outcome
-it saw.]],
+it saw.
+On the server, with --from CLIENT --await SECONDS, it watches (for at most
+that long) the SYNs CLIENT sends to the target port while the user retries
+from the client, and proves where they die: none arrived (path_drop: a router
+or a cloud firewall on the way); arrived and dropped here (the firewall rule
+whose counter moved during the watch, the reverse-path filter's counter, a
+full SYN or accept queue); answered but never acknowledged (return_path: the
+SYN-ACK is lost on the way back); or the handshake completed.]],
   order = 60,
   tags = { "capture", "network", "client", "server" },
   inspects = {
     "the route to each target address (rtnetlink, like ip route get ADDRESS)",
     "with --set capture=on: tcpdump -i IF -nn -l --immediate-mode -c N FILTER during one connect",
+    "with --from CLIENT --await SECONDS: tcpdump -i any of CLIENT's packets to the port for SECONDS; firewall counters and TcpExt counters (IPReversePathFilter, TCPReqQFullDrop, ListenOverflows) before and after",
   },
   needs_target = true,
-  timeout = 60,
+  -- --await watches up to 120 s, after tcpdump starts (at most 5 s) and the firewall is read.
+  timeout = 180,
 
   run = function(ctx)
     local target = ctx.target
@@ -192,13 +462,16 @@ it saw.]],
     out:add("info", READING)
 
     local first, summary = per_address[1], nil
-    if live and first.outcome then
+    local awaited = ctx.options.await and ctx.from and await_client(out, ctx)
+    if awaited then
+      summary = out.findings[1].message
+    elseif live and first.outcome then
       summary = (out:first("fail", "warn", "pass") or {}).message
     elseif live and first.capture then
       summary = "live capture not run: " .. first.capture.message .. "; capture with: " .. first.tcpdump
     else
       summary = "capture with: " .. first.tcpdump
     end
-    return out:result(summary, { addresses = per_address, live = live, count = c.count })
+    return out:result(summary, { addresses = per_address, live = live, count = c.count, await = awaited })
   end,
 }
