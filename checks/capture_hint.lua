@@ -196,14 +196,29 @@ local function moved_stopper(before)
   return found
 end
 
--- What became of the client's SYNs during the window: a key of AWAITED.
-local function await_outcome(w, stopper, path)
+-- The attempts that did not complete, leaving out one whose only SYN came in the last moments of the
+-- window (its answer may not have come yet) unless nothing else is left.
+local function failed_attempts(w)
+  local failed, late = {}, {}
+  for _, a in ipairs(w.attempts) do
+    if not a.completed then
+      local in_flight = (a.at or 0) > w.seconds - 0.3 and (a.syns or 1) == 1
+      table.insert(in_flight and late or failed, a)
+    end
+  end
+  return (#failed > 0 or w.completed > 0) and failed or late
+end
+
+-- What became of the client's SYNs during the window (a key of AWAITED), judged on the failed attempts.
+local function await_outcome(w, failed, stopper, path)
   local d = w.counters and w.counters.delta or {}
   if w.syns == 0 then return "none_arrived" end
-  if w.completed > 0 then return "completed" end
-  if w.synacks > 0 then return "reply_lost" end
+  if #failed == 0 then return "completed" end
+  local answered = {}
+  for _, a in ipairs(failed) do answered[a.answered] = true end
+  if answered.synack then return "reply_lost" end
   if stopper then return "firewall" end
-  if w.resets > 0 then return "reset" end
+  if answered.rst then return "reset" end
   if (d.IPReversePathFilter or 0) > 0 then return "rp_filter" end
   if (d.TCPReqQFullDrop or 0) > 0 then return "syn_queue" end
   if (d.ListenOverflows or 0) > 0 or (d.ListenDrops or 0) > 0 then return "accept_queue" end
@@ -245,8 +260,9 @@ local function firewall_fix(e, s)
 end
 
 -- What each outcome proves: outcome -> function(s) returning the finding and the cause (nil: none).
--- s: client, port, address, where ("host:port"), w (capture.watch_syns' result), iface (where the SYNs
--- arrived), proof (the evidence line of the watch), stopper, path, rules (by key).
+-- s: client, port, address, where ("host:port"), w (capture.watch_syns' result), failed (its attempts that
+-- did not complete), iface (where the SYNs arrived), proof (the evidence line of the watch), stopper, path,
+-- rules (by key).
 local AWAITED = {}
 
 function AWAITED.none_arrived(s)
@@ -262,15 +278,16 @@ function AWAITED.none_arrived(s)
 end
 
 function AWAITED.completed(s)
-  return { level = "pass", message = string.format("%s's handshake to %s completed during the watch (SYN, SYN-ACK, ACK, on %s): the path and this host work for it now", s.client, s.where, s.iface) },
-    { id = "ok", confidence = "high", summary = string.format("%s connects to %s (its handshake completed during the watch)", s.client, s.where), evidence = { s.proof } }
+  local n = plural(s.w.completed, "connection")
+  return { level = "pass", message = string.format("%s's %s to %s completed the handshake during the watch (SYN, SYN-ACK, ACK, on %s), none failed: the path and this host work for it", s.client, n, s.where, s.iface) },
+    { id = "ok", confidence = "high", summary = string.format("%s connects to %s (%s completed during the watch, none failed)", s.client, s.where, n), evidence = { s.proof } }
 end
 
 function AWAITED.reply_lost(s)
-  local answered = list.first(s.w.attempts, function(a) return a.answered == "synack" end) or {}
+  local answered = list.first(s.failed, function(a) return a.answered == "synack" end) or {}
   local out_iface = answered.reply_interface or "?"
   local resent = 0
-  for _, a in ipairs(s.w.attempts) do resent = resent + math.max((a.syns or 1) - 1, 0) end
+  for _, a in ipairs(s.failed) do resent = resent + math.max((a.syns or 1) - 1, 0) end
   local back = route.get(s.client)
   local asym = out_iface ~= s.iface
   local summary = string.format("this host answers %s's SYNs (SYN-ACK sent on %s) but the client never completes the handshake%s: the SYN-ACK is lost on the way back (%s)",
@@ -293,10 +310,16 @@ function AWAITED.firewall(s)
     or string.format("rule `%s` (table %s %s, chain %s)", e.text or e.key, e.family, e.table, e.chain)
   local summary = string.format("%s's SYNs reach this host (on %s) and %s %s them: its counter moved by %s during the watch",
     s.client, s.iface, what, e.verdict == "reject" and "rejects" or "drops", plural(e.packets or 0, "packet"))
+  local evidence = { s.proof, string.format("proved by --await: %s counted %s → %s packets during the watch", what, tostring(e.packets_before), tostring(e.packets_after)) }
+  -- What decided the rule for this source: the set member, the recent list's hits, the connection count.
+  if s.path and s.path.rule == e.key then
+    for _, ev in ipairs(s.path.evidence or {}) do
+      if ev.message and ev.result then evidence[#evidence + 1] = ev.message end
+    end
+  end
   return { level = "fail", message = summary, fix = firewall_fix(e, s)[1] },
     { id = e.verdict == "reject" and "firewall_reject" or "firewall_drop", confidence = "high", summary = summary,
-      evidence = { s.proof, string.format("proved by --await: %s counted %s → %s packets during the watch", what, tostring(e.packets_before), tostring(e.packets_after)) },
-      fix = firewall_fix(e, s) }
+      evidence = evidence, fix = firewall_fix(e, s) }
 end
 
 function AWAITED.reset(s)
@@ -381,7 +404,9 @@ local function await_client(out, ctx)
     return data
   end
   local before = firewall_before(address, port, client)
-  local w = capture.watch_syns({ port = port, source = client, seconds = ctx.options.await })
+  -- The whole window, even after a handshake completes: a limit that lets the first connections
+  -- through (recent, hashlimit, connlimit) shows only on the later ones.
+  local w = capture.watch_syns({ port = port, source = client, seconds = ctx.options.await, stop_on_handshake = false })
   if not w.ok then
     table.insert(out.findings, 1, { level = "warn", message = "the --await watch did not run: " .. w.message,
       evidence = { command = w.command or data.command, output = w.message },
@@ -396,8 +421,15 @@ local function await_client(out, ctx)
     iface = w.interfaces[1] or "?", proof = proof_line(w, client, port), stopper = stopper, path = path, rules = {} }
   for _, r in ipairs(before and before.fw.rules or {}) do s.rules[r.key] = r end
   for _, c in ipairs(before and before.fw.chains or {}) do s.rules[c.key] = c end
-  data.outcome = await_outcome(w, stopper, path)
+  local failed = failed_attempts(w)
+  s.failed = failed
+  data.outcome = await_outcome(w, failed, stopper, path)
   local f, cause = AWAITED[data.outcome](s)
+  if data.outcome ~= "completed" and w.completed > 0 then
+    -- A limit that lets some connections through (recent, hashlimit, connlimit) fails only some attempts.
+    local some = string.format(" (%d of %d attempts completed: it fails intermittently)", w.completed, #w.attempts)
+    f.message, cause.summary = f.message .. some, cause.summary .. some
+  end
   local shown = table.concat(w.lines, "\n") .. (#w.summary > 0 and ("\n" .. table.concat(w.summary, "; ")) or "")
   f.evidence = { command = w.command, output = shown ~= "" and shown or "(no packets)" }
   table.insert(out.findings, 1, f)
