@@ -164,26 +164,31 @@ end
 
 local function plural(n, word) return string.format("%d %s%s", n, word, n == 1 and "" or "s") end
 
--- The firewall as it stands for the client's SYN before the window (nil when it cannot be read), the
--- SYN's path through it from the network, and the keys of the rules and chains that path meets.
+-- The remote origin path of the SYN to address in a firewall snapshot, or nil.
+local function remote_path(fw, address)
+  return list.first(fw.paths, function(p) return p.origin == "remote" and p.address == address end)
+end
+
+-- The firewall before the window (nil when it cannot be read), read twice: for any source (`fw`: it keeps
+-- the rules a source's state decides, such as a rate limit the client has not reached yet, whose counters
+-- are compared after the window; `met`: the keys of the rules and chains the SYN's path meets), and for the
+-- client (`path`: the rule that decides it now, with the set member or the limit's state).
 local function firewall_before(address, port, client)
-  local fw = firewall.read({ port = port, addresses = { address }, source = client })
+  local query = { port = port, addresses = { address }, in_interface = rpfilter.arrival_interface(address) }
+  local fw = firewall.read(query)
   if not fw.ok then return nil end
-  for _, p in ipairs(fw.paths or {}) do
-    if p.origin == "remote" and p.address == address then
-      local met = {}
-      for _, hop in ipairs(p.hops or {}) do
-        for _, step in ipairs(hop.steps or {}) do met[step.rule] = true end
-        if hop.policy_chain then met[hop.policy_chain] = true end
-      end
-      return { fw = fw, path = p, met = met }
-    end
+  local met = {}
+  for _, hop in ipairs((remote_path(fw, address) or {}).hops or {}) do
+    for _, step in ipairs(hop.steps or {}) do met[step.rule] = true end
+    if hop.policy_chain then met[hop.policy_chain] = true end
   end
-  return { fw = fw, met = {} }
+  query.source = client
+  local mine = firewall.read(query)
+  return { fw = fw, met = met, path = mine.ok and remote_path(mine, address) or nil }
 end
 
 -- The DROP/REJECT rule or DROP policy on the SYN's path whose counter moved during the window (the
--- one that decides the path first), or nil.
+-- one that decides the client's path first), or nil.
 local function moved_stopper(before)
   if not before then return nil end
   local found
@@ -232,6 +237,20 @@ local function tool_of(e)
   return e.tool or (e.family == "ip6" and "ip6tables" or "iptables")
 end
 
+-- For a rule that limits each source's rate or connections (recent, hashlimit, connlimit): what the limit
+-- is and how the client gets through it; nil for other rules.
+local function per_source_limit(text, client)
+  local name = text:match("%-%-name (%S+)")
+  if text:find("-m recent", 1, true) and name and (text:find("--rcheck", 1, true) or text:find("--update", 1, true)) then
+    return string.format("a per-source rate limit (recent list %s: %s new connections within %s s): %s gets through again after that long without new connections; to let it in now: echo -%s | sudo tee /proc/net/xt_recent/%s; raise --hitcount if legitimate clients reach it",
+      name, text:match("%-%-hitcount (%d+)") or "?", text:match("%-%-seconds (%d+)") or "?", client, client, name)
+  end
+  if text:find("-m hashlimit", 1, true) or text:find("-m connlimit", 1, true) or text:find("ct count", 1, true) or text:find("meter ", 1, true) then
+    return string.format("a per-source limit (%s) that %s exceeds: raise the limit, or exempt the client as below", text:match("%-m (%a+limit)") or "ct count", client)
+  end
+  return nil
+end
+
 -- How to let the client's SYNs past rule or policy e: the set member out when the rule matched it
 -- (never the ban rule itself), else an accept for this client before the rule.
 local function firewall_fix(e, s)
@@ -247,16 +266,22 @@ local function firewall_fix(e, s)
     if #fix > 0 then return fix end
   end
   local chain, tool = e.chain or e.name, tool_of(e)
-  local saddr = s.client:find(":", 1, true) and "ip6 saddr" or "ip saddr"
+  local fix = { per_source_limit(e.text or "", s.client) }
   if tool == "nft" then
-    return { e.handle and string.format("let %s in before the rule: sudo nft insert rule %s %s %s position %d %s %s tcp dport %d accept",
-        s.client, e.family, e.table, chain, e.handle, saddr, s.client, s.port)
-      or string.format("let %s in: sudo nft insert rule %s %s %s %s %s tcp dport %d accept", s.client, e.family, e.table, chain, saddr, s.client, s.port),
-      e.handle and string.format("or, if the rule should not stop anyone: sudo nft delete rule %s %s %s handle %d", e.family, e.table, chain, e.handle) or nil }
+    local saddr = s.client:find(":", 1, true) and "ip6 saddr" or "ip saddr"
+    fix[#fix + 1] = string.format("let %s in%s: sudo nft insert rule %s %s %s%s %s %s tcp dport %d accept", s.client, e.handle and " before the rule" or "",
+      e.family, e.table, chain, e.handle and (" position " .. e.handle) or "", saddr, s.client, s.port)
+    if e.handle then
+      fix[#fix + 1] = string.format("or, if the rule should not stop anyone: sudo nft delete rule %s %s %s handle %d", e.family, e.table, chain, e.handle)
+    end
+    return fix
   end
-  return { string.format("let %s in before it: sudo %s -t %s -I %s %s-s %s -p tcp --dport %d -j ACCEPT",
-      s.client, tool, e.table or "filter", chain, e.position and (e.position .. " ") or "", s.client, s.port),
-    e.kind ~= "policy" and e.text and string.format("or, if the rule should not stop anyone: sudo %s -t %s %s", tool, e.table or "filter", (e.text:gsub("^%-A ", "-D ", 1))) or nil }
+  fix[#fix + 1] = string.format("let %s in before it: sudo %s -t %s -I %s %s-s %s -p tcp --dport %d -j ACCEPT",
+    s.client, tool, e.table or "filter", chain, e.position and (e.position .. " ") or "", s.client, s.port)
+  if e.kind ~= "policy" and e.text then
+    fix[#fix + 1] = string.format("or, if the rule should not stop anyone: sudo %s -t %s %s", tool, e.table or "filter", (e.text:gsub("^%-A ", "-D ", 1)))
+  end
+  return fix
 end
 
 -- What each outcome proves: outcome -> function(s) returning the finding and the cause (nil: none).

@@ -65,7 +65,7 @@ struct AwaitScenarioTests {
         let d = try diagnoseBroken("awrl", port: 19406, iptables: new + ["--set", "--name", "aw"],
                                    new + ["--update", "--seconds", "60", "--hitcount", "3", "--name", "aw", "-j", "DROP"]) { $0.server }
         expectProof(d, "firewall_drop", contains: ["proved by --await", tcpdump(19406), "--hitcount 3 --name aw", "counted",
-                                                    "\(Self.client) has", "in recent list aw"])
+                                                    "\(Self.client) has", "in recent list aw", "echo -\(Self.client) | sudo tee /proc/net/xt_recent/aw"])
     }
 
     // The server answers, but the client's INPUT drops the SYN-ACK: the reply is lost on the way back.
