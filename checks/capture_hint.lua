@@ -223,12 +223,13 @@ local function await_outcome(w, failed, stopper, path)
   for _, a in ipairs(failed) do answered[a.answered] = true end
   if answered.synack then return "reply_lost" end
   if stopper then return "firewall" end
-  if answered.rst then return "reset" end
+  local dnat = path and path.dnat
+  if answered.rst then return dnat and "dnat_refused" or "reset" end
   if (d.IPReversePathFilter or 0) > 0 then return "rp_filter" end
   if (d.TCPReqQFullDrop or 0) > 0 then return "syn_queue" end
   if (d.ListenOverflows or 0) > 0 or (d.ListenDrops or 0) > 0 then return "accept_queue" end
   if path and (path.verdict == "drop" or path.verdict == "reject") then return "firewall_traced" end
-  return "unexplained"
+  return dnat and "dnat_unanswered" or "unexplained"
 end
 
 -- The program that manages a rule or chain as the firewall module reports it.
@@ -392,6 +393,21 @@ function AWAITED.firewall_traced(s)
     { id = p.verdict == "reject" and "firewall_reject" or "firewall_drop", confidence = "high", summary = summary,
       evidence = { s.proof }, fix = firewall_fix(e, s) }
 end
+
+-- The SYNs arrive and a DNAT rule sends them on to a backend: its silence, or its reset, is the answer.
+local function dnat_backend(s, refused)
+  local d = s.path.dnat
+  local backend = addr.hostport(d.to_address or "?", d.to_port or s.port)
+  local summary = string.format("%s's SYNs reach this host (on %s) and DNAT `%s` sends them on to %s, which %s", s.client, s.iface, d.text or d.rule,
+    backend, refused and "refuses them (reset): nothing listens there" or "never answers: the backend is down, or the way to it (FORWARD, its route) drops them")
+  return { level = "fail", message = summary },
+    { id = refused and "dnat_backend_refused" or "dnat_backend_down", confidence = "high", summary = summary, evidence = { s.proof, "DNAT: " .. (d.text or d.rule) },
+      fix = { string.format("check the backend %s: is it up and listening (nc -vz -w 2 %s %d from this host; ss -tlnp in its container or host)%s", backend, d.to_address or "?", d.to_port or s.port,
+        refused and "" or ", and the FORWARD chain and route toward it (the firewall step traces them)") } }
+end
+
+function AWAITED.dnat_refused(s) return dnat_backend(s, true) end
+function AWAITED.dnat_unanswered(s) return dnat_backend(s, false) end
 
 function AWAITED.unexplained(s)
   local summary = string.format("%s's SYNs reach this host (on %s) and get no answer, and no counter here says why", s.client, s.iface)
