@@ -429,42 +429,49 @@ local function proof_line(w, client, port)
     w.lines[1] and ("; first packet: " .. w.lines[1]) or (w.summary[1] and ("; tcpdump: " .. table.concat(w.summary, ", ")) or ""))
 end
 
+-- The watch could not run (or not here): a warning first; data.error says why.
+local function watch_skipped(out, data, error, message, evidence, fix)
+  table.insert(out.findings, 1, { level = "warn", message = message, evidence = evidence, fix = fix })
+  data.error = error
+  return data
+end
+
+-- What the watch saw, kept in the step's data (the verdict rules read `outcome` and `from`).
+local function keep_watch(data, w, before, stopper)
+  for _, k in ipairs({ "syns", "synacks", "resets", "completed", "unanswered", "interfaces", "stopped", "counters", "first_syn_at", "lines" }) do data[k] = w[k] end
+  data.seconds = w.seconds
+  data.reply_interface = (list.first(w.attempts, function(at) return at.reply_interface ~= nil end) or {}).reply_interface
+  data.firewall_read = before ~= nil
+  data.stopper = stopper and { key = stopper.key, text = stopper.text, packets_before = stopper.packets_before, packets_after = stopper.packets_after }
+end
+
 -- --await SECONDS with --from CLIENT: watch the client's SYNs to the target port while the user retries
 -- from the client, the firewall counters read on either side, and say where they died.
 local function await_client(out, ctx)
   local client, port = ctx.from, ctx.target.port
-  local a = addr.first_of_family(ctx.target.addresses, client)
-  local address = a and a.address or ctx.target.addresses[1].address
-  local data = { from = client, address = address, port = port, seconds = ctx.options.await, command = watch_command(client, port) }
-  local r = route.get(address)
+  local a = addr.first_of_family(ctx.target.addresses, client) or ctx.target.addresses[1]
+  local data = { from = client, address = a.address, port = port, seconds = ctx.options.await, command = watch_command(client, port) }
+  local r = route.get(a.address)
   if r.type ~= "local" then
-    table.insert(out.findings, 1, { level = "warn", message = string.format("--await watches on the server: %s is not an address of this host, so the client's SYNs to it are not this host's to answer", address),
-      evidence = { command = r.command, output = r.output or r.message or "" },
-      fix = string.format("run it on %s's host: sudo tcpcheck run all --target %s --from %s --await %g", address, addr.hostport(address, port), client, ctx.options.await) })
-    data.error = "not_local"
-    return data
+    return watch_skipped(out, data, "not_local", string.format("--await watches on the server: %s is not an address of this host, so the client's SYNs to it are not this host's to answer", a.address),
+      { command = r.command, output = r.output or r.message or "" },
+      string.format("run it on %s's host: sudo tcpcheck run all --target %s --from %s --await %g", a.address, addr.hostport(a.address, port), client, ctx.options.await))
   end
-  local before = firewall_before(address, port, client)
+  local before = firewall_before(a.address, port, client)
   -- The whole window, even after a handshake completes: a limit that lets the first connections
   -- through (recent, hashlimit, connlimit) shows only on the later ones.
   local w = capture.watch_syns({ port = port, source = client, seconds = ctx.options.await, stop_on_handshake = false })
   if not w.ok then
-    table.insert(out.findings, 1, { level = "warn", message = "the --await watch did not run: " .. w.message,
-      evidence = { command = w.command or data.command, output = w.message },
-      fix = w.error == "permission_denied" and "run as root (sudo): capturing packets needs CAP_NET_RAW"
-        or w.error == "not_installed" and "install tcpdump: sudo apt-get install -y tcpdump" or "run the tcpdump command above by hand to see its full error" })
-    data.error = w.error
-    return data
+    return watch_skipped(out, data, w.error, "the --await watch did not run: " .. w.message, { command = w.command or data.command, output = w.message },
+      w.error == "permission_denied" and "run as root (sudo): capturing packets needs CAP_NET_RAW"
+        or w.error == "not_installed" and "install tcpdump: sudo apt-get install -y tcpdump" or "run the tcpdump command above by hand to see its full error")
   end
   local stopper = moved_stopper(before)
-  local path = before and before.path
-  local s = { client = client, port = port, address = address, where = addr.hostport(address, port), w = w,
-    iface = w.interfaces[1] or "?", proof = proof_line(w, client, port), stopper = stopper, path = path, rules = {} }
+  local s = { client = client, port = port, address = a.address, where = addr.hostport(a.address, port), w = w, failed = failed_attempts(w),
+    iface = w.interfaces[1] or "?", proof = proof_line(w, client, port), stopper = stopper, path = before and before.path, rules = {} }
   for _, r in ipairs(before and before.fw.rules or {}) do s.rules[r.key] = r end
   for _, c in ipairs(before and before.fw.chains or {}) do s.rules[c.key] = c end
-  local failed = failed_attempts(w)
-  s.failed = failed
-  data.outcome = await_outcome(w, failed, stopper, path)
+  data.outcome = await_outcome(w, s.failed, stopper, s.path)
   local f, cause = AWAITED[data.outcome](s)
   if data.outcome ~= "completed" and w.completed > 0 then
     -- A limit that lets some connections through (recent, hashlimit, connlimit) fails only some attempts.
@@ -475,12 +482,7 @@ local function await_client(out, ctx)
   f.evidence = { command = w.command, output = shown ~= "" and shown or "(no packets)" }
   table.insert(out.findings, 1, f)
   table.insert(out.causes, cause)
-  for _, k in ipairs({ "syns", "synacks", "resets", "completed", "unanswered", "interfaces", "stopped", "counters" }) do data[k] = w[k] end
-  data.seconds, data.first_syn_at = w.seconds, w.first_syn_at
-  data.reply_interface = (list.first(w.attempts, function(at) return at.reply_interface ~= nil end) or {}).reply_interface
-  data.firewall_read = before ~= nil
-  data.stopper = stopper and { key = stopper.key, text = stopper.text, packets_before = stopper.packets_before, packets_after = stopper.packets_after }
-  data.lines = w.lines
+  keep_watch(data, w, before, stopper)
   return data
 end
 
