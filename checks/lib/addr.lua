@@ -24,4 +24,14 @@ function addr.is_loopback(address)
   return address:match("^127%.") ~= nil or address == "::1"
 end
 
+-- addr.first_of_family(addresses, address) -> the first entry ({address=, family=}, as in ctx.target.addresses)
+-- of address's family (IPv6 when it holds a colon), or nil.
+function addr.first_of_family(addresses, address)
+  local v6 = address:find(":", 1, true) ~= nil
+  for _, a in ipairs(addresses or {}) do
+    if (a.family == "ipv6") == v6 then return a end
+  end
+  return nil
+end
+
 return addr

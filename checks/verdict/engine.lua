@@ -27,6 +27,7 @@ local CONFIDENCE = { low = 1, medium = 2, high = 3 }
 -- or limit before "the SYN got no answer", and ok after every problem.
 local SPECIFICITY = {
   dns_failure = 10,
+  path_drop = 10, return_path = 9, rp_filter_drop = 9, -- issue 9, --await and reverse-path filtering: proved on the packets' own way
   no_route = 9, ephemeral_ports_exhausted = 9, bind_mismatch = 9, firewall_drop = 9, firewall_reject = 9,
   backlog_overflow = 8, fd_exhaustion = 8, conntrack_full = 8, app_closed = 8, timeout_too_short = 8,
   host_unreachable = 8,
