@@ -18,6 +18,7 @@ local ipairs, pcall, type, tostring, setmetatable = ipairs, pcall, type, tostrin
 local format, find, match, sub = string.format, string.find, string.match, string.sub
 local insert, remove, sort, concat = table.insert, table.remove, table.sort, table.concat
 local max, huge = math.max, math.huge
+local lib_addr, lib_listeners = require("addr"), require("listeners")
 
 local M = {}
 
@@ -162,10 +163,8 @@ end
 
 -- The lines rules quote as evidence, worded as the steps word them.
 
-function V:hostport(addr, port)
-  if find(addr, ":", 1, true) then return "[" .. addr .. "]:" .. port end
-  return addr .. ":" .. port
-end
+-- The steps' own wording, from the libraries the checks use (checks/lib/).
+function V:hostport(address, port) return lib_addr.hostport(address, port) end
 
 -- What a connect saw, as port_open words it: "connect to 127.0.0.1:5432 → refused: … (ECONNREFUSED)".
 function V:connect_line(r)
@@ -173,20 +172,7 @@ function V:connect_line(r)
 end
 
 -- One listener as `ss -tlnp` prints it (the listening step's own format), with its owners.
-function V:listener_line(l)
-  local host
-  if l.family == "ipv6" and l.address == "::" and l.v6only == false then host = "*"
-  elseif l.family == "ipv6" then host = "[" .. tostring(l.address) .. "]"
-  else host = tostring(l.address) end
-  if l.interface then host = host .. "%" .. l.interface end
-  local peer = (l.family == "ipv6" and l.address == "::" and l.v6only == false) and "*:*" or (l.family == "ipv6" and "[::]:*" or "0.0.0.0:*")
-  local users = {}
-  for _, o in ipairs(type(l.owners) == "table" and l.owners or {}) do
-    users[#users + 1] = format('("%s",pid=%s,fd=%s)', tostring(o.command), tostring(o.pid), tostring(o.fd or -1))
-  end
-  return format("LISTEN %-6s %-6s %s:%s %s %s", tostring(l.accept_queue or "?"), tostring(l.backlog or "?"), host,
-    tostring(l.port), peer, #users > 0 and ("users:(" .. concat(users, ",") .. ")") or "")
-end
+function V:listener_line(l) return lib_listeners.line(l) end
 
 -- The first process known to own a listener, or nil.
 function V:owner(l)
