@@ -11,27 +11,6 @@ func listenInside(_ ns: NetNS, _ address: String, _ port: Int) throws -> TestSoc
     try ns.inside { try TestSocket(address, port: port) }
 }
 
-/// Runs Lua on a thread inside the namespace and returns its results.
-func evalInside(_ ns: NetNS, _ source: String) throws -> [LuaValue] {
-    try ns.inside { try eval(source, deadline: 30).get() }
-}
-
-/// Runs a command in the namespace and fails the test when it fails.
-func mustExec(_ ns: NetNS, _ argv: [String]) {
-    let r = ns.exec(argv)
-    #expect(r.status == 0, "\(argv.joined(separator: " ")): \(r.stderr)")
-}
-
-/// Runs `tcpcheck run CHECK ... --format json` (inside the namespace when given) and returns that check's result.
-func runBinary(_ ns: NetNS?, _ args: [String], prefix: [String] = []) throws -> [String: Any] {
-    // tcpcheckBinary (LogsTests.swift) is relative to the package root, the tests' working directory.
-    let binary = FileManager.default.currentDirectoryPath + "/" + (try #require(tcpcheckBinary, "the tcpcheck binary is not built"))
-    let argv = prefix + [binary, "run"] + args + ["--format", "json"]
-    let r = ns.map { $0.exec(argv, timeout: 60) } ?? runCommand(argv, timeout: 60)
-    let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "stdout: \(r.stdout) stderr: \(r.stderr)")
-    return try #require((json["checks"] as? [[String: Any]])?.first, "\(json)")
-}
-
 func rules(_ v: LuaValue) -> [LuaValue] { v["rules"].tableValue?.array ?? [] }
 func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [LuaValue] {
     (v["traces"].tableValue?.array ?? []).filter { $0["hook"] == .str(hook) && $0["direction"] == .str(direction) }

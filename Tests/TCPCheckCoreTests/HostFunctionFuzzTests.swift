@@ -68,7 +68,7 @@ struct HostFunctionFuzzTests {
                 end }
                 """.write(toFile: "\(scratch)/\(id).lua", atomically: true, encoding: .utf8)
         }
-        let binary = try #require(scenarioBinary)
+        let binary = try #require(tcpcheckBinary)
         let start = Date()
         let r = ns.exec([binary, "run"] + ids + ["--checks-dir", scratch, "--format", "json"], timeout: 400)
         print("fuzz: \(functions.count) host functions × 120 calls in \(String(format: "%.1f", Date().timeIntervalSince(start))) s, exit \(r.status)")

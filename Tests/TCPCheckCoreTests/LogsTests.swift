@@ -470,15 +470,6 @@ let plantedLog: [(line: String, signature: String, time: String?)] = [
     }
 }
 
-/// The tcpcheck binary built beside the tests, if there is one.
-let tcpcheckBinary: String? = [".build/debug/tcpcheck", ".build/release/tcpcheck"].first { access($0, X_OK) == 0 }
-
-/// Runs the real binary; stdout and the exit status.
-func tcpcheck(_ args: [String], asNobody: Bool = false) -> CommandResult {
-    let argv = [FileManager.default.currentDirectoryPath + "/" + tcpcheckBinary!] + args
-    return runCommand(asNobody ? ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"] + argv : argv, timeout: 60)
-}
-
 @Suite(.enabled(if: tcpcheckBinary != nil, "needs the tcpcheck binary (swift build)"))
 struct LogsCLITests {
     @Test func runLogsOnAPlantedHostileLog() throws {

@@ -4,19 +4,6 @@ import Testing
 @testable import TCPCheckCore
 import TCPCheckHost
 
-func sandbox(_ options: RunOptions = RunOptions(), memory: Int = LuaSandbox.defaultMemoryLimit,
-             modules: [HostModule] = HostModule.all) throws -> LuaSandbox {
-    try LuaSandbox(memoryLimit: memory, env: CheckEnvironment(checkID: "test", options: options), modules: modules)
-}
-
-/// Runs a chunk in a fresh sandbox and returns its results.
-func eval(_ source: String, deadline: Double = 5, memory: Int = LuaSandbox.defaultMemoryLimit,
-          modules: [HostModule] = HostModule.all) throws -> Result<[LuaValue], LuaFailure> {
-    let sb = try sandbox(memory: memory, modules: modules)
-    sb.setDeadline(seconds: deadline)
-    return sb.load(source: source, chunkName: "@test.lua", key: "test")
-}
-
 /// A module whose functions echo their arguments and fail on demand.
 let probeModule = HostModule(name: "probe", functions: [
     ("echo", { call in call.args }),

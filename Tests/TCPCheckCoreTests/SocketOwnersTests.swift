@@ -79,7 +79,7 @@ let bpfUnavailableReason: String? = {
     /// does, so its self-check fails and the owners come from /proc, with
     /// the pids the namespace's /proc shows.
     @Test(.enabled(if: tcpcheckBinary != nil)) func childPidNamespaceFallsBackToProc() throws {
-        let binary = FileManager.default.currentDirectoryPath + "/" + (tcpcheckBinary ?? "")
+        let binary = tcpcheckBinary ?? ""
         let ns = try NetNS("ownpid")
         let script = """
             python3 -c 'import socket,time; s=socket.socket(); s.bind(("127.0.0.1", 8091)); s.listen(4); time.sleep(20)' &

@@ -4,6 +4,7 @@
 // nothing ever reaches the machine's own resolver.
 import CSys
 import Foundation
+import Testing
 @testable import TCPCheckCore
 import TCPCheckHost
 
@@ -150,4 +151,10 @@ final class NetNS {
             ns.exec(["ip", "link", "set", dev, "up"])
         }
     }
+}
+
+/// Runs a command in the namespace and fails the test when it fails.
+func mustExec(_ ns: NetNS, _ argv: [String]) {
+    let r = ns.exec(argv)
+    #expect(r.status == 0, "\(argv.joined(separator: " ")): \(r.stderr)")
 }

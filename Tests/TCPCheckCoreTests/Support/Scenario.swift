@@ -8,22 +8,10 @@ import Testing
 @testable import TCPCheckCore
 import TCPCheckHost
 
-/// The tcpcheck binary beside the test bundle (.build/<config>/), else the
-/// one in the working directory's .build (LogsTests' tcpcheckBinary).
-let scenarioBinary: String? = {
-    var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-    for _ in 0..<4 {
-        let candidate = dir.appendingPathComponent("tcpcheck").path
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        dir = dir.deletingLastPathComponent()
-    }
-    return tcpcheckBinary.map { FileManager.default.currentDirectoryPath + "/" + $0 }
-}()
-
 /// Why the scenarios cannot run here, or nil.
 let scenarioSkipReason: String? = {
     if let r = NetNS.unavailableReason { return r }
-    if scenarioBinary == nil { return "needs the tcpcheck binary (swift build)" }
+    if tcpcheckBinary == nil { return "needs the tcpcheck binary (swift build)" }
     if ToolRunner.locate("python3") == nil { return "needs python3 for the test listeners (apt-get install -y python3)" }
     return nil
 }()
@@ -181,14 +169,14 @@ final class Scenario {
 
     /// The text or Markdown report of the same run.
     func report(_ target: String, format: String, timeout: Double, in ns: NetNS) throws -> String {
-        let binary = try #require(scenarioBinary)
+        let binary = try #require(tcpcheckBinary)
         return ns.exec([binary, "run", "all", "--target", target, "--timeout", String(timeout), "--format", format, "--no-color"],
                        timeout: timeout + 60).stdout
     }
 
     /// `tcpcheck run all --target TARGET --timeout T --format json` inside `ns`.
     func diagnose(_ target: String, timeout: Double, in ns: NetNS, extra: [String] = []) throws -> Diagnosis {
-        let binary = try #require(scenarioBinary)
+        let binary = try #require(tcpcheckBinary)
         let start = Date()
         let r = ns.exec([binary, "run", "all", "--target", target, "--timeout", String(timeout), "--format", "json"] + extra,
                         timeout: timeout + 60)
