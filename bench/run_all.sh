@@ -18,17 +18,8 @@ listener_pid=
 cleanup() { [ -n "$listener_pid" ] && kill "$listener_pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
-# A loopback listener that accepts and closes, for at most 10 minutes.
-python3 - "$work/port" <<'PY' &
-import socket, sys, time
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", 0)); s.listen(512); s.settimeout(1)
-open(sys.argv[1], "w").write(str(s.getsockname()[1]))
-end = time.time() + 600
-while time.time() < end:
-    try: c, _ = s.accept(); c.close()
-    except socket.timeout: pass
-PY
+# A loopback listener that keeps each connection open, as a real server does.
+python3 bench/hold_listener.py "$work/port" &
 listener_pid=$!
 for _ in $(seq 50); do [ -s "$work/port" ] && break; sleep 0.1; done
 port=$(cat "$work/port")
