@@ -13,14 +13,17 @@ struct EmbedChecksPlugin: BuildToolPlugin {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
             return names.filter { $0.hasSuffix(".lua") }.sorted().map { dir.appending(path: $0) }
         }
-        let inputs = luaFiles(checksDir) + luaFiles(rulesDir) + luaFiles(verdictDir) + luaFiles(libDir)
+        // The rules are grouped in subfolders (client/, firewall/, server/).
+        let ruleDirs = [rulesDir] + ((try? FileManager.default.contentsOfDirectory(atPath: rulesDir.path)) ?? []).sorted()
+            .map { rulesDir.appending(path: $0) }.filter { (try? $0.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true }
+        let inputs = luaFiles(checksDir) + ruleDirs.flatMap(luaFiles) + luaFiles(verdictDir) + luaFiles(libDir)
         let output = context.pluginWorkDirectoryURL.appending(path: "EmbeddedChecks.swift")
         return [
             .buildCommand(
                 displayName: "Embedding built-in checks from checks/",
                 executable: try context.tool(named: "EmbedChecksTool").url,
                 arguments: [output.path, checksDir.path],
-                inputFiles: inputs + [checksDir, rulesDir, verdictDir, libDir],
+                inputFiles: inputs + [checksDir, verdictDir, libDir] + ruleDirs,
                 outputFiles: [output]
             ),
         ]

@@ -14,9 +14,23 @@ guard args.count == 2 else {
 }
 let output = args[0], dir = args[1]
 
-/// The `(name:, source:)` lines for every .lua file of a folder (none when it is missing).
-func entries(of dir: String) -> [String] {
-    let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".lua") }.sorted()
+/// The .lua files of a folder (none when it is missing), by name.
+func luaNames(_ dir: String) -> [String] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".lua") }.sorted()
+}
+
+/// The `(name:, source:)` lines for every .lua file of a folder; with
+/// `nested`, also of its subfolders, named "sub/file.lua" (the rules are
+/// grouped by where the failure is: client/, firewall/, server/).
+func entries(of dir: String, nested: Bool = false) -> [String] {
+    var names = luaNames(dir)
+    if nested {
+        let subs = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted().filter { sub in
+            var isDir: ObjCBool = false
+            return FileManager.default.fileExists(atPath: dir + "/" + sub, isDirectory: &isDir) && isDir.boolValue
+        }
+        names += subs.flatMap { sub in luaNames(dir + "/" + sub).map { sub + "/" + $0 } }
+    }
     var entries: [String] = []
     for path in names.map({ dir + "/" + $0 }) {
         guard let data = FileManager.default.contents(atPath: path),
@@ -27,7 +41,7 @@ func entries(of dir: String) -> [String] {
         // A raw string whose delimiter cannot occur in the text.
         var hashes = "#"
         while text.contains("\"" + hashes) || text.contains(hashes + "\"") { hashes += "#" }
-        let name = (path as NSString).lastPathComponent
+        let name = String(path.dropFirst(dir.count + 1))
         entries.append("        (name: \(String(reflecting: name)), source: \(hashes)\"\"\"\n\(text)\n\"\"\"\(hashes)),")
     }
     return entries
@@ -41,7 +55,7 @@ enum EmbeddedChecks {
     ]
     /// The verdict's correlation rules (checks/rules/).
     static let rules: [(name: String, source: String)] = [
-\(entries(of: dir + "/rules").joined(separator: "\n"))
+\(entries(of: dir + "/rules", nested: true).joined(separator: "\n"))
     ]
     /// The verdict engine and the checker of the rules' examples (checks/verdict/).
     static let verdict: [(name: String, source: String)] = [

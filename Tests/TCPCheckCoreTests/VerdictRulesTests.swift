@@ -229,7 +229,7 @@ fileprivate final class RulesDir {
               return ids
             end
             """, chunkName: "=list", key: "list").get()
-        let rules = EmbeddedChecks.rules.map { ($0.name as NSString).deletingPathExtension }
+        let rules = EmbeddedChecks.rules.map { (($0.name as NSString).lastPathComponent as NSString).deletingPathExtension }
         let causeIDs = try sb.call(key: "list", first: "engine").get()[0].tableValue?.array.compactMap(\.stringValue) ?? []
         #expect(rules.count >= 14 && causeIDs.count >= 17)
         for id in rules { #expect(docs.contains("| `\(id)` |"), "docs/verdict.md does not list rule \(id)") }
