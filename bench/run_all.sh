@@ -13,16 +13,10 @@ command -v hyperfine >/dev/null || { echo "bench/run_all.sh needs hyperfine (apt
 command -v nc >/dev/null || { echo "bench/run_all.sh needs nc (apt-get install -y netcat-openbsd)" >&2; exit 2; }
 if [ ! -x "$bin" ]; then swift build -c release --static-swift-stdlib >&2; fi
 
-work=$(mktemp -d /tmp/tcpcheck-bench-run.XXXXXX)
-listener_pid=
-cleanup() { [ -n "$listener_pid" ] && kill "$listener_pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-
-# A loopback listener that keeps each connection open, as a real server does.
-python3 bench/hold_listener.py "$work/port" &
-listener_pid=$!
-for _ in $(seq 50); do [ -s "$work/port" ] && break; sleep 0.1; done
-port=$(cat "$work/port")
+. bench/lib.sh
+bench_work run
+bench_hold_listener
+port=$hold_port
 
 # Trivial checks, to price loading Lua plus one check: 1 against 51 of them.
 mkdir -p "$work/one" "$work/many"

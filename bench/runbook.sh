@@ -13,16 +13,10 @@ command -v hyperfine >/dev/null || { echo "bench/runbook.sh needs hyperfine (apt
 if [ ! -x "$bin" ]; then swift build -c release --static-swift-stdlib --scratch-path .build-release >&2; fi
 mkdir -p bench/out
 
-work=$(mktemp -d /tmp/tcpcheck-bench-runbook.XXXXXX)
-listener_pid=
-cleanup() { [ -n "$listener_pid" ] && kill "$listener_pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-
-# A loopback listener that keeps each connection open, as a real server does.
-python3 bench/hold_listener.py "$work/port" &
-listener_pid=$!
-for _ in $(seq 50); do [ -s "$work/port" ] && break; sleep 0.1; done
-open_port=$(cat "$work/port")
+. bench/lib.sh
+bench_work runbook
+bench_hold_listener
+open_port=$hold_port
 # A port nothing listens on: bound, never listening (so the kernel refuses it).
 refused_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
