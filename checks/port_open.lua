@@ -6,7 +6,9 @@
 -- Options:  --set attempts=N  probe each address N times (1-100) to expose intermittent failures.
 --           --set grace=S     follow a handshake that missed --timeout S seconds longer (default: half the timeout,
 --                             at most 0.5 s; 0: off), sending one fresh SYN too, to tell slow or lossy from filtered.
---           --set watch=S     after connecting, watch S seconds (default 0.25) for the server closing at once.
+--           --set watch=S     after connecting, watch S seconds for the server closing at once. By default the
+--                             watch runs beside the later steps and ends after them, or after 8 round trips
+--                             (at least 20 ms, at most 0.25 s) if that is later: it costs the run no time.
 local addr = require("addr")
 local list = require("list")
 local options = require("options")
@@ -24,6 +26,7 @@ local function probe_settings(ctx)
     -- when the first was lost; a slow handshake gets that much more time.
     grace = options.seconds(ctx, "grace", math.min(timeout / 2, 0.5), 10),
     watch = options.seconds(ctx, "watch", math.min(timeout, 0.25), 10),
+    watch_given = options.seconds(ctx, "watch", nil, 10) ~= nil,
     from = ctx.from,
     spent = 0, -- seconds the connects took, for the hop probe's budget
   }
@@ -471,7 +474,7 @@ local function inspect_path(r, s, p)
 end
 
 -- The finding, cause and working timeout for one failed connect r to where.
-local function explain(r, where, p)
+local function explain_once(r, where, p)
   r = path.settled(r)
   local cmd = nc_command(r.address, r.family, p)
   -- When the target is this host, this run is already the server-side one.
@@ -495,31 +498,55 @@ local function explain(r, where, p)
   return e
 end
 
+-- The finding, cause and working timeout for one failed connect r to where. Worked out once per
+-- connect: finish() weighs the connects again, and the hop probe must not run twice.
+local function explain(r, where, p)
+  p.explained = p.explained or {}
+  if not p.explained[r] then p.explained[r] = explain_once(r, where, p) end
+  return p.explained[r]
+end
+
 ------------------------------------------------------------------------ probing one address
 
--- Connects to address a p.attempts times: { address, family, attempts, successes, outcomes (outcome ->
--- count), results (every connect), latency_ms = { min, median, max } of the good ones, good (per attempt) }.
-local function probe_address(a, p)
-  local tries, latencies, outcomes, good = {}, {}, {}, {}
-  local successes = 0
-  for _ = 1, p.attempts do
-    local r = net.connect(a.address, p.port, { timeout = p.timeout, grace = p.grace, watch = p.watch })
-    tries[#tries + 1] = r
+-- Counts the connects of entry (one address): successes, outcomes (outcome -> count), latency_ms =
+-- { min, median, max } of the good ones; returns good (per attempt). A connect still being watched
+-- counts as connected.
+local function tally(entry)
+  local latencies, outcomes, good = {}, {}, {}
+  entry.successes = 0
+  for _, r in ipairs(entry.results) do
     local closed = r.ok and r.peer and (r.peer.action == "closed" or r.peer.action == "reset")
     local key = closed and ("connected_then_" .. r.peer.action) or r.outcome
     outcomes[key] = (outcomes[key] or 0) + 1
     good[#good + 1] = r.ok and not closed
     if good[#good] then
-      successes = successes + 1
+      entry.successes = entry.successes + 1
       latencies[#latencies + 1] = r.ms
     end
   end
   table.sort(latencies)
-  return {
-    address = a.address, family = a.family, attempts = p.attempts, successes = successes,
-    outcomes = outcomes, results = tries,
-    latency_ms = #latencies > 0 and { min = latencies[1], median = median(latencies), max = latencies[#latencies] } or nil,
-  }, good
+  entry.outcomes = outcomes
+  entry.latency_ms = #latencies > 0 and { min = latencies[1], median = median(latencies), max = latencies[#latencies] } or nil
+  return good
+end
+
+-- Connects to address a p.attempts times: { address, family, attempts, results (every connect) }.
+-- A connection that succeeds stays open, watched beside the later steps (see finish).
+local function probe_address(a, p)
+  local tries = {}
+  for _ = 1, p.attempts do
+    tries[#tries + 1] = net.connect(a.address, p.port, { timeout = p.timeout, grace = p.grace, watch = p.watch, overlap = true })
+  end
+  return { address = a.address, family = a.family, attempts = p.attempts, results = tries }
+end
+
+-- How long to watch connect r from its handshake: --set watch=S as given; by default 8 round trips,
+-- at least 20 ms (an application that closes at once does so within a few ms of accept()), at most
+-- the watch (0.25 s). The later steps usually take longer, and the watch ran all along.
+local function watch_window(r, p)
+  if p.watch_given then return p.watch end
+  local rtt = (r.rtt_ms or r.ms or 0) / 1000
+  return math.min(math.max(8 * rtt, 0.02), p.watch)
 end
 
 -- Every attempt connected: say so, and warn when a SYN had to be resent on the way.
@@ -622,6 +649,41 @@ local function report_partial(out, per_address, p, host)
       "until then, clients that fall back between addresses (Happy Eyeballs) connect after a delay, the others fail" })
 end
 
+-- The connects made (per_address), weighed: the findings, causes, summary and status.
+local function weigh(ctx, p, per_address)
+  local out, goods = report.new(), {}
+  for i, entry in ipairs(per_address) do goods[i] = tally(entry) end
+  local ok_addresses, would_work_timeout = 0, nil
+  for i, entry in ipairs(per_address) do
+    if entry.successes == p.attempts then
+      ok_addresses = ok_addresses + 1
+      report_success(out, entry, p)
+    else
+      entry.would_work_timeout = report_failure(out, entry, goods[i], p)
+      would_work_timeout = math.max(would_work_timeout or 0, entry.would_work_timeout or 0)
+      if would_work_timeout == 0 then would_work_timeout = nil end
+    end
+  end
+  report_partial(out, per_address, p, ctx.target.host)
+
+  local status, summary
+  if ok_addresses == #per_address then
+    status, summary = "pass", report_all_connected(out, per_address, p)
+  else
+    -- Warn when some address connected at least once.
+    status = list.first(per_address, function(e) return e.successes > 0 end) and "warn" or "fail"
+    summary = out:first("warn", "fail").message
+    if #per_address > 1 then
+      summary = string.format("%d of %d addresses accept connections; %s", ok_addresses, #per_address, summary)
+    end
+  end
+  return out:result(summary, { attempts = p.attempts, timeout = p.timeout, grace = p.grace, watch = p.watch,
+    addresses = per_address, reachable = ok_addresses > 0, would_work_timeout = would_work_timeout, hops = p.hops }, status)
+end
+
+-- The probe whose connections are still being watched: run() leaves it for finish().
+local watching
+
 return {
   id = "port_open",
   title = "Port open",
@@ -634,8 +696,9 @@ down), no route, host unreachable, no local port free, or blocked locally.
 A handshake that misses the timeout is followed a little longer (--set grace)
 with one fresh SYN as well: if it then connects, the timeout is too short or a
 SYN was lost, and the report names the timeout that works. A connection that
-succeeds is watched briefly (--set watch): a server that closes or resets it at
-once is reported as such (an allowlist, a connection limit, a crash).
+succeeds stays open, watched while the later steps run (--set watch): a server
+that closes or resets it at once is reported as such (an allowlist, a
+connection limit, a crash).
 With --set attempts=N each address is probed N times and the success rate and
 latency (min/median/max) show an intermittent failure as such.
 On a client it names who answered: the target, a router on the path (an ICMP
@@ -658,36 +721,26 @@ stop. Some addresses working and others not is reported as such (partial).]],
   run = function(ctx)
     if #ctx.target.addresses == 0 then return unresolved(ctx.target) end
     local p = probe_settings(ctx)
-    local out, per_address, goods = report.new(), {}, {}
+    local per_address = {}
     for i, a in ipairs(ctx.target.addresses) do
-      per_address[i], goods[i] = probe_address(a, p)
+      per_address[i] = probe_address(a, p)
       for _, r in ipairs(per_address[i].results) do p.spent = p.spent + spent(r) end
     end
-    local ok_addresses, would_work_timeout = 0, nil
-    for i, entry in ipairs(per_address) do
-      if entry.successes == p.attempts then
-        ok_addresses = ok_addresses + 1
-        report_success(out, entry, p)
-      else
-        entry.would_work_timeout = report_failure(out, entry, goods[i], p)
-        would_work_timeout = math.max(would_work_timeout or 0, entry.would_work_timeout or 0)
-        if would_work_timeout == 0 then would_work_timeout = nil end
-      end
-    end
-    report_partial(out, per_address, p, ctx.target.host)
+    watching = { p = p, per_address = per_address }
+    return weigh(ctx, p, per_address)
+  end,
 
-    local status, summary
-    if ok_addresses == #per_address then
-      status, summary = "pass", report_all_connected(out, per_address, p)
-    else
-      -- Warn when some address connected at least once.
-      status = list.first(per_address, function(e) return e.successes > 0 end) and "warn" or "fail"
-      summary = out:first("warn", "fail").message
-      if #per_address > 1 then
-        summary = string.format("%d of %d addresses accept connections; %s", ok_addresses, #per_address, summary)
+  -- After the later steps: what the server did with the connections left open, then the same
+  -- weighing again.
+  finish = function(ctx)
+    local w = watching
+    watching = nil
+    if not w then return nil end
+    for _, entry in ipairs(w.per_address) do
+      for i, r in ipairs(entry.results) do
+        if r.watching then entry.results[i] = net.watched(r.watching, watch_window(r, w.p)) end
       end
     end
-    return out:result(summary, { attempts = p.attempts, timeout = p.timeout, grace = p.grace, watch = p.watch,
-      addresses = per_address, reachable = ok_addresses > 0, would_work_timeout = would_work_timeout, hops = p.hops }, status)
+    return weigh(ctx, w.p, w.per_address)
   end,
 }

@@ -15,4 +15,10 @@ public protocol HostContext: AnyObject {
     /// What the check printed, capped so a chatty check cannot grow the report.
     var output: [String] { get }
     func print(_ line: String)
+
+    /// Keeps a host object (a connection still being watched) for a later
+    /// call of the same check; returns its handle (1, 2, ...).
+    func keep(_ object: AnyObject) -> Int
+    /// The object kept under `handle`, or nil.
+    func kept(_ handle: Int) -> AnyObject?
 }

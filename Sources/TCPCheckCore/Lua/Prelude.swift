@@ -161,13 +161,21 @@ local function fact_reader(check, results)
   end
 end
 
-function prelude.run(check, raw)
+local function context(check, raw)
   local ctx = {}
   for k, v in pairs(raw) do ctx[k] = v end
   for name, m in pairs(modules) do ctx[name] = m end
   ctx.fact = fact_reader(check, readonly(raw.results))
-  ctx = readonly(ctx)
-  return check.run(ctx)
+  return readonly(ctx)
+end
+
+function prelude.run(check, raw)
+  return check.run(context(check, raw))
+end
+
+-- After the later checks: the result of the work run() left going, or nil to keep run()'s.
+function prelude.finish(check, raw)
+  return check.finish(context(check, raw))
 end
 
 return prelude

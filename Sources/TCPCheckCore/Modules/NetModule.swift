@@ -1,4 +1,4 @@
-// Lua module `net`: connect, hops and resolve (documented in docs/lua-api/net.md).
+// Lua module `net`: connect, watched, hops and resolve (documented in docs/lua-api/net.md).
 import TCPCheckHost
 
 extension HostModule {
@@ -16,7 +16,21 @@ extension HostModule {
             let grace = min(max(opts["grace"].doubleValue ?? 0, 0), 10)
             // `hold` is the older name of `watch` (the capture step's word for it).
             let watch = min(max(opts["watch"].doubleValue ?? opts["hold"].doubleValue ?? 0, 0), 10)
-            return [Connector.connect(to: addr, timeout: timeout, grace: grace, watch: watch).luaValue]
+            // overlap: the watch goes on while the check (and the run) does; net.watched reads it.
+            let outcome = Connector.connect(to: addr, timeout: timeout, grace: grace, watch: watch,
+                                            overlap: opts["overlap"].boolValue ?? false)
+            guard let w = outcome.watching, var t = outcome.luaValue.tableValue else { return [outcome.luaValue] }
+            t["watching"] = .int(Int64(call.env.keep(w)))
+            return [.table(t)]
+        }),
+        ("watched", { call in
+            let handle = try call.int(1)
+            guard let w = call.env.kept(handle) as? PeerWatch else {
+                throw HostError("net.watched: \(handle) is not a watch that net.connect started (overlap = true)")
+            }
+            // At most 10 s, as a watch itself: a run has a time budget.
+            let window = min(max(try call.optNumber(2) ?? 10, 0), 10)
+            return [w.finish(window: window).luaValue]
         }),
         ("hops", { call in
             let host = try call.string(1)

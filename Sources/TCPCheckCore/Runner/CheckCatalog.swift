@@ -42,6 +42,9 @@ public struct CheckInfo: Sendable {
     public var timeout: Double?
     public var memoryMiB: Int?
     public var source: CheckSource
+    /// It has a finish(ctx): work it started goes on while the later checks
+    /// run, and finish completes its result after them.
+    public var finishes = false
 }
 
 public struct UsageError: Error, CustomStringConvertible {
@@ -293,7 +296,11 @@ public struct CheckCatalog {
         if let bad = needs.first(where: { !isPlainName($0) }) {
             throw UsageError("check '\(id)' needs '\(bad)', which is not a check id (a-z, 0-9 and _)")
         }
-        return CheckInfo(
+        switch t["finish"] {
+        case .nil, .opaque: break
+        default: throw UsageError("check '\(id)': finish must be a function finish(ctx)")
+        }
+        var info = CheckInfo(
             id: id,
             title: Sanitize.line(t["title"].stringValue ?? id),
             description: Sanitize.text(t["description"].stringValue ?? ""),
@@ -306,6 +313,8 @@ public struct CheckCatalog {
             memoryMiB: try number("memory", within: Double(CheckLimits.memoryBoundsMiB.lowerBound)...Double(CheckLimits.memoryBoundsMiB.upperBound)).map { Int($0) },
             source: source
         )
+        info.finishes = !t["finish"].isNil
+        return info
     }
 
     public func entry(_ id: String) -> CatalogEntry? { entries.first { $0.info.id == id } }

@@ -1,4 +1,5 @@
-// The run a check belongs to: its options, whether it was stopped, what it printed.
+// The run a check belongs to: its options, whether it was stopped, what it
+// printed, and the host objects it keeps between calls.
 import Foundation
 
 public struct RunOptions: Sendable {
@@ -53,4 +54,10 @@ public final class CheckEnvironment: HostContext, @unchecked Sendable {
         }
     }
     private var printed = 0
+
+    private var keeping: [AnyObject] = []
+    public func keep(_ object: AnyObject) -> Int { lock.withLock { keeping.append(object); return keeping.count } }
+    public func kept(_ handle: Int) -> AnyObject? {
+        lock.withLock { handle >= 1 && handle <= keeping.count ? keeping[handle - 1] : nil }
+    }
 }

@@ -85,10 +85,20 @@ public enum Runner {
 
         var results: [CheckResult] = []
         for (entry, neededBy) in selected {
-            var result = execute(entry, target: target, earlier: results, config: config, watchdog: watchdog)
-            if let neededBy { result.summary += " (not asked for: \(neededBy) needs it)" }
-            config.finished?(result)
+            let result = execute(entry, target: target, earlier: results, config: config, watchdog: watchdog)
+            if !entry.info.finishes { config.finished?(result) }
             results.append(result)
+        }
+        // Work a check left going (port_open's watch of its open connection)
+        // overlapped the later checks; its result is completed now.
+        for (i, (entry, _)) in selected.enumerated() where entry.info.finishes {
+            if results[i].status != .error && results[i].status != .skip {
+                results[i] = execute(entry, phase: .finish(results[i]), target: target, earlier: results, config: config, watchdog: watchdog)
+            }
+            config.finished?(results[i])
+        }
+        for (i, (_, neededBy)) in selected.enumerated() {
+            if let neededBy { results[i].summary += " (not asked for: \(neededBy) needs it)" }
         }
         let verdict = Verdict.decide(results: results, target: target, options: config.options, rules: rules, watchdog: watchdog)
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - clock.uptimeNanoseconds) / 1e6
@@ -124,13 +134,21 @@ public enum Runner {
         return plan
     }
 
-    static func execute(_ entry: CatalogEntry, target: TargetReport?, earlier: [CheckResult], config: RunConfig,
-                        watchdog: Watchdog) -> CheckResult {
+    /// run(ctx), or finish(ctx) after the later checks, completing the result run() gave.
+    enum Phase {
+        case run
+        case finish(CheckResult)
+    }
+
+    static func execute(_ entry: CatalogEntry, phase: Phase = .run, target: TargetReport?, earlier: [CheckResult],
+                        config: RunConfig, watchdog: Watchdog) -> CheckResult {
         let info = entry.info
         let start = DispatchTime.now()
+        var previous: CheckResult?
+        if case .finish(let r) = phase { previous = r }
         func done(_ r: CheckResult) -> CheckResult {
             var r = r
-            r.durationMs = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
+            r.durationMs = (previous?.durationMs ?? 0) + Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
             return r
         }
         if let failure = entry.failure {
@@ -155,7 +173,7 @@ public enum Runner {
         let ctx = context(target: target, earlier: earlier, options: config.options)
         let outcome = watchdog.run(seconds: timeout + 0.25, tick: { config.progress?(info.id, $0) }) {
             sandbox.setDeadline(seconds: timeout)
-            return sandbox.call(key: "tcpcheck.prelude", field: "run", first: "check", args: [ctx])
+            return sandbox.call(key: "tcpcheck.prelude", field: previous == nil ? "run" : "finish", first: "check", args: [ctx])
         }
 
         var result: CheckResult
@@ -178,6 +196,8 @@ public enum Runner {
             default: fix = "fix the error at the file and line named above"
             }
             result.findings = [Finding(level: .fail, message: reason, evidence: "file: \(info.source.displayPath)", fix: fix)]
+        case .success(let values)? where previous != nil && (values.first ?? .nil).isNil:
+            result = previous!
         case .success(let values)?:
             do {
                 result = try ResultParser.parse(values.first ?? .nil, id: info.id, title: info.title)

@@ -114,6 +114,18 @@ public struct ConnectOutcome: Sendable {
     public var late: LateHandshake?
     /// With a watch period: what the server did right after accepting.
     public var peer: PeerBehaviour?
+    /// With an overlapped watch: the watch still running (see PeerWatch).
+    public var watching: PeerWatch?
+
+    /// Takes what the watch saw. A reset before any data is the same reset
+    /// as one that raced connect(): classed alike, whichever came first.
+    mutating func record(_ seen: PeerBehaviour) {
+        peer = seen
+        if seen.action == .reset && seen.bytes == 0 {
+            outcome = .resetAfterHandshake
+            errno = ECONNRESET
+        }
+    }
 
     /// How the peer closed the watched connection: "fin", "rst", or nil
     /// while it stayed open (the capture probe reports it this way).
@@ -220,7 +232,10 @@ public enum Connector {
     /// a handshake that misses the timeout is followed a little longer (see
     /// LateHandshake); with `watch`, a connection that succeeds is watched
     /// that long for the server closing or resetting it (see PeerBehaviour).
-    public static func connect(to remote: SocketAddress, timeout: Double, grace: Double = 0, watch: Double = 0) -> ConnectOutcome {
+    /// With `overlap`, the watch runs on a thread of its own instead (see
+    /// PeerWatch) and the outcome's `watching` reads it later.
+    public static func connect(to remote: SocketAddress, timeout: Double, grace: Double = 0, watch: Double = 0,
+                               overlap: Bool = false) -> ConnectOutcome {
         let start = DispatchTime.now()
         func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9 }
         var result = ConnectOutcome(outcome: .other, errno: nil, seconds: 0, remote: remote)
@@ -231,7 +246,8 @@ public enum Connector {
             result.outcome = classify(errno)
             return result
         }
-        defer { close(fd) }
+        var handedOver = false // to a PeerWatch, which closes it
+        defer { if !handedOver { close(fd) } }
 
         var err: Int32 = 0
         let rc = remote.withSockaddr { sa, len in Glibc.connect(fd, sa, len) }
@@ -282,15 +298,11 @@ public enum Connector {
         }
         result.outcome = .connected
         (result.rttMicros, result.retransmits) = tcpInfo(fd)
-        if watch > 0 {
-            let peer = watchPeer(fd, seconds: watch)
-            result.peer = peer
-            // The same reset as above when it lost the race with connect():
-            // classed alike, whichever came first.
-            if peer.action == .reset && peer.bytes == 0 {
-                result.outcome = .resetAfterHandshake
-                result.errno = ECONNRESET
-            }
+        if watch > 0 && overlap, let w = PeerWatch.start(fd: fd, connected: result, limit: watch) {
+            handedOver = true
+            result.watching = w
+        } else if watch > 0 {
+            result.record(watchPeer(fd, seconds: watch))
         }
         return result
     }
@@ -379,8 +391,9 @@ public enum Connector {
     }
 
     /// Watches a connected socket for `seconds`, sending nothing: did the
-    /// server close it, reset it, or speak first?
-    static func watchPeer(_ fd: Int32, seconds: Double) -> PeerBehaviour {
+    /// server close it, reset it, or speak first? A byte on `stop` ends the
+    /// watch early.
+    static func watchPeer(_ fd: Int32, seconds: Double, stop: Int32 = -1) -> PeerBehaviour {
         let start = DispatchTime.now()
         var peer = PeerBehaviour(action: .open, watched: seconds, bytes: 0)
         var kept: [UInt8] = []
@@ -390,11 +403,12 @@ public enum Connector {
         for _ in 0..<64 {
             let now = DispatchTime.now()
             if now >= end { break }
-            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0) // a FIN or RST makes it readable too
+            // A FIN or RST makes the socket readable too.
+            var pfds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: stop, events: Int16(POLLIN), revents: 0)]
             let ms = Int32(Double(end.uptimeNanoseconds - now.uptimeNanoseconds) / 1e6 + 0.5)
-            let n = poll(&pfd, 1, max(ms, 1))
+            let n = poll(&pfds, stop >= 0 ? 2 : 1, max(ms, 1))
             if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
+            if n <= 0 || pfds[0].revents == 0 { break } // the time is up, or the watch was stopped
             let got = recv(fd, &buf, buf.count, Int32(MSG_DONTWAIT))
             let at = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
             if got > 0 {
@@ -418,6 +432,8 @@ public enum Connector {
             let printable = kept.map { (0x20...0x7e).contains($0) ? Character(UnicodeScalar($0)) : ($0 == 0x0a || $0 == 0x0d || $0 == 0x09 ? " " : ".") }
             peer.text = String(printable).trimmingCharacters(in: .whitespaces)
         }
+        // How long it really watched: less than asked when stopped or closed early.
+        peer.watched = min(Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9, seconds)
         return peer
     }
 

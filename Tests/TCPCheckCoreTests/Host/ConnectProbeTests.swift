@@ -54,6 +54,39 @@ import TCPCheckHost
         #expect(Connector.connect(to: remote(silent), timeout: 1).peer == nil, "no watch unless asked")
     }
 
+    /// The overlapped watch: the connection stays open on its own thread while
+    /// the caller works; what the server did in the meantime is read after.
+    @Test func anOverlappedWatchSeesWhatCameWhileTheCallerWorked() throws {
+        let remote = { (l: TestSocket) in SocketAddress(ip: "127.0.0.1", port: l.port)! }
+
+        let closing = try TestSocket("127.0.0.1")
+        var done = serve(closing) { shutdown($0, Int32(SHUT_RDWR)) }
+        var r = Connector.connect(to: remote(closing), timeout: 1, watch: 1, overlap: true)
+        let watch = try #require(r.watching, "a thread watches the open connection")
+        #expect(r.outcome == .connected && r.peer == nil, "nothing is known yet")
+        done.wait() // the caller's own work, during which the server closes
+        r = watch.finish(window: 0)
+        #expect(r.peer?.action == .closed && r.peer?.bytes == 0, "\(String(describing: r.peer))")
+        #expect(watch.finish(window: 0).peer?.action == .closed, "a second read gives the same answer")
+
+        let resetting = try TestSocket("127.0.0.1")
+        done = serve(resetting) { fd in
+            var lg = linger(l_onoff: 1, l_linger: 0)
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, socklen_t(MemoryLayout<linger>.size))
+        }
+        r = Connector.connect(to: remote(resetting), timeout: 1, watch: 1, overlap: true)
+        done.wait()
+        r = try #require(r.watching).finish(window: 1)
+        #expect(r.peer?.action == .reset && r.outcome == .resetAfterHandshake, "classed as a reset during connect() is")
+
+        // Nothing happens: the read stops the watch at the window, well before its limit.
+        let silent = try TestSocket("127.0.0.1")
+        r = Connector.connect(to: remote(silent), timeout: 1, watch: 10, overlap: true)
+        r = try #require(r.watching).finish(window: 0.05)
+        #expect(r.peer?.action == .open && r.peer?.seconds == nil)
+        #expect((r.peer?.watched ?? 10) < 10, "the watch was stopped, not waited out")
+    }
+
     // Needs root for the namespace and iptables: skipped otherwise.
     @Test(.enabled(if: NetNS.unavailableReason == nil && ToolRunner.locate("iptables") != nil, "needs root, namespaces and iptables"))
     func graceTellsALostSYNFromADroppedOne() throws {
