@@ -520,6 +520,7 @@ SYN-ACK is lost on the way back); or the handshake completed.]],
     "with --from CLIENT --await SECONDS: tcpdump -i any of CLIENT's packets to the port for SECONDS; firewall counters and TcpExt counters (IPReversePathFilter, TCPReqQFullDrop, ListenOverflows) before and after",
   },
   needs_target = true,
+  probes = true, -- it connects to the target: after the earlier checks that do
   -- --await watches up to 120 s, after tcpdump starts (at most 5 s) and the firewall is read.
   timeout = 180,
 

@@ -573,6 +573,7 @@ says so.]],
     "one connect to a DNAT's backend (at most 1 s)",
   },
   needs_target = false,
+  probes = true, -- it connects to the target: after the earlier checks that do
   timeout = 60,
 
   run = function(ctx)

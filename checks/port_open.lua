@@ -717,6 +717,7 @@ stop. Some addresses working and others not is reported as such (partial).]],
     "on a client, for a failure: the next hop's neighbour entry, down interfaces, the hops (TTL-limited SYNs, like traceroute -T)",
   },
   needs_target = true,
+  probes = true, -- it connects to the target: after the earlier checks that do
 
   run = function(ctx)
     if #ctx.target.addresses == 0 then return unresolved(ctx.target) end

@@ -535,6 +535,7 @@ comes from the listening check or --set pid=N. Counters are those of tcpcheck's 
     "/proc/net/sockstat, net.ipv4.tcp_mem, /proc/meminfo, /proc/loadavg",
   },
   needs_target = false,
+  probes = true, -- it connects to the target: after the earlier checks that do
   -- client_config's counter snapshot and port_open's probe frame the counters; listening names the listener.
   needs = { "client_config", "port_open", "listening" },
   timeout = 30,

@@ -45,6 +45,10 @@ public struct CheckInfo: Sendable {
     /// It has a finish(ctx): work it started goes on while the later checks
     /// run, and finish completes its result after them.
     public var finishes = false
+    /// It sends packets to the target (`probes = true`): it runs after the
+    /// earlier checks that do, so the target meets their packets in sequence
+    /// order (a rate limit or an every-Nth rule sees the same run each time).
+    public var probes = false
 }
 
 public struct UsageError: Error, CustomStringConvertible {
@@ -140,23 +144,35 @@ public struct CheckCatalog {
 
     /// Loads every source, each in a sandbox of its own with the default limits.
     public static func load(sources: [CheckSource], limits: CheckLimits, options: RunOptions) -> CheckCatalog {
-        load(sources: sources, limits: limits, options: options, watchdog: Watchdog())
+        load(sources: sources, limits: limits, options: options, lanes: Lanes())
     }
 
-    static func load(sources: [CheckSource], limits: CheckLimits, options: RunOptions, watchdog: Watchdog) -> CheckCatalog {
-        assemble(sources.map { loadOne($0, limits: limits, options: options, watchdog: watchdog) })
+    static func load(sources: [CheckSource], limits: CheckLimits, options: RunOptions, lanes: Lanes) -> CheckCatalog {
+        assemble(loadAll(sources, limits: limits, options: options, lanes: lanes))
+    }
+
+    /// Each source loaded, in the given order; the loads spread over the lanes.
+    static func loadAll(_ sources: [CheckSource], limits: CheckLimits, options: RunOptions, lanes: Lanes) -> [CatalogEntry] {
+        var loaded = [CatalogEntry?](repeating: nil, count: sources.count)
+        let lock = NSLock()
+        lanes.forEach(sources.count) { i, watchdog in
+            let entry = loadOne(sources[i], limits: limits, options: options, watchdog: watchdog)
+            lock.withLock { loaded[i] = entry }
+        }
+        return loaded.compactMap { $0 }
     }
 
     /// What a run of `ids` loads: the sources `sources(_:needing:)` picks, then,
     /// until none is missing, the built-ins the loaded checks need. Each file
     /// is loaded once.
     static func load(sources: [CheckSource], running ids: [String], limits: CheckLimits, options: RunOptions,
-                     watchdog: Watchdog) -> CheckCatalog {
+                     lanes: Lanes) -> CheckCatalog {
         var picked = Set(CheckCatalog.sources(sources, needing: ids).map(\.path))
         var loaded: [String: CatalogEntry] = [:]
         while true {
-            for source in sources where picked.contains(source.path) && loaded[source.path] == nil {
-                loaded[source.path] = loadOne(source, limits: limits, options: options, watchdog: watchdog)
+            let now = sources.filter { picked.contains($0.path) && loaded[$0.path] == nil }
+            for (source, entry) in zip(now, loadAll(now, limits: limits, options: options, lanes: lanes)) {
+                loaded[source.path] = entry
             }
             let catalog = assemble(sources.compactMap { loaded[$0.path] })
             let missing = Set(catalog.entries.flatMap(\.info.needs)).filter { catalog.entry($0) == nil }
@@ -314,6 +330,7 @@ public struct CheckCatalog {
             source: source
         )
         info.finishes = !t["finish"].isNil
+        info.probes = t["probes"].boolValue ?? false
         return info
     }
 

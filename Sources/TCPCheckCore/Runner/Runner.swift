@@ -59,8 +59,14 @@ public enum Runner {
     public static func run(_ config: RunConfig) throws -> RunReport {
         let started = Date()
         let clock = DispatchTime.now()
-        let watchdog = Watchdog()
         let sources = try CheckCatalog.sources(checkDirs: config.checkDirs)
+        let rules = try VerdictRules.sources(ruleDirs: config.ruleDirs)
+        // The name resolves and the verdict's rules load while the checks load.
+        let resolving = config.target.map { spec in
+            Lanes.Later { Resolver.resolve(spec.host, port: spec.port, timeout: max(config.options.timeout, 1)) }
+        }
+        let verdictRules = Lanes.Later { VerdictRules.prepare(sources: rules, options: config.options) }
+        let lanes = Lanes()
         // Loading a check costs a Lua state and a parse (about 1 ms each): load
         // the built-ins that were named, every custom file (any of them may
         // replace a built-in) and the built-ins they need. A name not found that
@@ -69,40 +75,83 @@ public enum Runner {
         let selected: [(entry: CatalogEntry, neededBy: String?)]
         do {
             let needed = CheckCatalog.load(sources: sources, running: config.checks,
-                                           limits: config.limits, options: config.options, watchdog: watchdog)
+                                           limits: config.limits, options: config.options, lanes: lanes)
             selected = try select(config.checks, from: needed)
         } catch is UsageError {
-            let all = CheckCatalog.load(sources: sources, limits: config.limits, options: config.options, watchdog: watchdog)
+            let all = CheckCatalog.load(sources: sources, limits: config.limits, options: config.options, lanes: lanes)
             selected = try select(config.checks, from: all)
         }
-        let rules = try VerdictRules.sources(ruleDirs: config.ruleDirs)
+        let target = config.target.map { TargetReport(spec: $0, resolution: resolving!.value()) }
 
-        var target: TargetReport?
-        if let spec = config.target {
-            let resolution = Resolver.resolve(spec.host, port: spec.port, timeout: max(config.options.timeout, 1))
-            target = TargetReport(spec: spec, resolution: resolution)
-        }
-
-        var results: [CheckResult] = []
-        for (entry, neededBy) in selected {
-            let result = execute(entry, target: target, earlier: results, config: config, watchdog: watchdog)
-            if !entry.info.finishes { config.finished?(result) }
-            results.append(result)
-        }
+        var results = runChecks(selected.map(\.entry), target: target, config: config, lanes: lanes)
         // Work a check left going (port_open's watch of its open connection)
         // overlapped the later checks; its result is completed now.
         for (i, (entry, _)) in selected.enumerated() where entry.info.finishes {
             if results[i].status != .error && results[i].status != .skip {
-                results[i] = execute(entry, phase: .finish(results[i]), target: target, earlier: results, config: config, watchdog: watchdog)
+                results[i] = execute(entry, phase: .finish(results[i]), target: target, earlier: results, config: config,
+                                     watchdog: lanes.watchdogs[0])
             }
             config.finished?(results[i])
         }
         for (i, (_, neededBy)) in selected.enumerated() {
             if let neededBy { results[i].summary += " (not asked for: \(neededBy) needs it)" }
         }
-        let verdict = Verdict.decide(results: results, target: target, options: config.options, rules: rules, watchdog: watchdog)
+        let verdict = Verdict.decide(results: results, target: target, options: config.options, rules: verdictRules.value())
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - clock.uptimeNanoseconds) / 1e6
         return RunReport(target: target, startedAt: started, durationMs: elapsed, results: results, verdict: verdict)
+    }
+
+    /// Runs the checks of `plan` (in sequence order, each after those it
+    /// needs) on the lanes, each as soon as what it waits for is done: a
+    /// built-in check waits for the checks it needs, and sees their results,
+    /// and a check that probes the target for the earlier ones that do; a
+    /// check from a checks folder, which may read any earlier result, waits
+    /// for every check before it. The results come back in plan order.
+    static func runChecks(_ plan: [CatalogEntry], target: TargetReport?, config: RunConfig, lanes: Lanes) -> [CheckResult] {
+        let waitsFor: [[Int]] = plan.indices.map { i in
+            let info = plan[i].info
+            if info.source.origin == .custom { return Array(0..<i) }
+            let needed = info.needs.compactMap { id in plan.firstIndex { $0.info.id == id } }.filter { $0 < i }
+            let probing = info.probes ? (0..<i).filter { plan[$0].info.probes } : []
+            return needed + probing.filter { !needed.contains($0) }
+        }
+        var results = [CheckResult?](repeating: nil, count: plan.count)
+        var started = [Bool](repeating: false, count: plan.count)
+        var running = 0
+        let cond = NSCondition()
+        // Callbacks come from one lane at a time (a progress line is one line).
+        var callbacks = config
+        let report = NSLock()
+        callbacks.progress = config.progress.map { p in { id, s in report.withLock { p(id, s) } } }
+
+        lanes.each { lane in
+            while true {
+                cond.lock()
+                var pick: Int?
+                while pick == nil && started.contains(false) {
+                    pick = plan.indices.first { !started[$0] && waitsFor[$0].allSatisfy { results[$0] != nil } }
+                    // Nothing ready while nothing runs cannot happen (needs come first in the
+                    // plan); should it, the first waiting check goes, rather than a hang.
+                    if pick == nil && running == 0 { pick = started.firstIndex(of: false) }
+                    if pick == nil { cond.wait() }
+                }
+                guard let i = pick else { cond.unlock(); return }
+                started[i] = true
+                running += 1
+                let earlier = waitsFor[i].compactMap { results[$0] }
+                cond.unlock()
+
+                let result = execute(plan[i], target: target, earlier: earlier, config: callbacks, watchdog: lanes.watchdogs[lane])
+                if !plan[i].info.finishes { report.withLock { config.finished?(result) } }
+
+                cond.lock()
+                results[i] = result
+                running -= 1
+                cond.broadcast()
+                cond.unlock()
+            }
+        }
+        return results.map { $0! }
     }
 
     /// The named checks and the checks they need, in sequence order except

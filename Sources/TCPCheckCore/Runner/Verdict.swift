@@ -35,10 +35,16 @@ public struct Verdict: Sendable {
     /// Runs the rules over the results; falls back to the plain merge when they fail.
     static func decide(results: [CheckResult], target: TargetReport?, options: RunOptions, rules: [CheckSource],
                        timeout: Double = VerdictRules.timeout, watchdog: Watchdog = Watchdog()) -> Verdict {
+        decide(results: results, target: target, options: options,
+               rules: VerdictRules.prepare(sources: rules, options: options, timeout: timeout, watchdog: watchdog))
+    }
+
+    /// The same with the rules already loaded (while the checks ran).
+    static func decide(results: [CheckResult], target: TargetReport?, options: RunOptions, rules: VerdictRules.Prepared) -> Verdict {
         let start = DispatchTime.now()
         let input = VerdictRules.input(results: results, target: target, options: options)
         var v: Verdict
-        switch VerdictRules.run(sources: rules, input: input, options: options, timeout: timeout, watchdog: watchdog) {
+        switch VerdictRules.run(rules, input: input) {
         case .success(let out):
             v = Verdict(status: status(of: out.causes), causes: out.causes, method: .rules, notes: out.notes,
                         serverCommand: out.serverCommand)

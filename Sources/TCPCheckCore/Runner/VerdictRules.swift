@@ -50,32 +50,58 @@ enum VerdictRules {
         return ctx
     }
 
-    static func run(sources: [CheckSource], input: LuaValue, options: RunOptions, timeout: Double = timeout,
-                    watchdog: Watchdog = Watchdog()) -> Result<Output, Failure> {
+    /// The rules' states, loaded and waiting for an input: loading them can overlap the checks.
+    struct Prepared {
+        var users: [RuleState] = []
+        var builtin: RuleState?
+        /// Why the built-in state could not be had, if so.
+        var failure: Failure?
+        var notes: [String] = []
+    }
+
+    static func prepare(sources: [CheckSource], options: RunOptions, timeout: Double = timeout,
+                        watchdog: Watchdog = Watchdog()) -> Prepared {
         guard let engine = sources.first(where: { $0.path == enginePath && $0.origin == .builtin }), engine.text != nil else {
-            return .failure(Failure(reason: "\(enginePath) is not in this build"))
+            return Prepared(failure: Failure(reason: "\(enginePath) is not in this build"))
         }
         func open(_ files: [CheckSource]) -> Result<RuleState, RuleState.Failure> {
-            RuleState.open(engine: engine, files: files, input: input, options: options, timeout: timeout, watchdog: watchdog)
+            RuleState.open(engine: engine, files: files, input: nil, options: options, timeout: timeout, watchdog: watchdog)
         }
         // User rule files first, each in its own state: one that cannot load is skipped and named.
-        var notes: [String] = []
-        var users: [RuleState] = []
+        var prepared = Prepared()
         for source in sources where source.origin == .custom {
             guard source.text != nil else {
-                notes.append("rules file \(Sanitize.line(source.path)) skipped: \(source.readError ?? "unreadable")")
+                prepared.notes.append("rules file \(Sanitize.line(source.path)) skipped: \(source.readError ?? "unreadable")")
                 continue
             }
             switch open([source]) {
-            case .success(let state): users.append(state)
-            case .failure(let f): notes.append("rules file \(Sanitize.line(source.path)) skipped: \(f.reason)")
+            case .success(let state): prepared.users.append(state)
+            case .failure(let f): prepared.notes.append("rules file \(Sanitize.line(source.path)) skipped: \(f.reason)")
             }
         }
-        let builtin: RuleState
         switch open(sources.filter { $0.origin == .builtin && $0.path != enginePath }) {
-        case .success(let state): builtin = state
-        case .failure(let f): return .failure(Failure(reason: f.builtin, notes: notes))
+        case .success(let state): prepared.builtin = state
+        case .failure(let f): prepared.failure = Failure(reason: f.builtin, notes: prepared.notes)
         }
+        return prepared
+    }
+
+    static func run(sources: [CheckSource], input: LuaValue, options: RunOptions, timeout: Double = timeout,
+                    watchdog: Watchdog = Watchdog()) -> Result<Output, Failure> {
+        run(prepare(sources: sources, options: options, timeout: timeout, watchdog: watchdog), input: input)
+    }
+
+    static func run(_ prepared: Prepared, input: LuaValue) -> Result<Output, Failure> {
+        guard let builtin = prepared.builtin else { return .failure(prepared.failure ?? Failure(reason: "the built-in rules did not load")) }
+        var notes = prepared.notes
+        var users: [RuleState] = []
+        for state in prepared.users {
+            switch state.call("begin", [input]) {
+            case .success: users.append(state)
+            case .failure(let f): notes.append("rules file \(Sanitize.line(state.path)) skipped: \(f.reason)")
+            }
+        }
+        if case .failure(let f) = builtin.call("begin", [input]) { return .failure(Failure(reason: f.builtin, notes: notes)) }
 
         for step in plan(builtin: builtin.ruleIDs, users: users) {
             switch step {
