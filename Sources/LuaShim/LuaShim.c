@@ -450,6 +450,24 @@ int tc_stream_append(tc_state *st, const uint8_t *values, size_t len) {
 
 /* ---- opening a sandboxed state --------------------------------------- */
 
+/* tcpcheck_compile(text, chunkname): for the prelude only, which takes this
+ * global and clears it before any check runs (require compiles a library on
+ * its first use with it). Source text only, never bytecode. Returns the
+ * function, or nil and the message; running out of memory stays an error. */
+static int compile_text(lua_State *L) {
+    size_t len = 0;
+    const char *src = luaL_checklstring(L, 1, &len);
+    const char *name = luaL_checkstring(L, 2);
+    int status = luaL_loadbufferx(L, src, len, name, "t");
+    if (status == LUA_ERRMEM) return lua_error(L);
+    if (status != LUA_OK) {
+        lua_pushnil(L);
+        lua_insert(L, -2);
+        return 2;
+    }
+    return 1;
+}
+
 static int open_impl(lua_State *L) {
     static const luaL_Reg libs[] = {
         {LUA_GNAME, luaopen_base},         {LUA_STRLIBNAME, luaopen_string},
@@ -467,6 +485,8 @@ static int open_impl(lua_State *L) {
         lua_pushnil(L);
         lua_setglobal(L, *name);
     }
+    lua_pushcfunction(L, compile_text);
+    lua_setglobal(L, "tcpcheck_compile");
     /* string.dump makes bytecode, which checks can never load anyway. */
     lua_getglobal(L, LUA_STRLIBNAME);
     lua_pushnil(L);

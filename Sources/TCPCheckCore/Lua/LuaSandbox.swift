@@ -83,27 +83,17 @@ public final class LuaSandbox {
     }
 
     /// Makes `libraries` loadable with `require`, each replacing an earlier one
-    /// of the same name. Each is compiled now (text only) and runs in this
-    /// state on its first require; one that cannot compile is refused there,
-    /// with the reason. Throws only when the state itself fails (memory).
+    /// of the same name. Each is compiled (text only) and run in this state on
+    /// its first require; one that cannot compile is refused there, with the
+    /// reason. Throws only when the state itself fails (memory).
     public func addLibraries(_ libraries: [LuaLibrary]) throws {
-        let key = "tcpcheck.library"
         for lib in libraries {
             var refusal = lib.problem
             if refusal == nil && lib.text.utf8.first == 0x1B {
                 refusal = "\(lib.path): precompiled Lua bytecode is refused; give the library as Lua source text"
             }
-            if refusal == nil {
-                // One function around the whole text, opened on its first line so
-                // that error lines stay the file's own; require calls it.
-                switch load(source: "return function(...) " + lib.text + "\nend", chunkName: "@" + lib.path, key: key) {
-                case .success: break
-                case .failure(let f) where f.kind == .memory || f.kind == .deadline: throw f
-                case .failure(let f): refusal = f.message
-                }
-            }
             let added = refusal.map { call(key: "tcpcheck.prelude", field: "refuse_library", args: [.str(lib.name), .str($0)]) }
-                ?? call(key: "tcpcheck.prelude", field: "add_library", first: key, args: [.str(lib.name)])
+                ?? call(key: "tcpcheck.prelude", field: "add_library", args: [.str(lib.name), .str(lib.path), .str(lib.text)])
             if case .failure(let f) = added { throw f }
         }
     }

@@ -16,6 +16,8 @@ enum Prelude {
     }
 
     static let source = #"""
+local compile = tcpcheck_compile -- text only; no check ever sees it
+tcpcheck_compile = nil
 local frozen = setmetatable({}, { __mode = "k" })
 local rawset, setmetatable, getmetatable, type, pairs, next = rawset, setmetatable, getmetatable, type, pairs, next
 
@@ -97,9 +99,10 @@ _G.xpcall = function(f, handler, ...)
 end
 
 -- require(name): the libraries of checks/lib/ (and of a lib/ folder beside a
--- custom checks folder), which the sandbox hands in already compiled, as text
--- only, with add_library. A library runs in this same environment on its
--- first require; its result is kept for the next one.
+-- custom checks folder), which the sandbox hands in as text with add_library.
+-- A library is compiled (text only) and run in this same environment on its
+-- first require, so a check pays only for the libraries it uses; its result
+-- is kept for the next one.
 local libraries, loaded, loading = {}, {}, {}
 local error, tostring = error, tostring
 _G.require = function(name)
@@ -115,6 +118,17 @@ _G.require = function(name)
   elseif loading[name] then
     error("require '" .. name .. "': it requires itself (a cycle)", 2)
   end
+  if type(lib) == "table" then
+    -- One function around the whole text, opened on its first line so that
+    -- error lines stay the file's own.
+    local chunk, why = compile("return function(...) " .. lib.text .. "\nend", "@" .. lib.path)
+    if not chunk then
+      libraries[name] = why
+      error("require '" .. name .. "': " .. why, 2)
+    end
+    lib = chunk()
+    libraries[name] = lib
+  end
   loading[name] = true
   local ok, result = pcall(lib, name)
   loading[name] = nil
@@ -127,8 +141,8 @@ end
 local prelude = {}
 
 -- A library replaces an earlier one of the same name (a custom folder's over a built-in).
-function prelude.add_library(loader, name)
-  libraries[name], loaded[name] = loader, nil
+function prelude.add_library(name, path, text)
+  libraries[name], loaded[name] = { path = path, text = text }, nil
 end
 
 -- A library that cannot load (unreadable, bytecode, a syntax error): require says why.
