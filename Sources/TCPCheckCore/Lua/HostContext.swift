@@ -16,6 +16,8 @@ public protocol HostContext: AnyObject {
     var output: [String] { get }
     func print(_ line: String)
 
+    /// Reads shared by the checks of the run (nil: none shared).
+    var facts: RunFacts? { get set }
     /// Keeps a host object (a connection still being watched) for a later
     /// call of the same check; returns its handle (1, 2, ...).
     func keep(_ object: AnyObject) -> Int

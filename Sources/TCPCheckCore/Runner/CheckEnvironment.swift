@@ -32,6 +32,9 @@ public final class CheckEnvironment: HostContext, @unchecked Sendable {
     private var cancelled = false
     private var lines: [String] = []
 
+    /// Set by the runner for the run the check is in.
+    public var facts: RunFacts?
+
     public init(checkID: String, options: RunOptions) {
         self.checkID = checkID
         self.options = options

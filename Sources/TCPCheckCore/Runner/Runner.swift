@@ -28,6 +28,9 @@ public struct RunConfig {
     public var progress: ((String, Double) -> Void)?
     /// Called when a check has finished (clears a progress line).
     public var finished: ((CheckResult) -> Void)?
+    /// The reads that hold for a run, shared by its checks; give several runs
+    /// the same one to share them further (nil: each run has its own).
+    public var facts: RunFacts?
 
     public init() {}
 }
@@ -82,6 +85,8 @@ public enum Runner {
             selected = try select(config.checks, from: all)
         }
         let target = config.target.map { TargetReport(spec: $0, resolution: resolving!.value()) }
+        let facts = config.facts ?? RunFacts()
+        for (entry, _) in selected { entry.sandbox?.env.facts = facts }
 
         var results = runChecks(selected.map(\.entry), target: target, config: config, lanes: lanes)
         // Work a check left going (port_open's watch of its open connection)

@@ -33,6 +33,28 @@ extension RunReport {
 }
 
 @Suite struct RunnerTests {
+    /// A read that holds for the run is made once and shared; a counter is
+    /// read afresh each time (checks compare counters before and after).
+    @Test func stableReadsAreSharedAndCountersAreNot() throws {
+        let dir = try TempDir()
+        for (file, id, order) in [("a.lua", "first", 1), ("b.lua", "second", 2)] {
+            try dir.file(file, check(id, order: order, body: """
+                local r = route.get("127.0.0.1")
+                local n = sys.netstat()
+                return { status = "pass", summary = r.type, data = { dev = r.dev, counters = type(n) } }
+                """))
+        }
+        var c = RunConfig()
+        c.checks = ["first", "second"]
+        c.checkDirs = [dir.path]
+        let facts = RunFacts()
+        c.facts = facts
+        let report = try Runner.run(c)
+        #expect(report.results.map(\.status) == [.pass, .pass], "\(report.results.map(\.summary))")
+        #expect(report.result("first")?.data == report.result("second")?.data)
+        #expect(facts.reused == 1, "the second route.get is answered from the first; sys.netstat is read twice")
+    }
+
     @Test func checksRunInOrderAndSeeEarlierResults() throws {
         let dir = try TempDir()
         try dir.file("b.lua", check("second", order: 2, body: """
