@@ -42,6 +42,8 @@ public struct CheckInfo: Sendable {
     public var timeout: Double?
     public var memoryMiB: Int?
     public var source: CheckSource
+    /// The names of the fields its table holds (`tcpcheck lint` names unknown ones).
+    public var fields: [String] = []
 }
 
 public struct UsageError: Error, CustomStringConvertible {
@@ -304,7 +306,8 @@ public struct CheckCatalog {
             needs: needs,
             timeout: try number("timeout", within: CheckLimits.timeoutBounds),
             memoryMiB: try number("memory", within: Double(CheckLimits.memoryBoundsMiB.lowerBound)...Double(CheckLimits.memoryBoundsMiB.upperBound)).map { Int($0) },
-            source: source
+            source: source,
+            fields: t.entries.keys.map(\.description).sorted()
         )
     }
 
