@@ -37,9 +37,9 @@ struct New: ParsableCommand {
     func run() throws {
         let path = try Scaffold.write(rule ? .rule : .check, id: id, folder: dir)
         let next = rule
-            ? "tcpcheck test \(dir)   # its examples; in a run: --rules-dir \((dir as NSString).appendingPathComponent("rules"))"
-            : "tcpcheck run \(id) --target HOST:PORT --checks-dir \(dir)"
-        Console.out("wrote \(path)\nnext: tcpcheck lint \(dir); \(next)\n")
+            ? "test it: tcpcheck test \(dir)\nuse it:  tcpcheck run all --target HOST:PORT --rules-dir \((dir as NSString).appendingPathComponent("rules"))"
+            : "run it:  tcpcheck run \(id) --target HOST:PORT --checks-dir \(dir)\nlint it: tcpcheck lint \(dir)"
+        Console.out("wrote \(path)\n\(next)\n")
     }
 }
 

@@ -40,7 +40,7 @@ public enum Scaffold {
         """
         -- \(id): does the service answer on every address of the target? (from `tcpcheck new`: make it yours)
         -- Inspects: a TCP connect to each address the target resolves to (net.connect).
-        -- Example: tcpcheck run \(id) --target localhost:8080 --checks-dir DIR
+        -- Example: tcpcheck run \(id) --target 127.0.0.1:8080 --checks-dir DIR
         -- The format, ctx and the result: checks/README.md; the host modules: docs/lua-api/.
         local addr = require("addr")
 
