@@ -38,7 +38,7 @@ public struct RuleExamples: ExampleSuite {
         let file = files.count == 1 ? files[0].shownPath : "checks/rules"
         let builtin = files.allSatisfy { $0.origin == .builtin }
         if let unreadable = files.first(where: { $0.text == nil }) {
-            return [ExampleOutcome(file: unreadable.shownPath, builtin: false, kind: "rule", id: unreadable.fallbackID, name: "loading",
+            return [ExampleOutcome(file: unreadable.shownPath, builtin: builtin, kind: "rule", id: unreadable.fallbackID, name: "loading",
                                    problems: [unreadable.readError ?? "unreadable"])]
         }
         switch VerdictRules.checkExamples(of: files) {
