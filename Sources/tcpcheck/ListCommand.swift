@@ -2,7 +2,10 @@ import ArgumentParser
 import TCPCheckCore
 
 struct List: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List the checks in run order, with where each came from.")
+    static let configuration = CommandConfiguration(
+        abstract: "List the checks in run order, with where each came from.",
+        discussion: "Exit status 2 when a check failed to load (as in a run, where it is an error result)."
+    )
 
     @Option(help: "text or json.")
     var format: CheckListing.Format = .text
@@ -10,7 +13,9 @@ struct List: ParsableCommand {
     @OptionGroup var sources: CheckSourceOptions
 
     func run() throws {
-        Console.out(try CheckListing.render(loadCatalog(sources.checkDirs), format: format))
+        let catalog = try loadCatalog(sources.checkDirs)
+        Console.out(try CheckListing.render(catalog, format: format))
+        if catalog.entries.contains(where: { $0.failure != nil }) { throw ExitCode(2) }
     }
 }
 

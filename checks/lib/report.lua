@@ -44,6 +44,7 @@ Result.__index = Result
 --   r:cause(id, confidence, summary, evidence?, fix?)   a suspected cause (report.cause)
 --   r:status()   report.worst of its findings;   r:first(level, ...)   report.first of its findings
 --   r:result(summary, data?, status?)   the table run() returns (status defaults to r:status())
+---@return tcpchecklib.report.Result
 function report.new()
   return setmetatable({ findings = {}, causes = {} }, Result)
 end

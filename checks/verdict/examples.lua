@@ -95,50 +95,62 @@ local function verdict(engine, facts, rule)
   return { causes = out.causes, server_command = out.server_command }
 end
 
--- The problems with one rule's examples (none when they all hold).
+-- What does not hold in one rule's examples: each example's problems ({name =, problems =}, in order),
+-- and those of its examples as a set (none, or no positive or no negative one).
 local function check(engine, rule)
-  local problems = {}
-  local function say(...) problems[#problems + 1] = string.format(...) end
+  local results, general = {}, {}
   local positive, negative = 0, 0
   for i, ex in ipairs(rule.examples) do
-    local name = string.format("example %d (%s)", i, type(ex[1]) == "string" and ex[1] or "unnamed")
+    local problems = {}
+    local function say(...) problems[#problems + 1] = string.format(...) end
+    local name = string.format("example %d (%s)", i, type(ex) == "table" and type(ex[1]) == "string" and ex[1] or "unnamed")
     if type(ex) ~= "table" or type(ex.facts) ~= "table" then
-      say("%s: needs facts = { target = ..., results = ... }", name)
+      say("needs facts = { target = ..., results = ... }")
     else
       local with, err = verdict(engine, ex.facts, rule)
       local without = verdict(engine, ex.facts, nil)
       if not with then
-        say("%s: the rule failed: %s", name, err)
+        say("the rule failed: %s", err)
       else
-        for _, p in ipairs(unmet(with, ex)) do say("%s: %s", name, p) end
+        for _, p in ipairs(unmet(with, ex)) do say("%s", p) end
         if same(with, without) then
           if (type(ex.absent) ~= "table" or #ex.absent == 0) and ex.server_command ~= false then
-            say("%s: the rule changes nothing here, and the example names nothing it must not produce (absent, server_command = false)", name)
+            say("the rule changes nothing here, and the example names nothing it must not produce (absent, server_command = false)")
           else
             negative = negative + 1
           end
         elseif #unmet(without, ex) == 0 then
-          say("%s: holds without the rule too: its expectations do not show what the rule changes", name)
+          say("holds without the rule too: its expectations do not show what the rule changes")
         else
           positive = positive + 1
         end
       end
     end
+    results[#results + 1] = { name = name, problems = problems }
   end
   if #rule.examples == 0 then
-    say("no examples")
+    general[#general + 1] = "no examples"
   else
-    if positive == 0 then say("no positive example (one where the rule changes the verdict)") end
-    if negative == 0 then say("no negative example (one where the rule must leave the verdict alone, naming what it must not produce)") end
+    if positive == 0 then general[#general + 1] = "no positive example (one where the rule changes the verdict)" end
+    if negative == 0 then general[#general + 1] = "no negative example (one where the rule must leave the verdict alone, naming what it must not produce)" end
   end
-  return problems
+  return results, general
 end
 
--- Every rule the engine holds, with the problems of its examples: { {id =, problems = {...}}, ... }.
+-- Every rule the engine holds, with what does not hold in its examples: { {id =, problems =, examples =,
+-- general =}, ... }, where problems lists them all, each example's named ("example 2 (...): no x").
 return {
   check = function(engine)
     local out = {}
-    for _, rule in ipairs(engine.rules) do out[#out + 1] = { id = rule.id, problems = check(engine, rule) } end
+    for _, rule in ipairs(engine.rules) do
+      local examples, general = check(engine, rule)
+      local problems = {}
+      for _, e in ipairs(examples) do
+        for _, p in ipairs(e.problems) do problems[#problems + 1] = e.name .. ": " .. p end
+      end
+      for _, p in ipairs(general) do problems[#problems + 1] = p end
+      out[#out + 1] = { id = rule.id, problems = problems, examples = examples, general = general }
+    end
     return out
   end,
 }

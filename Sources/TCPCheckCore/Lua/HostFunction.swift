@@ -58,10 +58,38 @@ public struct HostCall {
 public struct HostModule {
     public let name: String
     public let functions: [(name: String, function: HostFunction)]
+    /// What editors show for each function, by name (`tcpcheck stubs`).
+    public let docs: [String: HostFunctionDoc]
 
+    /// A module without documentation (the tests' own modules).
     public init(name: String, functions: [(name: String, function: HostFunction)]) {
         self.name = name
         self.functions = functions
+        self.docs = [:]
+    }
+
+    /// A module whose every function carries its documentation.
+    public init(name: String, documented: [(name: String, doc: HostFunctionDoc, function: HostFunction)]) {
+        self.name = name
+        self.functions = documented.map { (name: $0.name, function: $0.function) }
+        self.docs = Dictionary(documented.map { ($0.name, $0.doc) }, uniquingKeysWith: { a, _ in a })
+    }
+}
+
+/// A host function as an editor shows it: one line, its parameters and what
+/// it returns, written as LuaLS types (`integer`, `string?`, `{ok: boolean, ms: number}`).
+/// docs/lua-api/MODULE.md has the whole story.
+public struct HostFunctionDoc: Sendable {
+    public let summary: String
+    /// "name: type" each; a name ending in "?" may be left out.
+    public let params: [String]
+    /// One type per value returned, in order.
+    public let returns: [String]
+
+    public init(_ summary: String, params: [String] = [], returns: [String]) {
+        self.summary = summary
+        self.params = params
+        self.returns = returns
     }
 }
 

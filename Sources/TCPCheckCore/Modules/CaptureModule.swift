@@ -3,8 +3,10 @@
 import TCPCheckHost
 
 extension HostModule {
-    static let capture = HostModule(name: "capture", functions: [
-        ("probe", { call in
+    static let capture = HostModule(name: "capture", documented: [
+        ("probe", HostFunctionDoc("A bounded tcpdump around one connect to address:port: the packet lines and the connect's result; ok = false when it cannot run",
+                                params: ["opts: {interface: string, filter: string, address: string, port: integer, count?: integer, timeout?: number, hold?: number}"],
+                                returns: ["{ok: boolean, command?: string, lines?: string[], summary?: string[], connect?: table, start_ms?: number, error?: string, message?: string}"]), { call in
             let opts = try call.table(1)
             guard let interface = opts["interface"].stringValue, CaptureProbe.validInterface(interface) else {
                 throw HostError("capture.probe: interface must be an interface name (1-15 letters, digits, _.-:@+), got \(opts["interface"].typeName)")
@@ -30,7 +32,9 @@ extension HostModule {
                 ]]
             }
         }),
-        ("watch_syns", { call in
+        ("watch_syns", HostFunctionDoc("Watches, for at most seconds, what becomes of a client's SYNs to a port of this host (the --await primitive)",
+                                params: ["opts: {port: integer, seconds: number, source?: string, interface?: string, stop_on_handshake?: boolean}"],
+                                returns: ["{ok: boolean, command?: string, seconds?: number, stopped?: string, syns?: integer, synacks?: integer, resets?: integer, completed?: integer, unanswered?: integer, first_syn_at?: number, interfaces?: string[], attempts?: table[], more_attempts?: integer, counters?: table, lines?: string[], summary?: string[], start_ms?: number, error?: string, message?: string}"]), { call in
             let opts = try call.table(1)
             guard let port = opts["port"].intValue, (1...65535).contains(port) else {
                 throw HostError("capture.watch_syns: port must be a number in 1-65535")

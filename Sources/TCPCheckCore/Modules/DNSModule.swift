@@ -4,8 +4,10 @@ import Foundation
 import TCPCheckHost
 
 extension HostModule {
-    static let dns = HostModule(name: "dns", functions: [
-        ("resolv_conf", { call in
+    static let dns = HostModule(name: "dns", documented: [
+        ("resolv_conf", HostFunctionDoc("The resolver configuration as glibc reads it (default /etc/resolv.conf); never sends a query",
+                                params: ["path?: string"],
+                                returns: ["{path: string, exists: boolean, symlink?: string, nameservers: string[], search: string[], domain?: string, options?: table<string, integer|boolean|string>, options_list?: string[], sortlist?: string[], warnings?: string[], stub_resolver?: boolean, environment: table<string, string>, error?: string, message?: string}"]), { call in
             let path = try resolverPath(call, 1, default: "/etc/resolv.conf", names: ["resolv.conf", "stub-resolv.conf"])
             var t: [String: LuaValue] = ["path": .str(path)]
             if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: path) { t["symlink"] = .str(target) }
@@ -38,7 +40,9 @@ extension HostModule {
             }
             return [LuaValue(t)]
         }),
-        ("nsswitch", { call in
+        ("nsswitch", HostFunctionDoc("The hosts: line of nsswitch.conf (default /etc/nsswitch.conf), or glibc's default when there is none",
+                                params: ["path?: string"],
+                                returns: ["{path: string, hosts: string[], hosts_line: string, line?: integer, actions: {after: string, action: string}[], default_used?: boolean, error?: string, message?: string}"]), { call in
             let path = try resolverPath(call, 1, default: "/etc/nsswitch.conf", names: ["nsswitch.conf"])
             var t: [String: LuaValue] = ["path": .str(path)]
             var hosts = NSSwitchHosts()
@@ -58,7 +62,9 @@ extension HostModule {
             t["actions"] = LuaValue(hosts.actions.map { a -> LuaValue in ["after": .str(a.after), "action": .str(a.action)] })
             return [LuaValue(t)]
         }),
-        ("hosts_lookup", { call in
+        ("hosts_lookup", HostFunctionDoc("The entries of /etc/hosts (or path) that name name, in file order",
+                                params: ["name: string", "path?: string"],
+                                returns: ["{path: string, name: string, found: boolean, addresses: {address: string, family: string, canonical: string, aliases: string[], line: integer}[], error?: string, message?: string}"]), { call in
             let name = try call.string(1)
             let path = try resolverPath(call, 2, default: "/etc/hosts", names: ["hosts"])
             var t: [String: LuaValue] = ["path": .str(path), "name": .str(name)]

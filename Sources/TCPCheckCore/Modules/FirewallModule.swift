@@ -3,8 +3,10 @@
 import TCPCheckHost
 
 extension HostModule {
-    static let firewall = HostModule(name: "firewall", functions: [
-        ("read", { call in
+    static let firewall = HostModule(name: "firewall", documented: [
+        ("read", HostFunctionDoc("The firewall rules that decide a target's packets (nftables, iptables-nft, iptables-legacy), traced per address; conditions of the system come back as ok = false",
+                                params: ["opts?: {port?: integer, protocol?: string, addresses?: (string|{address: string})[], source?: string, in_interface?: string, out_interface?: string, limit?: integer}"],
+                                returns: ["{ok: boolean, error?: string, message?: string, backends?: string[], tables?: table[], chains?: table[], rules?: table[], truncated?: boolean, rule_count?: integer, generation?: integer, traces?: table[], paths?: table[], source?: string, managers?: table[], sources: table[], notes?: string[]}"]), { call in
             let opts = try call.optTable(1)
             let query = try FirewallQuery(opts)
             switch query.answer() {
@@ -15,7 +17,9 @@ extension HostModule {
                 return [answer.luaValue(query)]
             }
         }),
-        ("moved", { call in
+        ("moved", HostFunctionDoc("The rules and policies of a firewall.read snapshot whose counters changed since: the proof that a probe met them",
+                                params: ["snapshot: table"],
+                                returns: ["{ok: boolean, moved: table[], unreadable: table[], checked: integer}"]), { call in
             let snapshot = try call.table(1)
             let refs = try counterReferences(snapshot)
             let generation = snapshot["generation"].intValue.flatMap { UInt32(exactly: $0) }

@@ -5,8 +5,10 @@ import Foundation
 import TCPCheckHost
 
 extension HostModule {
-    static let logs = HostModule(name: "logs", functions: [
-        ("tail", { call in
+    static let logs = HostModule(name: "logs", documented: [
+        ("tail", HostFunctionDoc("The last lines of a log file under /var/log (or named with --set log=PATH), read backwards from its end",
+                                params: ["path: string", "opts?: {lines?: integer, max_line?: integer, match?: string[], max_matches?: integer, max_bytes?: integer}"],
+                                returns: ["{ok: boolean, lines?: string[], matches?: {text: string, needle: integer, from_end: integer, number?: integer, truncated?: boolean, partial?: boolean, seconds?: number}[], count?: integer, truncated_lines?: integer, match_count?: integer, error?: string, message?: string, path: string, first_number?: integer, size?: integer, modified?: number, now?: number, scanned_bytes?: integer, scan_limited?: boolean, reached_start?: boolean}"]), { call in
             let path = try call.string(1)
             let opts = try LogOptions(call, table: 2)
             if let why = LogsPolicy.refusal(path, named: call.env.settingList("log")) { throw HostError("logs.tail: \(why)") }
@@ -28,7 +30,9 @@ extension HostModule {
                 return [.table(t)]
             }
         }),
-        ("journal", { call in
+        ("journal", HostFunctionDoc("The last lines of the systemd journal (journalctl), all of it, one unit's or the kernel's",
+                                params: ["opts?: {lines?: integer, max_line?: integer, match?: string[], max_matches?: integer, unit?: string, user?: boolean, kernel?: boolean, timeout?: number}"],
+                                returns: ["{ok: boolean, lines?: string[], matches?: {text: string, needle: integer, from_end: integer, number?: integer, truncated?: boolean, partial?: boolean, seconds?: number}[], count?: integer, truncated_lines?: integer, match_count?: integer, error?: string, message?: string, command: string, warning?: string}"]), { call in
             let t = try call.optTable(1)
             let opts = try LogOptions(call, table: 1)
             let scope: JournalQuery.Scope
@@ -50,7 +54,9 @@ extension HostModule {
             out["command"] = .str(r.command)
             return [.table(out)]
         }),
-        ("kernel", { call in
+        ("kernel", HostFunctionDoc("The last records of the kernel ring buffer (/dev/kmsg, as dmesg prints them)",
+                                params: ["opts?: {lines?: integer, max_line?: integer, match?: string[], max_matches?: integer}"],
+                                returns: ["{ok: boolean, lines?: string[], matches?: {text: string, needle: integer, from_end: integer, number?: integer, truncated?: boolean, partial?: boolean, seconds?: number}[], count?: integer, truncated_lines?: integer, match_count?: integer, error?: string, message?: string, source: string, uptime?: number, lost?: integer}"]), { call in
             let opts = try LogOptions(call, table: 1)
             switch KernelLog.read(last: opts.lines, maxLine: opts.maxLine) {
             case .failure(let e):
@@ -64,7 +70,9 @@ extension HostModule {
                 return [.table(t)]
             }
         }),
-        ("unit_of", { call in
+        ("unit_of", HostFunctionDoc("The systemd unit a process runs in, from /proc/PID/cgroup; nil, message when there is none",
+                                params: ["pid: integer"],
+                                returns: ["{unit: string, user: boolean, cgroup: string}?", "string?"]), { call in
             let pid = try call.int(1)
             guard pid > 0 else { throw HostError("logs.unit_of: pid must be positive, got \(pid)") }
             switch SystemdUnits.unit(ofPID: pid) {

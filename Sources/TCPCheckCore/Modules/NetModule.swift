@@ -2,8 +2,10 @@
 import TCPCheckHost
 
 extension HostModule {
-    static let net = HostModule(name: "net", functions: [
-        ("connect", { call in
+    static let net = HostModule(name: "net", documented: [
+        ("connect", HostFunctionDoc("One TCP handshake to an IP literal, bounded by timeout (default --timeout); refused, timed out and the like come back as data",
+                                params: ["address: string", "port: integer", "opts?: {timeout?: number, grace?: number, watch?: number, overlap?: boolean}"],
+                                returns: ["{ok: boolean, outcome: string, handshake: boolean, errno?: string, rejected_by?: string, icmp?: table, ms: number, address: string, port: integer, family: string, local_address?: string, local_port?: integer, rtt_ms?: number, retransmits?: integer, message: string, late?: table, peer?: table, closed_by_peer?: string, watching?: integer}"]), { call in
             let host = try call.string(1)
             let port = try call.int(2)
             guard (1...65535).contains(port) else { throw HostError("net.connect: port \(port) is not in 1-65535") }
@@ -23,7 +25,9 @@ extension HostModule {
             t["watching"] = .int(Int64(call.env.keep(w)))
             return [.table(t)]
         }),
-        ("watched", { call in
+        ("watched", HostFunctionDoc("What became of a connection net.connect left watched (overlap = true): the same result as a watched connect, once the watch ended or window seconds from the handshake passed",
+                                params: ["handle: integer", "window?: number"],
+                                returns: ["{ok: boolean, outcome: string, peer?: table, closed_by_peer?: string, message: string}"]), { call in
             let handle = try call.int(1)
             guard let w = call.env.kept(handle) as? PeerWatch else {
                 throw HostError("net.watched: \(handle) is not a watch that net.connect started (overlap = true)")
@@ -32,7 +36,9 @@ extension HostModule {
             let window = min(max(try call.optNumber(2) ?? 10, 0), 10)
             return [w.finish(window: window).luaValue]
         }),
-        ("hops", { call in
+        ("hops", HostFunctionDoc("The hops toward address:port as traceroute -T finds them: one SYN per TTL, sent at once",
+                                params: ["address: string", "port: integer", "opts?: {max_ttl?: integer, timeout?: number}"],
+                                returns: ["{address: string, port: integer, family: string, max_ttl: integer, hops: table[], reached: boolean, distance?: integer, ends: string, stops_after?: table, first_silent_ttl?: integer, ms: number, message: string}"]), { call in
             let host = try call.string(1)
             let port = try call.int(2)
             guard (1...65535).contains(port) else { throw HostError("net.hops: port \(port) is not in 1-65535") }
@@ -46,7 +52,9 @@ extension HostModule {
             let timeout = min(max(opts["timeout"].doubleValue ?? 1, 0.05), 10)
             return [HopProbe.trace(to: addr, maxTTL: maxTTL, timeout: timeout).luaValue]
         }),
-        ("resolve", { call in
+        ("resolve", HostFunctionDoc("Every address getaddrinfo gives for name, in its order, within timeout (default --timeout)",
+                                params: ["name: string", "opts?: {timeout?: number}"],
+                                returns: ["{name: string, addresses: {address: string, family: string}[], error?: string, message?: string, ms: number, literal: boolean}"]), { call in
             let name = try call.string(1)
             let opts = try call.optTable(2)
             let timeout = min(max(opts["timeout"].doubleValue ?? call.env.timeout, 0.05), 60)

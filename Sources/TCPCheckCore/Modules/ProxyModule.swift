@@ -4,8 +4,9 @@ import Foundation
 import TCPCheckHost
 
 extension HostModule {
-    static let proxy = HostModule(name: "proxy", functions: [
-        ("env", { _ in
+    static let proxy = HostModule(name: "proxy", documented: [
+        ("env", HostFunctionDoc("The proxy variables of tcpcheck's environment (passwords masked)",
+                                returns: ["{variables: {name: string, value: string}[], http_proxy?: string, https_proxy?: string, all_proxy?: string, no_proxy?: string}"]), { _ in
             let s = ProxySettings(environment: ProcessInfo.processInfo.environment)
             var t: [String: LuaValue] = [
                 "variables": LuaValue(s.variables.map { v -> LuaValue in ["name": .str(v.name), "value": .str(ProxySettings.redact(v.value))] }),
@@ -13,12 +14,16 @@ extension HostModule {
             for name in ProxySettings.names { t[name] = LuaValue(s.value(name).map { ProxySettings.redact($0.value) }) }
             return [LuaValue(t)]
         }),
-        ("for_target", { call in
+        ("for_target", HostFunctionDoc("Whether an HTTP client started here would send a connection to host through a proxy",
+                                params: ["host: string", "port?: integer"],
+                                returns: ["{host: string, applies: boolean, exempt: boolean, exempt_by?: string, no_proxy?: string, no_proxy_variable?: string, proxies: {scheme: string, variable: string, proxy: string}[]}"]), { call in
             let host = try call.string(1)
             let port = try call.optInt(2)
             return [proxyDecision(ProxySettings(environment: ProcessInfo.processInfo.environment), host: host, port: port)]
         }),
-        ("no_proxy_match", { call in
+        ("no_proxy_match", HostFunctionDoc("The first entry of a no_proxy list that exempts host (and port), or nil",
+                                params: ["no_proxy: string", "host: string", "port?: integer"],
+                                returns: ["string?"]), { call in
             let list = try call.string(1)
             let host = try call.string(2)
             let port = try call.optInt(3)

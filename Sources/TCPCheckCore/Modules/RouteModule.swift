@@ -3,8 +3,10 @@
 import TCPCheckHost
 
 extension HostModule {
-    static let route = HostModule(name: "route", functions: [
-        ("get", { call in
+    static let route = HostModule(name: "route", documented: [
+        ("get", HostFunctionDoc("The route the kernel would take to address, as ip route get shows it; a missing route comes back in the table",
+                                params: ["address: string", "opts?: {from?: string, oif?: integer}"],
+                                returns: ["{ok: boolean, destination: string, family: string, type?: string, interface?: string, ifindex?: integer, gateway?: string, source?: string, table?: integer, protocol?: string, scope?: string, metric?: integer, mtu?: integer, error?: string, errno?: string, message?: string, command: string, output: string, down_interfaces?: table[]}"]), { call in
             let destination = try call.string(1)
             guard IPBytes.parse(destination) != nil else {
                 throw HostError("route.get: '\(destination)' is not an IP address (resolve names with net.resolve first)")
@@ -33,7 +35,9 @@ extension HostModule {
             }
             return [result]
         }),
-        ("down_interfaces", { call in
+        ("down_interfaces", HostFunctionDoc("Every interface but loopback that is down, with what ties it to address (those on the way first); nil, message on failure",
+                                params: ["address: string"],
+                                returns: ["table[]?", "string?"]), { call in
             let address = try call.string(1)
             guard IPBytes.parse(address) != nil else {
                 throw HostError("route.down_interfaces: '\(address)' is not an IP address (resolve names with net.resolve first)")
@@ -43,7 +47,9 @@ extension HostModule {
             case .failure(let f): return LuaValue.failure(f.message("route.down_interfaces"))
             }
         }),
-        ("neighbour", { call in
+        ("neighbour", HostFunctionDoc("The ARP/NDP entry for address, as ip neigh show prints it; nil, message when there is none",
+                                params: ["address: string", "interface?: string|integer"],
+                                returns: ["{address: string, family: string, interface: string, ifindex: integer, state: string, states: string[], lladdr?: string, router?: boolean, probes?: integer, text: string}?", "string?"]), { call in
             let address = try call.string(1)
             guard IPBytes.parse(address) != nil else { throw HostError("route.neighbour: '\(address)' is not an IP address") }
             let index = try interfaceIndex(call, 2, "route.neighbour")
@@ -54,7 +60,9 @@ extension HostModule {
             case .failure(let f): return LuaValue.failure(f.message("route.neighbour"))
             }
         }),
-        ("neighbours", { call in
+        ("neighbours", HostFunctionDoc("Every neighbour entry, of one family or both; nil, message on failure",
+                                params: ["opts?: {family?: string}"],
+                                returns: ["{address: string, family: string, interface: string, ifindex: integer, state: string, states: string[], lladdr?: string, router?: boolean, probes?: integer, text: string}[]?", "string?"]), { call in
             let opts = try call.optTable(1)
             var family: SocketAddress.Family?
             if let f = opts["family"].stringValue {
@@ -66,7 +74,9 @@ extension HostModule {
             case .failure(let f): return LuaValue.failure(f.message("route.neighbours"))
             }
         }),
-        ("validate", { call in
+        ("validate", HostFunctionDoc("Would this host accept a packet from source to destination arriving on iif (reverse-path and martian checks included)",
+                                params: ["opts: {source: string, destination: string, iif: string|integer}"],
+                                returns: ["{ok: boolean, error?: string, source: string, iif: string, rp_filter?: {all: integer, interface: integer, effective: integer, mode: string}, reply_route?: table, command: string, message?: string}"]), { call in
             let opts = try call.table(1)
             guard let source = opts["source"].stringValue, IPBytes.parse(source) != nil,
                   let destination = opts["destination"].stringValue, IPBytes.parse(destination) != nil else {
@@ -82,7 +92,9 @@ extension HostModule {
             }
             return [Routes.validate(source: source, destination: destination, interface: iif).luaValue]
         }),
-        ("list", { call in
+        ("list", HostFunctionDoc("Routes as ip route show lists them, filtered here; the third value is how many matched before limit; nil, message on failure",
+                                params: ["opts?: {family?: string, table?: integer|\"all\", type?: string, contains?: string, limit?: integer}"],
+                                returns: ["{destination: string, prefix_length: integer, family: string, type: string, table: integer, protocol: string, scope: string, gateway?: string, interface?: string, ifindex?: integer, source?: string, metric?: integer, mtu?: integer, linkdown: boolean, nexthops?: table[], text: string}[]?", "string?", "integer?"]), { call in
             let opts = try call.optTable(1)
             var family: SocketAddress.Family?
             if let f = opts["family"].stringValue {
@@ -109,7 +121,8 @@ extension HostModule {
             case .failure(let f): return LuaValue.failure(f.message("route.list"))
             }
         }),
-        ("defaults", { _ in
+        ("defaults", HostFunctionDoc("The default routes of the main table, per family; nil, message on failure",
+                                returns: ["{ipv4: table[], ipv6: table[]}?", "string?"]), { _ in
             switch Routes.list(defaultsOnly: true) {
             case .success(let defaults):
                 return [[
@@ -119,13 +132,16 @@ extension HostModule {
             case .failure(let f): return LuaValue.failure(f.message("route.defaults"))
             }
         }),
-        ("interfaces", { _ in
+        ("interfaces", HostFunctionDoc("Every interface with its flags and addresses, as ip addr shows them; nil, message on failure",
+                                returns: ["{name: string, index: integer, up: boolean, lower_up: boolean, loopback: boolean, operstate: string, mtu: integer, mac?: string, kind?: string, flags: string[], addresses: table[]}[]?", "string?"]), { _ in
             switch Interfaces.all() {
             case .success(let list): return [LuaValue(list.map(\.luaValue))]
             case .failure(let f): return LuaValue.failure(f.message("route.interfaces"))
             }
         }),
-        ("interface", { call in
+        ("interface", HostFunctionDoc("One interface by name or index; nil, message when there is none",
+                                params: ["name_or_index: string|integer"],
+                                returns: ["{name: string, index: integer, up: boolean, lower_up: boolean, loopback: boolean, operstate: string, mtu: integer, mac?: string, kind?: string, flags: string[], addresses: table[]}?", "string?"]), { call in
             let key = call.arg(1)
             guard key.stringValue != nil || key.intValue != nil else {
                 throw HostError("bad argument #1 to 'route.interface' (interface name or index expected, got \(key.typeName))")
@@ -137,7 +153,9 @@ extension HostModule {
             case .failure(let f): return LuaValue.failure(f.message("route.interface"))
             }
         }),
-        ("in_prefix", { call in
+        ("in_prefix", HostFunctionDoc("True when address lies inside prefix (198.18.0.0/15, fd00::/8); nil, message when either is not an address",
+                                params: ["address: string", "prefix: string"],
+                                returns: ["boolean?", "string?"]), { call in
             let address = try call.string(1)
             let prefixText = try call.string(2)
             guard let addr = IPBytes.parse(address) else { return LuaValue.failure("'\(address)' is not an IP address") }

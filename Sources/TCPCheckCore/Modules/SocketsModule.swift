@@ -5,21 +5,27 @@
 import TCPCheckHost
 
 extension HostModule {
-    static let sockets = HostModule(name: "sockets", functions: [
-        ("listening", { call in
+    static let sockets = HostModule(name: "sockets", documented: [
+        ("listening", HostFunctionDoc("Listening TCP sockets (sock_diag), with their owning processes when owners = true; nil, message, code when the kernel refuses",
+                                params: ["opts?: {port?: integer, address?: string, family?: string, owners?: boolean}"],
+                                returns: ["{family: string, address: string, port: integer, v6only?: boolean, accept_queue: integer, backlog: integer, inode: integer, uid: integer, user: string, interface?: string, owners?: table[], owners_denied?: integer}[]?", "string?", "string?"]), { call in
             let opts = try call.optTable(1)
             var q = try SocketsFilter.query(opts, call: call.name, allowRemote: false)
             q.states = TCPState.listen.bit
             return try SocketRows.list(q, opts: opts, call: call, limit: .max, rows: .listeners)
         }),
-        ("connections", { call in
+        ("connections", HostFunctionDoc("TCP sockets in other states (default: every state but LISTEN), filtered in the kernel; nil, message, code on failure",
+                                params: ["opts?: {state?: string|string[], port?: integer, local_address?: string, remote_port?: integer, remote_address?: string, family?: string, owners?: boolean, limit?: integer}"],
+                                returns: ["{state: string, local_address: string, local_port: integer, remote_address: string, remote_port: integer, recv_q: integer, send_q: integer, inode: integer, interface?: string, owners?: table[]}[]?", "string?", "string?"]), { call in
             let opts = try call.optTable(1)
             var q = try SocketsFilter.query(opts, call: call.name, allowRemote: true)
             q.states = try SocketsFilter.states(opts["state"], call: call.name) ?? (TCPState.allBits & ~TCPState.listen.bit)
             let limit = try SocketsFilter.limit(opts, call: call.name)
             return try SocketRows.list(q, opts: opts, call: call, limit: limit ?? .max, rows: .connections)
         }),
-        ("count", { call in
+        ("count", HostFunctionDoc("Sockets per state without building rows (filters as connections); nil, message, code on failure",
+                                params: ["opts?: {state?: string|string[], port?: integer, local_address?: string, remote_port?: integer, remote_address?: string, family?: string}"],
+                                returns: ["{total: integer, states: table<string, integer>}?", "string?", "string?"]), { call in
             let opts = try call.optTable(1)
             var q = try SocketsFilter.query(opts, call: call.name, allowRemote: true)
             q.states = try SocketsFilter.states(opts["state"], call: call.name) ?? TCPState.allBits
@@ -31,7 +37,8 @@ extension HostModule {
                 return [["total": .int(Int64(counts.values.reduce(0, +))), "states": LuaValue(states)]]
             }
         }),
-        ("local_addresses", { _ in
+        ("local_addresses", HostFunctionDoc("The addresses configured on this host's interfaces; nil, message, code on failure",
+                                returns: ["{address: string, family: string, interface: string, prefix?: integer, up: boolean, loopback: boolean}[]?", "string?", "string?"]), { _ in
             switch LocalAddresses.list() {
             case .failure(let e): return [.nil, .str(e.message), .str(e.code)]
             case .success(let list):
@@ -41,24 +48,31 @@ extension HostModule {
                 })]
             }
         }),
-        ("processes", { call in
+        ("processes", HostFunctionDoc("Running processes, all or those whose command is the name given",
+                                params: ["opts?: {command?: string, limit?: integer}"],
+                                returns: ["{pid: integer, command: string, cmdline: string, user: string, uid: integer, unit?: string}[]"]), { call in
             let opts = try call.optTable(1)
             let name = opts["command"].isNil ? nil : opts["command"].stringValue
             if !opts["command"].isNil && name == nil { throw HostError("sockets.processes: command must be a string") }
             let limit = try SocketsFilter.limit(opts, call: call.name) ?? 4096
             return [LuaValue(ProcessMap.processes(named: name, limit: limit).map(\.luaValue))]
         }),
-        ("listen_stats", { _ in
+        ("listen_stats", HostFunctionDoc("Listen queue limits and overflow counters of this network namespace",
+                                returns: ["{somaxconn?: integer, tcp_max_syn_backlog?: integer, tcp_syncookies?: integer, tcp_abort_on_overflow?: integer, listen_overflows?: integer, listen_drops?: integer}"]), { _ in
             [ListenStats.read().luaValue]
         }),
-        ("syn_backlog", { call in
+        ("syn_backlog", HostFunctionDoc("Each listener's SYN queue (half-open handshakes) against the limit the kernel applies; nil, message, code on failure",
+                                params: ["opts?: {port?: integer}"],
+                                returns: ["{listeners: table[], full: boolean, syn_recv: integer, unmatched: integer, syncookies?: integer, tcp_max_syn_backlog?: integer, somaxconn?: integer, tcp_abort_on_overflow?: integer, counters: table<string, integer>}?", "string?", "string?"]), { call in
             let opts = try call.optTable(1)
             switch SynBacklog.read(port: try SocketsFilter.port(opts["port"], "port", call.name)) {
             case .failure(let e): return [.nil, .str(e.message), .str(e.code)]
             case .success(let b): return [b.luaValue]
             }
         }),
-        ("listening_elsewhere", { call in
+        ("listening_elsewhere", HostFunctionDoc("Listening sockets on a port in this host's other network namespaces (containers, ip netns)",
+                                params: ["opts: {port: integer}"],
+                                returns: ["{listeners: table[], namespaces: table[], own_namespace?: integer, processes: integer, complete: boolean, notes: string[]}"]), { call in
             let opts = try call.table(1)
             guard let port = try SocketsFilter.port(opts["port"], "port", call.name) else {
                 throw HostError("\(call.name): port is required")

@@ -3,9 +3,10 @@
 import TCPCheckHost
 
 extension HostModule {
-    /// tools.run(argv [, {timeout=, max_output=}]) -> result table.
-    static let tools = HostModule(name: "tools", functions: [
-        ("run", { call in
+    static let tools = HostModule(name: "tools", documented: [
+        ("run", HostFunctionDoc("Runs an allowlisted program with arguments that only read (an argv, never a shell line); a refused argv is a Lua error",
+                                params: ["argv: string[]", "opts?: {timeout?: number, max_output?: integer}"],
+                                returns: ["{ok: boolean, missing?: string, path?: string, command: string, exit?: integer, signal?: integer, stdout: string, stderr: string, timed_out: boolean, truncated: boolean, seconds: number}"]), { call in
             let argv = try call.table(1).array.map { v -> String in
                 guard let s = v.stringValue else { throw HostError("tools.run: argv must be an array of strings") }
                 return s
@@ -21,7 +22,9 @@ extension HostModule {
             }
             return [r.luaValue(argv: argv)]
         }),
-        ("which", { call in
+        ("which", HostFunctionDoc("Where an allowlisted program is installed, or nil",
+                                params: ["name: string"],
+                                returns: ["string?"]), { call in
             let name = try call.string(1)
             return [LuaValue(ToolRunner.allowed.contains(name) ? ToolRunner.locate(name) : nil)]
         }),

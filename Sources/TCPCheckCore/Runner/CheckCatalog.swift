@@ -49,6 +49,8 @@ public struct CheckInfo: Sendable {
     /// earlier checks that do, so the target meets their packets in sequence
     /// order (a rate limit or an every-Nth rule sees the same run each time).
     public var probes = false
+    /// The names of the fields its table holds (`tcpcheck lint` names unknown ones).
+    public var fields: [String] = []
 }
 
 public struct UsageError: Error, CustomStringConvertible {
@@ -327,7 +329,8 @@ public struct CheckCatalog {
             needs: needs,
             timeout: try number("timeout", within: CheckLimits.timeoutBounds),
             memoryMiB: try number("memory", within: Double(CheckLimits.memoryBoundsMiB.lowerBound)...Double(CheckLimits.memoryBoundsMiB.upperBound)).map { Int($0) },
-            source: source
+            source: source,
+            fields: t.entries.keys.map(\.description).sorted()
         )
         info.finishes = !t["finish"].isNil
         info.probes = t["probes"].boolValue ?? false

@@ -172,10 +172,20 @@ enum VerdictRules {
         return steps
     }
 
-    /// Every rule of `files` with the problems of its examples (none when they
-    /// all hold), in the order the rules run: checks/verdict/examples.lua, run
-    /// in a state of their own.
-    static func checkExamples(of files: [CheckSource], timeout: Double = timeout) -> Result<[(id: String, problems: [String])], Failure> {
+    /// What does not hold in one rule's examples (checks/verdict/examples.lua).
+    struct ExampleCheck {
+        var id: String
+        /// Every problem, each example's named ("example 2 (...): no x"); none when they all hold.
+        var problems: [String]
+        /// Each example in order, with its own problems.
+        var examples: [(name: String, problems: [String])]
+        /// The problems of its examples as a set: none at all, no positive or no negative one.
+        var general: [String]
+    }
+
+    /// Every rule of `files` with what does not hold in its examples, in the
+    /// order the rules run: checks/verdict/examples.lua, run in a state of their own.
+    static func checkExamples(of files: [CheckSource], timeout: Double = timeout) -> Result<[ExampleCheck], Failure> {
         guard let engine = embedded(enginePath), let examples = embedded(examplesPath) else {
             return .failure(Failure(reason: "checks/verdict/ is not in this build"))
         }
@@ -190,8 +200,11 @@ enum VerdictRules {
             return .failure(Failure(reason: f.reason))
         case .success(let values):
             let list = values.first?.tableValue?.array ?? []
+            func strings(_ v: LuaValue) -> [String] { v.tableValue?.array.compactMap(\.stringValue).map(Sanitize.line) ?? [] }
             return .success(list.map { item in
-                (id: item["id"].stringValue ?? "?", problems: item["problems"].tableValue?.array.compactMap(\.stringValue) ?? [])
+                ExampleCheck(id: item["id"].stringValue.map(Sanitize.line) ?? "?", problems: strings(item["problems"]),
+                             examples: (item["examples"].tableValue?.array ?? []).map { (name: Sanitize.line($0["name"].stringValue ?? "?"), problems: strings($0["problems"])) },
+                             general: strings(item["general"]))
             })
         }
     }
