@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# bench/startup.sh: start-up (issue 10). `tcpcheck --version` beside a static
+# Swift "hello" that imports Foundation, built here the same way as tcpcheck;
+# `tcpcheck list` (loads every built-in check) beside `--version`.
+# Targets: --version at most 1.5x the hello; list at most 2x --version.
+# Usage: bench/startup.sh [RUNS]     (TCPCHECK_BIN=path to use another binary)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-50}
+bin=${TCPCHECK_BIN:-.build-release/release/tcpcheck}
+command -v hyperfine >/dev/null || { echo "bench/startup.sh needs hyperfine (apt-get install -y hyperfine)" >&2; exit 2; }
+if [ ! -x "$bin" ]; then swift build -c release --static-swift-stdlib --scratch-path .build-release >&2; fi
+mkdir -p bench/out
+. bench/lib.sh
+bench_work startup
+printf 'import Foundation\nprint(ProcessInfo.processInfo.processIdentifier > 0 ? "hello" : "")\n' > "$work/hello.swift"
+swiftc -O -static-stdlib "$work/hello.swift" -o "$work/hello"
+
+hyperfine -N --warmup 5 --runs "$runs" --export-json bench/out/startup.json \
+  -n "static hello" "$work/hello" \
+  -n "tcpcheck --version" "$bin --version" \
+  -n "tcpcheck list" "$bin list" >/dev/null
+
+python3 - bench/out/startup.json <<'PY'
+import json, statistics, sys
+r = {x["command"]: statistics.median(x["times"]) * 1000 for x in json.load(open(sys.argv[1]))["results"]}
+for k, v in r.items(): print(f"{k:22} {v:7.2f} ms median")
+a = r["tcpcheck --version"] / r["static hello"]
+b = r["tcpcheck list"] / r["tcpcheck --version"]
+print(f"--version / hello: {a:4.2f}x (target <= 1.5x): {'OK' if a <= 1.5 else 'OVER'}")
+print(f"list / --version:  {b:4.2f}x (target <= 2x):   {'OK' if b <= 2 else 'OVER'}")
+PY
