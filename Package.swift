@@ -9,6 +9,12 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.34.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.14.0"),
     ],
     targets: [
         // Lua 5.4 from the system (Debian: liblua5.4-dev).
@@ -39,15 +45,32 @@ let package = Package(
             dependencies: ["LuaShim", "CSys", "TCPCheckHost"],
             plugins: ["EmbedChecksPlugin"]
         ),
+        // `tcpcheck serve`: the Prometheus exporter (HTTP by Hummingbird), its
+        // allowlist, probe queue and own metrics; runs probes through the engine.
+        .target(
+            name: "TCPCheckServe",
+            dependencies: [
+                "TCPCheckCore",
+                "TCPCheckHost",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "tcpcheck",
             dependencies: [
                 "TCPCheckCore",
                 "TCPCheckHost",
+                "TCPCheckServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "TCPCheckCoreTests", dependencies: ["TCPCheckCore", "TCPCheckHost"]),
+        .testTarget(name: "TCPCheckCoreTests", dependencies: ["TCPCheckCore", "TCPCheckHost", "TCPCheckServe"]),
         .testTarget(name: "CLITests", dependencies: ["tcpcheck", "TCPCheckCore", "CSys"]),
     ],
     swiftLanguageModes: [.v5]

@@ -34,12 +34,12 @@ enum Console {
     }
 
     /// A run needs a few descriptors of its own (pipes to tools, netlink and
-    /// probe sockets): raise the soft limit where the hard one allows, and
-    /// refuse to start, in one line, where it cannot be had.
-    static func ensureDescriptors(minimum: rlim_t = 16) {
+    /// probe sockets): raise the soft limit to `wanted` where the hard one
+    /// allows, and refuse to start, in one line, where `minimum` cannot be had.
+    static func ensureDescriptors(minimum: rlim_t = 16, wanted: rlim_t = 256) {
         var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < 256 else { return }
-        limit.rlim_cur = min(limit.rlim_max, 256)
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < wanted else { return }
+        limit.rlim_cur = min(limit.rlim_max, wanted)
         _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
         if limit.rlim_cur < minimum {
             err("tcpcheck: only \(limit.rlim_max) open files are allowed (RLIMIT_NOFILE) and tcpcheck needs \(minimum): raise the limit (ulimit -n 1024)\n")

@@ -22,7 +22,7 @@ struct TCPCheckCommand: ParsableCommand {
         74 the report could not be written (a full disk, a closed pipe).
         """,
         version: TCPCheck.version,
-        subcommands: [Run.self, List.self, Show.self, Demo.self, New.self, Lint.self, Test.self, Stubs.self]
+        subcommands: [Run.self, List.self, Show.self, Demo.self, New.self, Lint.self, Test.self, Stubs.self, Serve.self]
     )
 
     /// Parses and runs; every error becomes one line on stderr and the right exit status.

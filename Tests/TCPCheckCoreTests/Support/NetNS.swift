@@ -97,14 +97,16 @@ final class NetNS {
         runCommand(["ip", "netns", "exec", name] + argv, timeout: timeout)
     }
 
-    /// Starts argv inside the namespace in the background; kill it with the namespace.
-    func spawn(_ argv: [String]) throws -> Process {
+    /// Starts argv inside the namespace in the background; kill it with the
+    /// namespace. Its output goes to the file `log` when given.
+    func spawn(_ argv: [String], log: String? = nil) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: ToolRunner.locate("ip")!)
         p.arguments = ["netns", "exec", name] + argv
         p.standardInput = FileHandle.nullDevice
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
+        let output = log.flatMap { FileManager.default.createFile(atPath: $0, contents: nil) ? FileHandle(forWritingAtPath: $0) : nil }
+        p.standardOutput = output ?? FileHandle.nullDevice
+        p.standardError = output ?? FileHandle.nullDevice
         try p.run()
         return p
     }
