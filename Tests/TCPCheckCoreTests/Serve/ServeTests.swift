@@ -223,4 +223,25 @@ struct ServeTests {
         #expect(box.waiting?.status == 503 && box.waiting?.body == "shutting down: no new probes\n", "\(String(describing: box.waiting))")
         #expect(serve.output.contains("shutting down: 1 probe(s) running will finish, 1 waiting get 503") && serve.output.contains("stopped"), "\(serve.output)")
     }
+
+    // What packaging/tcpcheck-serve.service says of capabilities, as it runs there: an
+    // unprivileged user, without any (the probe and the verdict still work; the firewall
+    // step skips and says why), then with CAP_NET_ADMIN as an ambient capability (it reads the rules).
+    @Test(.enabled(if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"), "needs root and setpriv (util-linux)"))
+    func withoutRootTheProbeWorksAndCapNetAdminAddsTheFirewall() throws {
+        let refused = try TestSocket("127.0.0.1", listen: nil)
+        let user = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        for (caps, firewall) in [([String](), "skip"), (["--inh-caps=+net_admin", "--ambient-caps=+net_admin"], "pass")] {
+            let serve = try ServeProcess(["--allow", "127.0.0.1/32"], prefix: user + caps + ["--"])
+            let r = serve.get("/report?target=\(refused.target)&format=json")
+            let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any], "\(r)")
+            let steps = doc["checks"] as? [[String: Any]] ?? []
+            let step = steps.first { $0["id"] as? String == "firewall" }
+            #expect(step?["status"] as? String == firewall, "\(caps): \(String(describing: step))")
+            if firewall == "skip" { #expect((step?["summary"] as? String ?? "").contains("needs CAP_NET_ADMIN"), "\(String(describing: step))") }
+            let causes = (doc["verdict"] as? [String: Any])?["causes"] as? [[String: Any]]
+            #expect(causes?.first?["id"] as? String == "not_listening", "\(caps): \(r.body.prefix(400))")
+            #expect(serve.stop() == 0, "\(serve.output)")
+        }
+    }
 }

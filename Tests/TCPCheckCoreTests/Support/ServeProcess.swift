@@ -15,18 +15,18 @@ final class ServeProcess {
     let port: Int
     private let dir: TempDir
 
-    /// Starts `tcpcheck serve ARGS --listen 127.0.0.1:PORT` (0: any free port)
-    /// and waits (10 s at most) until it listens.
-    init(_ args: [String], port: Int = 0, in ns: NetNS? = nil) throws {
+    /// Starts `tcpcheck serve ARGS --listen 127.0.0.1:PORT` (0: any free port),
+    /// after `prefix` (e.g. setpriv and its options), and waits (10 s at most) until it listens.
+    init(_ args: [String], port: Int = 0, in ns: NetNS? = nil, prefix: [String] = []) throws {
         let binary = try #require(tcpcheckBinary, "the tcpcheck binary is not built")
         dir = try TempDir()
         log = dir.path + "/serve.log"
-        let argv = [binary, "serve", "--listen", "127.0.0.1:\(port)"] + args
+        let argv = prefix + [binary, "serve", "--listen", "127.0.0.1:\(port)"] + args
         if let ns {
             process = try ns.spawn(argv, log: log)
         } else {
             process = Process()
-            process.executableURL = URL(fileURLWithPath: binary)
+            process.executableURL = URL(fileURLWithPath: argv[0])
             process.arguments = Array(argv.dropFirst())
             process.standardInput = FileHandle.nullDevice
             _ = FileManager.default.createFile(atPath: log, contents: nil)
