@@ -49,6 +49,8 @@ let package = Package(
         ),
         .testTarget(name: "TCPCheckCoreTests", dependencies: ["TCPCheckCore", "TCPCheckHost"]),
         .testTarget(name: "CLITests", dependencies: ["tcpcheck", "TCPCheckCore", "CSys"]),
+        // The Debian package (packaging/build-deb.sh) built, installed into a scratch root, run and purged.
+        .testTarget(name: "PackagingTests", dependencies: ["tcpcheck"]),
     ],
     swiftLanguageModes: [.v5]
 )
