@@ -17,14 +17,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.14.0"),
     ],
     targets: [
-        // Lua 5.4 from the system (Debian: liblua5.4-dev).
-        .systemLibrary(
-            name: "CLua",
-            pkgConfig: "lua5.4",
-            providers: [.apt(["liblua5.4-dev"])]
-        ),
         // The only code that calls lua_error, runs hooks and owns the allocator.
-        .target(name: "LuaShim", dependencies: ["CLua"]),
+        // Lua 5.4 is Debian's liblua5.4-dev, linked from its static archive
+        // (-l:liblua5.4.a, not pkg-config's -llua5.4) so that every build of
+        // tcpcheck runs on a host without liblua5.4-0.
+        .target(
+            name: "LuaShim",
+            linkerSettings: [.linkedLibrary(":liblua5.4.a"), .linkedLibrary("m")]
+        ),
         // System calls Swift's Glibc module does not expose (setns).
         .target(name: "CSys"),
         .target(name: "CSockOwners"),
@@ -72,6 +72,8 @@ let package = Package(
         ),
         .testTarget(name: "TCPCheckCoreTests", dependencies: ["TCPCheckCore", "TCPCheckHost", "TCPCheckServe"]),
         .testTarget(name: "CLITests", dependencies: ["tcpcheck", "TCPCheckCore", "CSys"]),
+        // The Debian package (packaging/build-deb.sh) built, installed into a scratch root, run and purged.
+        .testTarget(name: "PackagingTests", dependencies: ["tcpcheck"]),
     ],
     swiftLanguageModes: [.v5]
 )

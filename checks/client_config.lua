@@ -521,6 +521,9 @@ Options: --set expect_subnet=CIDR (the source address must be inside it), --set 
     "TCP counters snapshot (/proc/net/netstat) for the resources check",
   },
   needs_target = false,
+  -- Its TCP counter snapshot opens the window in which resources looks for the probe's traces:
+  -- it takes its turn before the checks that send packets to the target.
+  probes = true,
   timeout = 20,
 
   run = function(ctx)

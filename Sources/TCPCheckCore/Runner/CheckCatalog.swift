@@ -45,9 +45,11 @@ public struct CheckInfo: Sendable {
     /// It has a finish(ctx): work it started goes on while the later checks
     /// run, and finish completes its result after them.
     public var finishes = false
-    /// It sends packets to the target (`probes = true`): it runs after the
-    /// earlier checks that do, so the target meets their packets in sequence
-    /// order (a rate limit or an every-Nth rule sees the same run each time).
+    /// It sends packets to the target, or takes the counter snapshot their
+    /// traces are measured from (`probes = true`): it runs after the earlier
+    /// checks that do, so the target meets their packets in sequence order (a
+    /// rate limit or an every-Nth rule sees the same run each time) and a
+    /// snapshot comes before the probes it measures.
     public var probes = false
     /// The names of the fields its table holds (`tcpcheck lint` names unknown ones).
     public var fields: [String] = []

@@ -43,6 +43,10 @@ public struct CheckResult: Sendable {
     public var data: LuaValue = .table(LuaTable())
     public var causes: [Cause] = []
     public var durationMs: Double = 0
+    /// When run() began and returned, in ms from the start of the run (checks
+    /// run side by side; durationMs also counts a finish() after the others).
+    public var startedMs: Double = 0
+    public var returnedMs: Double = 0
     /// Lines the check printed with print().
     public var output: [String] = []
 

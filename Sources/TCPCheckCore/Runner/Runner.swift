@@ -88,13 +88,15 @@ public enum Runner {
         let facts = config.facts ?? RunFacts()
         for (entry, _) in selected { entry.sandbox?.env.facts = facts }
 
-        var results = runChecks(selected.map(\.entry), target: target, config: config, lanes: lanes)
+        var results = runChecks(selected.map(\.entry), target: target, config: config, lanes: lanes, clock: clock)
         // Work a check left going (port_open's watch of its open connection)
         // overlapped the later checks; its result is completed now.
         for (i, (entry, _)) in selected.enumerated() where entry.info.finishes {
             if results[i].status != .error && results[i].status != .skip {
+                let ran = (results[i].startedMs, results[i].returnedMs)
                 results[i] = execute(entry, phase: .finish(results[i]), target: target, earlier: results, config: config,
                                      watchdog: lanes.watchdogs[0])
+                (results[i].startedMs, results[i].returnedMs) = ran
             }
             config.finished?(results[i])
         }
@@ -112,7 +114,8 @@ public enum Runner {
     /// and a check that probes the target for the earlier ones that do; a
     /// check from a checks folder, which may read any earlier result, waits
     /// for every check before it. The results come back in plan order.
-    static func runChecks(_ plan: [CatalogEntry], target: TargetReport?, config: RunConfig, lanes: Lanes) -> [CheckResult] {
+    static func runChecks(_ plan: [CatalogEntry], target: TargetReport?, config: RunConfig, lanes: Lanes,
+                          clock: DispatchTime = .now()) -> [CheckResult] {
         let waitsFor: [[Int]] = plan.indices.map { i in
             let info = plan[i].info
             if info.source.origin == .custom { return Array(0..<i) }
@@ -146,7 +149,10 @@ public enum Runner {
                 let earlier = waitsFor[i].compactMap { results[$0] }
                 cond.unlock()
 
-                let result = execute(plan[i], target: target, earlier: earlier, config: callbacks, watchdog: lanes.watchdogs[lane])
+                func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds - clock.uptimeNanoseconds) / 1e6 }
+                let began = now()
+                var result = execute(plan[i], target: target, earlier: earlier, config: callbacks, watchdog: lanes.watchdogs[lane])
+                (result.startedMs, result.returnedMs) = (began, now())
                 if !plan[i].info.finishes { report.withLock { config.finished?(result) } }
 
                 cond.lock()

@@ -33,6 +33,29 @@ extension RunReport {
 }
 
 @Suite struct RunnerTests {
+    /// Built-in checks run side by side, but a check starts only after the
+    /// checks it needs, and the checks that probe the target (and
+    /// client_config, whose counter snapshot opens resources' window) take
+    /// their turns in sequence order.
+    @Test func checksWaitForWhatTheyNeedAndProbesTakeTurns() throws {
+        let listener = try TestSocket("127.0.0.1")
+        var c = RunConfig()
+        c.target = try TargetSpec.parse(listener.target)
+        let report = try Runner.run(c)
+        func ended(_ id: String) throws -> Double { try #require(report.result(id)).returnedMs }
+        func started(_ id: String) throws -> Double { try #require(report.result(id)).startedMs }
+        let turns = ["client_config", "port_open", "firewall", "resources", "capture_hint"]
+        for (earlier, later) in zip(turns, turns.dropFirst()) {
+            let (began, ended) = (try started(later), try ended(earlier))
+            #expect(began >= ended, "\(later) started at \(began) ms, before \(earlier) ended at \(ended) ms")
+        }
+        #expect(try started("listening") >= ended("port_open"))
+        #expect(try started("logs") >= ended("listening"))
+        #expect(try started("resources") >= ended("listening"))
+        #expect(report.results.map(\.id) == ["client_config", "port_open", "listening", "firewall", "reverse_path", "resources", "capture_hint", "logs"],
+                "the report keeps sequence order")
+    }
+
     /// A read that holds for the run is made once and shared; a counter is
     /// read afresh each time (checks compare counters before and after).
     @Test func stableReadsAreSharedAndCountersAreNot() throws {
