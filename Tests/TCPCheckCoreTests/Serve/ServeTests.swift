@@ -244,4 +244,22 @@ struct ServeTests {
             #expect(serve.stop() == 0, "\(serve.output)")
         }
     }
+
+    // The unit the package ships, as systemd reads it (its ExecStart pointed at this build's binary).
+    @Test(.enabled(if: ToolRunner.locate("systemd-analyze") != nil, "needs systemd-analyze (systemd)"))
+    func theSystemdUnitIsValid() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().path
+        let unit = try String(contentsOfFile: root + "/packaging/tcpcheck-serve.service", encoding: .utf8)
+        #expect(unit.contains("ExecStart=/usr/bin/tcpcheck serve --config /etc/tcpcheck/serve.conf"))
+        let dir = try TempDir()
+        let copy = try dir.file("tcpcheck-serve.service", unit.replacingOccurrences(of: "/usr/bin/tcpcheck", with: try #require(tcpcheckBinary)))
+        let r = runCommand(["systemd-analyze", "verify", "--man=no", copy])
+        #expect(r.status == 0 && r.stderr.isEmpty, "\(r.stdout)\(r.stderr)")
+        // The config it reads is a valid one (with an allow line, as an operator would add).
+        let conf = try String(contentsOfFile: root + "/packaging/serve.conf", encoding: .utf8) + "allow 127.0.0.1/32\n"
+        let serve = try ServeProcess(["--config", try dir.file("serve.conf", conf)])
+        #expect(serve.get("/healthz").body == "ok\n")
+        #expect(serve.stop() == 0, "\(serve.output)")
+    }
 }
