@@ -139,13 +139,15 @@ public final class ProbeServer: @unchecked Sendable {
         }
         if let refusal = allowlist.refusal(target: spec, addresses: resolved) { return .failure(.line(403, refusal)) }
 
-        switch await gate.enter(waitingAtMost: max(min(config.queueWait, left() - ProbeServer.minimumTimeout), 0)) {
+        // The wait for a slot leaves the probe at least its shortest timeout within the scrape.
+        let wait = max(min(config.queueWait, left() - ProbeServer.minimumTimeout), 0)
+        switch await gate.enter(waitingAtMost: wait) {
         case .closed:
             metrics.probeError("shutdown")
             return .failure(.line(503, "shutting down: no new probes"))
         case .busy:
             metrics.probeError("busy")
-            return .failure(.line(503, "busy: \(gate.capacity) probes are running (--max-probes) and no slot came free within \(Self.seconds(min(config.queueWait, max(left(), 0)))) s; try again"))
+            return .failure(.line(503, "busy: \(gate.capacity) probes are running (--max-probes) and no slot came free within \(String(format: "%.1f", wait)) s; try again"))
         case .admitted:
             break
         }
@@ -162,7 +164,8 @@ public final class ProbeServer: @unchecked Sendable {
         run.facts = facts
 
         let gate = self.gate
-        let outcome: Result<RunReport, Error> = await onThread {
+        // A run gets the main thread's 8 MiB of stack, as in `tcpcheck run`.
+        let outcome: Result<RunReport, Error> = await onThread(stackSize: 8 << 20) {
             defer { gate.leave() }
             return Result { try Runner.run(run) }
         }
@@ -180,14 +183,12 @@ public final class ProbeServer: @unchecked Sendable {
             return .success(Done(report: report, seconds: elapsed(), timeout: run.options.timeout))
         }
     }
-
-    static func seconds(_ x: Double) -> String { String(format: "%.1f", x) }
 }
 
 /// Runs blocking work (a run, a name lookup) on a thread of its own, off
 /// the threads that serve requests.
-func onThread<T>(_ body: @escaping () -> T) async -> T {
+func onThread<T>(stackSize: Int = 1 << 20, _ body: @escaping () -> T) async -> T {
     await withCheckedContinuation { c in
-        BackgroundThread.run { c.resume(returning: body()) }
+        BackgroundThread.run(stackSize: stackSize) { c.resume(returning: body()) }
     }
 }
