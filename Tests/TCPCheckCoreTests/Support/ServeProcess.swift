@@ -115,6 +115,10 @@ private func exchange(port: Int, _ request: [UInt8], chunk: Int, delay: Double, 
     }
     var sent = 0
     while sent < request.count {
+        // An answer (or a close) before the request is all sent: stop sending,
+        // or the server's reset could discard the answer before it is read.
+        var early = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        if poll(&early, 1, 0) > 0 { reply.problem = "answered after \(sent) of \(request.count) bytes"; break }
         let n = request[sent..<min(sent + chunk, request.count)].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         if n <= 0 { reply.problem = "send: \(errnoText(errno)) after \(sent) bytes"; break }
         sent += n
