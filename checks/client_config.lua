@@ -521,6 +521,11 @@ Options: --set expect_subnet=CIDR (the source address must be inside it), --set 
     "TCP counters snapshot (/proc/net/netstat) for the resources check",
   },
   needs_target = false,
+  -- The --set KEY=VALUE options it reads (tcpcheck show lists them; an unknown key is refused).
+  options = {
+    { name = "expect_subnet", type = "CIDR", help = "warn when the source address for the target is outside CIDR" },
+    { name = "expect_address", type = "IP, repeatable", help = "warn when the name resolves to none of these addresses" },
+  },
   timeout = 20,
 
   run = function(ctx)

@@ -573,6 +573,11 @@ says so.]],
     "one connect to a DNAT's backend (at most 1 s)",
   },
   needs_target = false,
+  -- The --set KEY=VALUE options it reads (tcpcheck show lists them; an unknown key is refused).
+  options = {
+    { name = "probe", type = "on|off", default = "on", help = "connect while reading the rule counters, to see which rule moves (off: read the rules only)" },
+    { name = "source", type = "address", help = "not an option: the client's address is --from ADDRESS (given, the step says so)" },
+  },
   timeout = 60,
 
   run = function(ctx)

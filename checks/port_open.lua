@@ -654,6 +654,12 @@ stop. Some addresses working and others not is reported as such (partial).]],
     "on a client, for a failure: the next hop's neighbour entry, down interfaces, the hops (TTL-limited SYNs, like traceroute -T)",
   },
   needs_target = true,
+  -- The --set KEY=VALUE options it reads (tcpcheck show lists them; an unknown key is refused).
+  options = {
+    { name = "attempts", type = "integer", default = 1, help = "probe each address N times (1-100) to expose intermittent failures" },
+    { name = "grace", type = "seconds", default = "half the timeout, at most 0.5", help = "follow a handshake that missed --timeout this much longer, with one fresh SYN (0: off)" },
+    { name = "watch", type = "seconds", default = 0.25, help = "after connecting, watch this long for the server closing at once (at most the timeout)" },
+  },
 
   run = function(ctx)
     if #ctx.target.addresses == 0 then return unresolved(ctx.target) end
