@@ -48,7 +48,7 @@ public struct NagiosReport: ReportFormat {
         }
         let bad = set.runs.indices.filter { states[$0] != .ok }
         var head = bad.isEmpty ? "all \(set.runs.count) targets ok"
-            : "\(bad.count) of \(set.runs.count) targets not ok: " + bad.prefix(3).map { brief(set.runs[$0]) }.joined(separator: ", ")
+            : "\(bad.count) of \(set.runs.count) targets not ok: " + bad.prefix(3).map { brief(set.runs[$0], states[$0]) }.joined(separator: ", ")
         if bad.count > 3 { head += " and \(bad.count - 3) more" }
         var out = ["TCPCHECK \(state.label) - \(clean(head)) | targets=\(set.runs.count);;;0 not_ok=\(bad.count);;;0 duration=\(ReportNumber.text(set.durationMs / 1000))s;;;0"]
         out += set.runs.indices.map { "\(states[$0].label): \(line(set.runs[$0]))" }
@@ -58,16 +58,24 @@ public struct NagiosReport: ReportFormat {
         return out.joined(separator: "\n") + "\n"
     }
 
-    /// "db.internal:5432 firewall_drop: the DROP rule ... ".
+    /// "db.internal:5432 firewall_drop: the DROP rule ... ", with the steps that did not pass.
     func line(_ run: TargetRun) -> String {
         let r = run.report
         let what = r.topCause.map { "\($0.id): \($0.summary)" } ?? "no cause named"
         let failed = r.results.filter { $0.status == .fail || $0.status == .error }.map(\.id)
-        let steps = failed.isEmpty ? "" : " (failed: \(failed.joined(separator: ", ")))"
+        let warned = r.results.filter { $0.status == .warn }.map(\.id)
+        let steps = (failed.isEmpty ? "" : " (failed: \(failed.joined(separator: ", ")))") + (warned.isEmpty ? "" : " (warned: \(warned.joined(separator: ", ")))")
         return clean("\(run.name) \(what)\(steps)")
     }
 
-    func brief(_ run: TargetRun) -> String { "\(run.name) \(run.report.topCause?.id ?? "unknown")" }
+    /// "db (db.internal:5432) firewall_drop", or the steps that warned.
+    func brief(_ run: TargetRun, _ state: State) -> String {
+        let r = run.report
+        if r.verdict.status != .problem && r.count(.fail) == 0 && r.count(.error) == 0 && r.count(.warn) > 0 {
+            return "\(run.name) warned in \(r.results.filter { $0.status == .warn }.map(\.id).joined(separator: ", "))"
+        }
+        return "\(run.name) \(r.topCause?.id ?? state.label.lowercased())"
+    }
 
     /// connect_time (U when no handshake completed) and duration, in seconds.
     func perfdata(_ run: TargetRun, prefix: String) -> String {
