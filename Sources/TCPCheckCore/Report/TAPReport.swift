@@ -1,6 +1,6 @@
 // TAP version 13: a test point per step and one for each target's verdict,
 // with YAML diagnostics (status, time, findings with evidence and fix,
-// causes) under every point that is not a plain pass. `prove` reads it.
+// causes) under every point that failed, errored or warned. `prove` reads it.
 import Foundation
 import TCPCheckHost
 
@@ -24,7 +24,7 @@ public struct TAPReport: ReportFormat {
                 var line = "\(c.status == .fail || c.status == .error ? "not ok" : "ok") \(n) - \(description("\(name) \(c.id): \(c.summary)"))"
                 if c.status == .skip { line += " # SKIP \(description(c.summary))" }
                 out.append(line)
-                if c.status != .pass && c.status != .skip || c.findings.contains(where: { $0.level != .info }) {
+                if c.status != .pass && c.status != .skip || c.findings.contains(where: { $0.level == .warn || $0.level == .fail }) {
                     out += yaml(check: c)
                 }
             }
