@@ -76,10 +76,11 @@ struct Run: ParsableCommand {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw UsageError("--targets-file '\(path)' does not exist")
         }
-        guard !isDir.boolValue, let data = FileManager.default.contents(atPath: path) else {
+        guard !isDir.boolValue, let file = FileHandle(forReadingAtPath: path) else {
             throw UsageError("--targets-file '\(path)' cannot be read (\(isDir.boolValue ? "a folder" : "permission denied?"))")
         }
-        return (path, String(decoding: data, as: UTF8.self))
+        defer { try? file.close() }
+        return (path, String(decoding: file.readDataToEndOfFile(), as: UTF8.self))
     }
 }
 

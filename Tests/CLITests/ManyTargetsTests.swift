@@ -317,6 +317,15 @@ for f in text_string_to_metric_families(open(sys.argv[1]).read()):
         #expect(!(try tcpcheck(args + ["--color", "always", "--format", "json"]).stdout.contains("\u{1B}")), "only text is coloured")
     }
 
+    @Test func numbersAreRoundedSensibly() {
+        #expect(ReportNumber.rounded(0.30487899999999996) == 0.305)
+        #expect(ReportNumber.rounded(0.000123456) == 0.000123)
+        #expect(ReportNumber.rounded(1234.56789) == 1234.568)
+        #expect(ReportNumber.text(0.30487899999999996) == "0.305")
+        #expect(ReportNumber.text(0.000123456) == "0.000123")
+        #expect(ReportNumber.text(12.0) == "12" && ReportNumber.text(0) == "0" && ReportNumber.text(-2.5) == "-2.5")
+    }
+
     @Test func showListsACheckOptions() throws {
         let s = try tcpcheck(["show", "port_open"])
         #expect(s.stdout.contains("Options:"))

@@ -1,7 +1,8 @@
 // JUnit XML for CI: one <testsuite> per target, one <testcase> per step and
 // one for the verdict. A failed step is a <failure>, an errored one an
 // <error>, a skipped one <skipped/>; each carries the findings with their
-// evidence and fix. Every string is escaped for XML 1.0.
+// evidence and fix; a passing one its summary and findings in <system-out>.
+// Every string is escaped for XML 1.0.
 import Foundation
 import TCPCheckHost
 
@@ -44,8 +45,7 @@ public struct JUnitReport: ReportFormat {
                 body = "<skipped message=\"\(attr(c.summary))\"/>"
             case .pass, .warn:
                 // A warning is no failure, but a reader of the CI log should see it.
-                let d = details(c)
-                if !d.isEmpty { body = "<system-out>\(text(d))</system-out>" }
+                body = "<system-out>\(text(([c.summary] + [details(c)].filter { !$0.isEmpty }).joined(separator: "\n\n")))</system-out>"
             }
             cases.append(testcase(c.id, className: className, ms: c.durationMs, body: body))
         }

@@ -18,11 +18,11 @@ public struct NagiosReport: ReportFormat {
         var severity: Int { [0, 2, 3, 1][Int(rawValue)] }
     }
 
-    /// A problem or a failed step is CRITICAL; an errored step, or a verdict
-    /// that names no cause, UNKNOWN; a warning as `warnAs` says; else OK.
+    /// A problem or a failed step is CRITICAL; an errored step UNKNOWN (the
+    /// check could not tell); a warning as `warnAs` says; else OK.
     public static func state(_ r: RunReport, warnAs: WarnAs) -> State {
         if r.verdict.status == .problem || r.count(.fail) > 0 { return .critical }
-        if r.count(.error) > 0 || r.verdict.status == .unknown { return .unknown }
+        if r.count(.error) > 0 { return .unknown }
         if r.count(.warn) > 0 {
             switch warnAs {
             case .ok: return .ok
@@ -61,7 +61,9 @@ public struct NagiosReport: ReportFormat {
     /// "db.internal:5432 firewall_drop: the DROP rule ... ", with the steps that did not pass.
     func line(_ run: TargetRun) -> String {
         let r = run.report
-        let what = r.topCause.map { "\($0.id): \($0.summary)" } ?? "no cause named"
+        // Without a cause, the step that says most: the first that did not pass, else the last.
+        let telling = r.results.first { $0.status != .pass && $0.status != .skip } ?? r.results.last
+        let what = r.topCause.map { "\($0.id): \($0.summary)" } ?? telling.map { "\($0.id) \($0.status.rawValue): \($0.summary)" } ?? "no step ran"
         let failed = r.results.filter { $0.status == .fail || $0.status == .error }.map(\.id)
         let warned = r.results.filter { $0.status == .warn }.map(\.id)
         let steps = (failed.isEmpty ? "" : " (failed: \(failed.joined(separator: ", ")))") + (warned.isEmpty ? "" : " (warned: \(warned.joined(separator: ", ")))")

@@ -1,7 +1,8 @@
 // The Prometheus text exposition of a run, for node_exporter's textfile
 // collector (and, reused, for an exporter serving one run): per-target
 // gauges for success, connect time, duration, each step's status and the
-// verdict's causes. Gauges only: each file describes the last run.
+// verdict's causes, with each target's verdict and steps in words as comments.
+// Gauges only: each file describes the last run.
 import Foundation
 import TCPCheckHost
 
@@ -66,7 +67,16 @@ public enum PrometheusExposition {
             families.append(Family(name: "tcpcheck_run_timestamp_seconds", help: "When the run started, in seconds since the Unix epoch.",
                                    samples: [([], startedAt.timeIntervalSince1970.rounded())]))
         }
-        return families.filter { !$0.samples.isEmpty }.map(lines).joined()
+        return runs.map(comment).joined() + families.filter { !$0.samples.isEmpty }.map(lines).joined()
+    }
+
+    /// For a person reading the file: each target's verdict and steps in
+    /// words, as comments (parsers skip them; none starts with HELP or TYPE).
+    static func comment(_ run: TargetRun) -> String {
+        let r = run.report
+        var out = "# tcpcheck \(Sanitize.line(run.name)): \(r.verdictLine)\(r.topCause.map { ": " + Sanitize.line($0.summary) } ?? "")\n"
+        for c in r.results { out += "#   step \(c.id) \(c.status.rawValue): \(Sanitize.line(c.summary))\n" }
+        return out
     }
 
     static func lines(_ f: Family) -> String {

@@ -66,7 +66,8 @@ public enum ReportNumber {
     /// Three decimals, or three significant digits for smaller numbers
     /// (0.30487899999999996 → 0.305, 0.000123456 → 0.000123).
     public static func rounded(_ x: Double) -> Double {
-        guard x.isFinite, x != 0 else { return x }
+        // From 1e12 up a double holds no more than a few decimals: nothing to round.
+        guard x.isFinite, x != 0, abs(x) < 1e12 else { return x }
         let scale = pow(10, Double(decimals(x)))
         return (x * scale).rounded() / scale
     }

@@ -15,7 +15,7 @@ public struct TextReport: ReportFormat {
     public func render(_ set: RunSet, style: ReportStyle) -> String {
         guard set.isMulti else { return set.runs.map { render($0, style: style) }.joined() }
         let paint = Painter(enabled: style.color)
-        let problems = set.runs.filter { $0.report.exitCode != 0 || $0.report.verdict.status != .ok }.count
+        let problems = set.runs.filter { !$0.report.succeeded }.count
         var out = [paint.bold("tcpcheck \(TCPCheck.version) · \(set.runs.count) targets, \(problems) not ok, in \(duration(set.durationMs)) (\(set.parallel) at a time)"), ""]
         let names = set.runs.map { Sanitize.line($0.name) }
         let nameWidth = min(max(names.map(\.count).max() ?? 6, 6), 48)
@@ -54,7 +54,7 @@ public struct TextReport: ReportFormat {
         var header = "tcpcheck \(TCPCheck.version)"
         if let t = report.target {
             let addrs = t.resolution.ordered.map(\.ipWithScope)
-            header += " · target \(run.label.map { Sanitize.line($0) + " " } ?? "")\(t.spec.description)"
+            header += " · target \(t.spec.description)\(run.label.map { " (" + Sanitize.line($0) + ")" } ?? "")"
             header += addrs.isEmpty ? " (did not resolve)" : " → \(addrs.joined(separator: ", "))"
         } else {
             header += " · no target: inspecting this host"
