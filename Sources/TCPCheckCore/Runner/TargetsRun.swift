@@ -79,10 +79,11 @@ public enum TargetsRun {
                 slots.signal()
                 group.leave()
             }
-            // A thread per target: a run blocks on its checks' deadlines, which
-            // the dispatch pool should not wait out. One target, or no thread
-            // to be had (a process limit): this thread runs it.
-            if entries.count == 1 || !BackgroundThread.start(work) { work() }
+            // A thread per target, with the main thread's 8 MiB of stack: a run
+            // blocks on its checks' deadlines, which the dispatch pool should
+            // not wait out. One target, or no thread to be had (a process
+            // limit): this thread runs it.
+            if entries.count == 1 || !BackgroundThread.start(stackSize: 8 << 20, work) { work() }
         }
         group.wait()
         let runs = try results.all.map { try $0!.get() }
