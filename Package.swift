@@ -47,8 +47,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "TCPCheckCoreTests", dependencies: ["TCPCheckCore", "TCPCheckHost"]),
-        .testTarget(name: "CLITests", dependencies: ["tcpcheck", "TCPCheckCore", "CSys"]),
+        // What the test targets share (waiting for a child without hanging).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "TCPCheckCoreTests", dependencies: ["TCPCheckCore", "TCPCheckHost", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["tcpcheck", "TCPCheckCore", "CSys", "TestSupport"]),
         // The Debian package (packaging/build-deb.sh) built, installed into a scratch root, run and purged.
         .testTarget(name: "PackagingTests", dependencies: ["tcpcheck"]),
     ],
