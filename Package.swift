@@ -70,8 +70,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "TCPCheckCoreTests", dependencies: ["TCPCheckCore", "TCPCheckHost", "TCPCheckServe"]),
-        .testTarget(name: "CLITests", dependencies: ["tcpcheck", "TCPCheckCore", "CSys"]),
+        // What the test targets share (waiting for a child without hanging).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "TCPCheckCoreTests", dependencies: ["TCPCheckCore", "TCPCheckHost", "TCPCheckServe", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["tcpcheck", "TCPCheckCore", "CSys", "TestSupport"]),
         // The Debian package (packaging/build-deb.sh) built, installed into a scratch root, run and purged.
         .testTarget(name: "PackagingTests", dependencies: ["tcpcheck"]),
     ],

@@ -521,6 +521,11 @@ SYN-ACK is lost on the way back); or the handshake completed.]],
   },
   needs_target = true,
   probes = true, -- it connects to the target: after the earlier checks that do
+  -- The --set KEY=VALUE options it reads (tcpcheck show lists them; an unknown key is refused).
+  options = {
+    { name = "capture", type = "on|off", default = "off", help = "capture live during one probe connect (needs root and tcpdump)" },
+    { name = "capture_count", type = "integer", default = 20, help = "stop the live capture after N packets (1-200)" },
+  },
   -- --await watches up to 120 s, after tcpdump starts (at most 5 s) and the firewall is read.
   timeout = 180,
 

@@ -524,6 +524,11 @@ Options: --set expect_subnet=CIDR (the source address must be inside it), --set 
   -- Its TCP counter snapshot opens the window in which resources looks for the probe's traces:
   -- it takes its turn before the checks that send packets to the target.
   probes = true,
+  -- The --set KEY=VALUE options it reads (tcpcheck show lists them; an unknown key is refused).
+  options = {
+    { name = "expect_subnet", type = "CIDR", help = "warn when the source address for the target is outside CIDR" },
+    { name = "expect_address", type = "IP, repeatable", help = "warn when the name resolves to none of these addresses" },
+  },
   timeout = 20,
 
   run = function(ctx)

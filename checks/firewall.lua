@@ -577,6 +577,11 @@ says so.]],
   },
   needs_target = false,
   probes = true, -- it connects to the target: after the earlier checks that do
+  -- The --set KEY=VALUE options it reads (tcpcheck show lists them; an unknown key is refused).
+  options = {
+    { name = "probe", type = "on|off", default = "on", help = "connect while reading the rule counters, to see which rule moves (off: read the rules only)" },
+    { name = "source", type = "address", help = "not an option: the client's address is --from ADDRESS (given, the step says so)" },
+  },
   timeout = 60,
 
   run = function(ctx)

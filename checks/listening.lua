@@ -555,6 +555,11 @@ and another process holding the port. Skipped when the target is another host.]]
   inspects = { "listening TCP sockets (netlink sock_diag, like ss -tlnp)", "/proc/*/fd", "interface addresses (getifaddrs)",
                "/proc/thread-self/net/netstat (ListenOverflows)", "listeners in other network namespaces (/proc/*/ns/net, /run/netns)" },
   needs_target = false,
+  -- The --set KEY=VALUE options it reads (tcpcheck show lists them; an unknown key is refused).
+  options = {
+    { name = "expect_process", type = "name", help = "the process meant to hold the port: warn when another one does" },
+    { name = "expect_unit", type = "unit", help = "the systemd unit meant to hold the port: warn when another one does" },
+  },
   -- What port_open saw tells a closed port (reset) from a NAT rule answering for it.
   needs = { "port_open" },
   timeout = 30,

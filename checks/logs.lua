@@ -510,6 +510,14 @@ confidence on their own.]],
   inspects = { "journalctl -u UNIT -n N (the listener's unit)", "/dev/kmsg (like dmesg)", "/var/log/syslog",
                "/var/log/messages", "/var/log/kern.log", "server error logs under /var/log", "--set log=PATH files" },
   needs_target = false,
+  -- The --set KEY=VALUE options it reads (tcpcheck show lists them; an unknown key is refused).
+  options = {
+    { name = "log", type = "path, repeatable", help = "also search this log file" },
+    { name = "log_lines", type = "integer", default = 2000, help = "lines searched at the end of each log (1-1000000)" },
+    { name = "unit", type = "unit", help = "the listener's systemd unit (default: found from its process)" },
+    { name = "pid", type = "pid", help = "the listener's process (default: from the listening step)" },
+    { name = "port", type = "port", help = "the port to look for when there is no --target" },
+  },
   -- The listener's processes say which unit's journal to read and which lines are about it.
   needs = { "listening" },
   timeout = 60,

@@ -718,6 +718,12 @@ stop. Some addresses working and others not is reported as such (partial).]],
   },
   needs_target = true,
   probes = true, -- it connects to the target: after the earlier checks that do
+  -- The --set KEY=VALUE options it reads (tcpcheck show lists them; an unknown key is refused).
+  options = {
+    { name = "attempts", type = "integer", default = 1, help = "probe each address N times (1-100) to expose intermittent failures" },
+    { name = "grace", type = "seconds", default = "half the timeout, at most 0.5", help = "follow a handshake that missed --timeout this much longer, with one fresh SYN (0: off)" },
+    { name = "watch", type = "seconds", default = "8 round trips (20 ms to 0.25 s)", help = "watch the open connection this long for the server closing at once; the watch runs beside the later steps (at most 10)" },
+  },
 
   run = function(ctx)
     if #ctx.target.addresses == 0 then return unresolved(ctx.target) end

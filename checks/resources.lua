@@ -536,6 +536,12 @@ comes from the listening check or --set pid=N. Counters are those of tcpcheck's 
   },
   needs_target = false,
   probes = true, -- it connects to the target: after the earlier checks that do
+  -- The --set KEY=VALUE options it reads (tcpcheck show lists them; an unknown key is refused).
+  options = {
+    { name = "pid", type = "pid, repeatable", help = "check this process's open files against its RLIMIT_NOFILE" },
+    { name = "warn_pct", type = "percent", default = 80, help = "warn when a limit is used this much" },
+    { name = "fail_pct", type = "percent", default = 95, help = "fail when a limit is used this much" },
+  },
   -- client_config's counter snapshot and port_open's probe frame the counters; listening names the listener.
   needs = { "client_config", "port_open", "listening" },
   timeout = 30,

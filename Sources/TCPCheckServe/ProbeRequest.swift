@@ -72,8 +72,9 @@ struct ReportChoice {
         }
     }
 
-    /// Never coloured: it goes to a browser or a file, not a terminal.
+    /// One target's report, never coloured: it goes to a browser or a file, not a terminal.
     func render(_ report: RunReport) -> String {
-        format.render(report, style: ReportStyle(color: false, verbose: false))
+        format.render(RunSet(runs: [TargetRun(report: report)], startedAt: report.startedAt, durationMs: report.durationMs),
+                      style: ReportStyle(color: false, verbose: false))
     }
 }

@@ -77,3 +77,25 @@ enum Console {
         return nil
     }
 }
+
+extension Console {
+    /// Replaces the file at path with text, whole or not at all: written to
+    /// a temporary file in the same folder, flushed, then renamed over it.
+    /// The reason when it could not be written.
+    static func writeAtomically(_ text: String, to path: String) -> String? {
+        let folder = (path as NSString).deletingLastPathComponent
+        var template = Array(((folder.isEmpty ? "." : folder) + "/.tcpcheck-output-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { return String(cString: strerror(errno)) }
+        let temp = String(cString: template)
+        // mkstemp makes it private; a report is as readable as any file the user creates.
+        let mask = umask(0)
+        umask(mask)
+        var problem = write(text, to: fd).map { String(cString: strerror($0)) }
+        if problem == nil, fchmod(fd, 0o666 & ~mask) != 0 || fsync(fd) != 0 { problem = String(cString: strerror(errno)) }
+        if close(fd) != 0, problem == nil { problem = String(cString: strerror(errno)) }
+        if problem == nil, rename(temp, path) != 0 { problem = String(cString: strerror(errno)) }
+        if problem != nil { unlink(temp) }
+        return problem
+    }
+}

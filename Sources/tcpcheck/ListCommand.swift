@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import TCPCheckCore
 
 struct List: ParsableCommand {
@@ -22,7 +23,8 @@ struct List: ParsableCommand {
 struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show a check's description, what it inspects and where its file is.")
 
-    @Argument(help: ArgumentHelp("A check id (see 'tcpcheck list').", valueName: "CHECK"))
+    @Argument(help: ArgumentHelp("A check id (see 'tcpcheck list').", valueName: "CHECK"),
+              completion: .custom { words, _, _ in checkIDs(words).filter { $0 != "all" } })
     var check: String
 
     @OptionGroup var sources: CheckSourceOptions
@@ -40,4 +42,12 @@ extension CheckListing.Format: ExpressibleByArgument {}
 
 func loadCatalog(_ dirs: [String]) throws -> CheckCatalog {
     CheckCatalog.load(sources: try CheckCatalog.sources(checkDirs: dirs), limits: CheckLimits(), options: RunOptions())
+}
+
+/// For shell completion: 'all' and every check id, with the --checks-dir
+/// folders already typed on the command line (those that exist).
+func checkIDs(_ words: [String]) -> [String] {
+    let dirs = zip(words, words.dropFirst()).filter { $0.0 == "--checks-dir" }.map(\.1)
+        .filter { var d: ObjCBool = false; return FileManager.default.fileExists(atPath: $0, isDirectory: &d) && d.boolValue }
+    return ["all"] + ((try? loadCatalog(dirs))?.entries.map(\.info.id) ?? [])
 }

@@ -14,12 +14,22 @@ struct TCPCheckCommand: ParsableCommand {
           tcpcheck run all --target db.internal:5432
           tcpcheck run all --target 10.0.0.5:443 --format markdown > ticket.md
           tcpcheck run port_open listening --target [::1]:8080 --format json
+          tcpcheck run all --targets-file deps.txt --parallel 8 --output junit=tcpcheck.xml
+          tcpcheck run all --target db.internal:5432 --format nagios
           tcpcheck list
           tcpcheck demo
 
         Exit status: 0 no check failed, 1 a check failed, 2 a check errored (none failed), 64 usage error,
         70 an internal error (a crash, often a resource limit set too low), 71 too few open files allowed,
-        74 the report could not be written (a full disk, a closed pipe).
+        74 the report could not be written (a full disk, a closed pipe). With several targets, the worst of
+        theirs (1 before 2). With --format nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+
+        Environment:
+          TCPCHECK_CHECKS_PATH  folders (colon-separated) of extra checks, loaded before --checks-dir
+          TCPCHECK_RULES_PATH   folders (colon-separated) of extra verdict rules, loaded before --rules-dir
+          TCPCHECK_OWNER_SCAN   how socket owners are found as root: auto (default), bpf, or proc (never
+                                load a BPF program; read /proc instead)
+          NO_COLOR              set and not empty: no colour, as --color never (TERM=dumb does the same)
         """,
         version: TCPCheck.version,
         subcommands: [Run.self, List.self, Show.self, Demo.self, New.self, Lint.self, Test.self, Stubs.self, Serve.self]
@@ -48,10 +58,18 @@ struct TCPCheckCommand: ParsableCommand {
                 Console.out(fullMessage(for: error) + "\n")
                 Foundation.exit(0)
             }
-            let message = self.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid arguments"
-            fail(message.replacingOccurrences(of: "Error: ", with: "") + " (see 'tcpcheck --help')",
+            fail(oneLine(self.message(for: error)).replacingOccurrences(of: "Error: ", with: "") + " (see 'tcpcheck --help')",
                  code: code == .validationFailure ? 64 : code.rawValue)
         }
+    }
+
+    /// The parser's message as one line: its first, with a list of accepted
+    /// values that follows it ("  - text" lines) joined in ('text', 'json').
+    static func oneLine(_ message: String) -> String {
+        let lines = message.split(separator: "\n")
+        guard let first = lines.first else { return "invalid arguments" }
+        let values = lines.dropFirst().prefix { $0.hasPrefix("  - ") }.map { "'\($0.dropFirst(4))'" }
+        return values.isEmpty ? String(first) : first + " " + values.joined(separator: ", ")
     }
 
     static func fail(_ message: String, code: Int32) -> Never {
@@ -62,6 +80,7 @@ struct TCPCheckCommand: ParsableCommand {
 
 /// Options shared by the commands that load checks.
 struct CheckSourceOptions: ParsableArguments {
-    @Option(name: .customLong("checks-dir"), help: ArgumentHelp("Also load checks from DIR (repeatable; a check with a built-in's id replaces it).", valueName: "DIR"))
+    @Option(name: .customLong("checks-dir"), help: ArgumentHelp("Also load checks from DIR (repeatable; a check with a built-in's id replaces it).", valueName: "DIR"),
+            completion: .directory)
     var checkDirs: [String] = []
 }

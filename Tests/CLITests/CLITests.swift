@@ -2,6 +2,7 @@
 // found wherever the binary is.
 import CSys
 import Foundation
+import TestSupport
 import TCPCheckCore
 import Testing
 
@@ -42,8 +43,8 @@ func tcpcheck(_ args: [String], binary: String = tcpcheckBinary, cwd: String? = 
     g.enter(); DispatchQueue.global().async { o = out.fileHandleForReading.readDataToEndOfFile(); g.leave() }
     g.enter(); DispatchQueue.global().async { e = err.fileHandleForReading.readDataToEndOfFile(); g.leave() }
     g.wait()
-    p.waitUntilExit()
-    return Output(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    let status = p.waitForExit()
+    return Output(status: status, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
 }
 
 final class Scratch {
@@ -116,6 +117,20 @@ func json(_ s: String) throws -> [String: Any] {
         (["run", "all", "--target", "db:1", "--from", "198.18.0.2", "--await", "0"], "--await 0.0: expected seconds between 1 and 120"),
         (["run", "all", "--target", "db:1", "--from", "198.18.0.2", "--await", "nan"], "--await"),
         (["show", "nosuchcheck"], "unknown check"),
+        (["run", "all", "--targets-file", "/nonexistent/targets"], "--targets-file '/nonexistent/targets' does not exist"),
+        (["run", "all", "--targets-file", "/dev/null"], "lists no targets"),
+        (["run", "all", "--target", "127.0.0.1:1-300"], "more than 256 ports"),
+        (["run", "all", "--target", "127.0.0.1:90-80"], "runs backwards"),
+        (["run", "all", "--target", "127.0.0.1:80,80"], "given twice"),
+        (["run", "all", "--target", "127.0.0.1:80,x"], "not a number"),
+        (["run", "all", "--output", "json=/nonexistent/dir/r.json"], "the folder '/nonexistent/dir' does not exist"),
+        (["run", "all", "--output", "yaml=r.yaml"], "unknown format 'yaml'"),
+        (["run", "all", "--output", "json"], "expected FORMAT=FILE"),
+        (["run", "all", "--set", "atempts=5"], "unknown --set key 'atempts': no check declares it; did you mean 'attempts'?"),
+        (["run", "all", "--parallel", "0"], "--parallel must be from 1 to 64"),
+        (["run", "all", "--color", "sometimes"], "sometimes"),
+        (["run", "all", "--no-color", "--color", "always"], "contradict"),
+        (["run", "all", "--format", "nagios", "--warn-as", "maybe"], "maybe"),
         (["frobnicate"], "frobnicate"),
     ])
     func badInputIsOneLineAndExit64(args: [String], says: String) throws {
@@ -304,8 +319,8 @@ func json(_ s: String) throws -> [String: Any] {
             if n <= 0 { break }
             bytes.append(contentsOf: buf[0..<n])
         }
-        p.waitUntilExit()
-        return Output(status: p.terminationStatus, stdout: String(decoding: bytes, as: UTF8.self), stderr: "")
+        let status = p.waitForExit()
+        return Output(status: status, stdout: String(decoding: bytes, as: UTF8.self), stderr: "")
     }
 
     @Test func colourAndProgressOnlyOnATerminal() throws {

@@ -1,6 +1,7 @@
 // What tcpcheck prints cannot be lost in silence, and nothing a check says
 // can forge a line of the report or steer the terminal.
 import Foundation
+import TestSupport
 import TCPCheckHost
 import Testing
 
@@ -124,7 +125,7 @@ import Testing
             }
             #expect(child != nil, "dmesg never started")
             kill(p.processIdentifier, signal)
-            p.waitUntilExit()
+            _ = p.waitForExit()
             if let child {
                 var alive = true
                 for _ in 0..<40 where alive { usleep(50_000); alive = kill(child, 0) == 0 && !isZombie(child) }
@@ -157,7 +158,7 @@ import Testing
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
-        defer { if p.isRunning { p.terminate() }; p.waitUntilExit() }
+        defer { if p.isRunning { p.terminate() }; _ = p.waitForExit() }
         var dmesg: Int32?
         for _ in 0..<40 where dmesg == nil {
             usleep(25_000)

@@ -14,6 +14,7 @@ public enum CheckFields {
         ("needs", "(string|string[])?", "the checks whose facts it reads with ctx.fact: they run first"),
         ("timeout", "number?", "deadline in seconds (0.1-600, default 30)"),
         ("memory", "integer?", "memory cap in MiB (1-1024, default 64)"),
+        ("options", "{name: string, type?: string, default?: any, help: string}[]?", "the --set KEY=VALUE options it reads: tcpcheck show lists them, and a key no check declares is refused"),
         ("probes", "boolean?", "it sends packets to the target, or takes the snapshot their traces are measured from: it takes its turn after the earlier checks that do"),
         ("run", "fun(ctx: tcpcheck.Ctx): tcpcheck.Result", "the step: reads the system through the host modules and returns its result"),
         ("finish", "(fun(ctx: tcpcheck.Ctx): tcpcheck.Result?)?", "optional: after the other checks, completes the result of work run() left going; nil keeps run()'s"),

@@ -1,8 +1,9 @@
 // Host reads that hold for a whole run (a route, the interfaces, a sysctl,
-// the resolver's files), made once per run and shared by its checks: several
+// the resolver's files, the logs as the run found them), made once per run
+// and shared by its checks, and by every target of a run of several: several
 // steps ask for the route to the target, and one answer serves them all.
-// Counters, sockets, rules, logs and probes are read afresh every time:
-// the checks compare them before and after, or want them as they are now.
+// Counters, sockets, rules and probes are read afresh every time: the checks
+// compare them before and after, or want them as they are now.
 import Foundation
 
 public final class RunFacts: @unchecked Sendable {
@@ -13,7 +14,7 @@ public final class RunFacts: @unchecked Sendable {
         "proxy.env", "proxy.for_target",
         "sockets.local_addresses",
         "sys.read_sysctl", "sys.port_range",
-        "logs.unit_of",
+        "logs.unit_of", "logs.kernel", "logs.journal", "logs.tail",
     ]
 
     private struct Key: Hashable {

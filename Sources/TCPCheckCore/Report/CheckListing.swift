@@ -20,6 +20,11 @@ public enum CheckListing {
                 "inspects": e.info.inspects, "needs_target": e.info.needsTarget,
                 "source": ["origin": e.info.source.origin.rawValue, "path": e.info.source.shownPath],
             ]
+            d["options"] = e.info.options.map { o -> [String: Any] in
+                var x: [String: Any] = ["name": o.name, "type": o.type, "help": o.help]
+                if let v = o.defaultValue { x["default"] = v }
+                return x
+            }
             if let f = e.failure { d["error"] = f }
             if !e.replaced.isEmpty { d["replaces"] = e.replaced.map(\.displayPath) }
             return d
@@ -60,10 +65,23 @@ public enum CheckListing {
         out.append("Target:     \(i.needsTarget ? "required (--target HOST:PORT)" : "optional")")
         if let t = i.timeout { out.append("Deadline:   \(t) s (from its metadata)") }
         if let m = i.memoryMiB { out.append("Memory cap: \(m) MiB (from its metadata)") }
+        if !i.options.isEmpty {
+            out.append("Options:")
+            out += optionLines(i.options)
+        }
         out.append("File:       \(i.source.displayPath)")
         for r in e.replaced { out.append("Replaces:   \(r.displayPath)") }
         if let f = e.failure { out.append("Broken:     \(f)") }
         return out.joined(separator: "\n") + "\n"
+    }
+
+    /// `--set name  type  help (default: x)`, in aligned columns.
+    public static func optionLines(_ options: [CheckOption]) -> [String] {
+        let nameWidth = options.map(\.name.count).max() ?? 0, typeWidth = options.map(\.type.count).max() ?? 0
+        return options.map { o in
+            "  --set " + o.name.padding(toLength: nameWidth, withPad: " ", startingAt: 0) + "  "
+                + o.type.padding(toLength: typeWidth, withPad: " ", startingAt: 0) + "  " + o.help + (o.defaultValue.map { " (default: \($0))" } ?? "")
+        }
     }
 
     /// 10, or 12.5 when the order has a fraction.

@@ -10,12 +10,36 @@ public struct MarkdownReport: ReportFormat {
 
     public init() {}
 
-    public func render(_ report: RunReport, style: ReportStyle) -> String {
-        var md: [String] = []
-        let title = report.target.map { "tcpcheck report: \(inline($0.spec.description))" } ?? "tcpcheck report: this host"
-        md.append("# \(title)")
+    /// One target: its report. Several: a summary table, then a section per target.
+    public func render(_ set: RunSet, style: ReportStyle) -> String {
+        guard set.isMulti else { return set.runs.map { render($0, depth: 1) }.joined() }
+        var md = ["# tcpcheck report: \(set.runs.count) targets", ""]
+        let problems = set.runs.filter { !$0.report.succeeded }.count
+        md.append("Generated \(JSONReport.rfc3339(set.startedAt)) by tcpcheck \(TCPCheck.version) · \(problems) of \(set.runs.count) not ok"
+                  + " · \(ReportNumber.text(set.durationMs / 1000)) s, \(set.parallel) at a time")
         md.append("")
-        var meta = "Generated \(JSONReport.rfc3339(report.startedAt)) by tcpcheck \(TCPCheck.version)"
+        md.append("## Summary")
+        md.append("")
+        md.append("| Target | Verdict | Top cause | Time |")
+        md.append("|---|---|---|---|")
+        for run in set.runs {
+            let r = run.report
+            let cause = r.topCause.map { "`\(code($0.id))` (\($0.confidence.rawValue)): \(inline($0.summary))" } ?? "none named"
+            md.append("| \(cell(run.name)) | \(verdictBadge(r)) | \(cause) | \(ReportNumber.text(r.durationMs / 1000)) s |")
+        }
+        md.append("")
+        return md.joined(separator: "\n") + "\n" + set.runs.map { render($0, depth: 2) }.joined(separator: "\n")
+    }
+
+    /// One target's report; its title is a heading of `depth` (1: the whole document).
+    func render(_ run: TargetRun, depth: Int) -> String {
+        let report = run.report
+        func h(_ level: Int) -> String { String(repeating: "#", count: depth + level - 1) }
+        var md: [String] = []
+        let name = report.target == nil ? "this host" : inline(run.name)
+        md.append(depth == 1 ? "# tcpcheck report: \(name)" : "\(h(1)) \(name)")
+        md.append("")
+        var meta = depth == 1 ? "Generated \(JSONReport.rfc3339(report.startedAt)) by tcpcheck \(TCPCheck.version)" : "Verdict: \(verdictBadge(report))"
         if let t = report.target {
             let addrs = t.resolution.ordered.map(\.ipWithScope)
             meta += addrs.isEmpty ? " · the target did not resolve" : " · resolved to \(addrs.map { "`\(code($0))`" }.joined(separator: ", "))"
@@ -24,9 +48,9 @@ public struct MarkdownReport: ReportFormat {
         md.append(meta)
         md.append("")
 
-        md.append(contentsOf: diagnosis(report.verdict))
+        md.append(contentsOf: diagnosis(report.verdict, heading: h(2)))
 
-        md.append("## Checks")
+        md.append("\(h(2)) Checks")
         md.append("")
         md.append("| Status | Check | Summary |")
         md.append("|---|---|---|")
@@ -35,10 +59,10 @@ public struct MarkdownReport: ReportFormat {
         }
         md.append("")
 
-        md.append("## Details")
+        md.append("\(h(2)) Details")
         for r in report.results {
             md.append("")
-            md.append("### \(inline(r.id)): \(inline(r.title)) (\(r.status.rawValue))")
+            md.append("\(h(3)) \(inline(r.id)): \(inline(r.title)) (\(r.status.rawValue))")
             md.append("")
             md.append(paragraph(r.summary))
             for f in r.findings {
@@ -52,8 +76,17 @@ public struct MarkdownReport: ReportFormat {
         return md.joined(separator: "\n") + "\n"
     }
 
-    func diagnosis(_ v: Verdict) -> [String] {
-        var md = ["## Diagnosis", ""]
+    /// ✅ ok, ❌ problem, ❓ unknown; a failed step makes an ok verdict "failed".
+    func verdictBadge(_ r: RunReport) -> String {
+        switch r.verdict.status {
+        case .ok: return r.exitCode == 0 ? "✅ ok" : "❌ failed"
+        case .problem: return "❌ problem"
+        case .unknown: return "❓ unknown"
+        }
+    }
+
+    func diagnosis(_ v: Verdict, heading: String) -> [String] {
+        var md = ["\(heading) Diagnosis", ""]
         if v.method == .plainMerge && !v.notes.isEmpty {
             for n in v.notes { md.append("> Note: \(inline(n))") }
             md.append("")

@@ -7,6 +7,11 @@ public enum ReportFormats {
         TextReport(),
         MarkdownReport(),
         JSONReport(),
+        JSONLinesReport(),
+        JUnitReport(),
+        TAPReport(),
+        NagiosReport(),
+        PrometheusReport(),
     ]
 
     public static var names: [String] { all.map(\.name) }

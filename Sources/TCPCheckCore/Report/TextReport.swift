@@ -10,16 +10,51 @@ public struct TextReport: ReportFormat {
 
     public init() {}
 
+    /// One target: its report. Several: a summary table (one line per
+    /// target), then each target's report under a rule with its name.
+    public func render(_ set: RunSet, style: ReportStyle) -> String {
+        guard set.isMulti else { return set.runs.map { render($0, style: style) }.joined() }
+        let paint = Painter(enabled: style.color)
+        let problems = set.runs.filter { !$0.report.succeeded }.count
+        var out = [paint.bold("tcpcheck \(TCPCheck.version) · \(set.runs.count) targets, \(problems) not ok, in \(duration(set.durationMs)) (\(set.parallel) at a time)"), ""]
+        let names = set.runs.map { Sanitize.line($0.name) }
+        let nameWidth = min(max(names.map(\.count).max() ?? 6, 6), 48)
+        let causes = set.runs.map { $0.report.topCause.map { "\($0.id) (\($0.confidence.rawValue))" } ?? "-" }
+        let causeWidth = max(causes.map(\.count).max() ?? 9, 9)
+        out.append(paint.bold(pad("TARGET", nameWidth) + "  VERDICT  " + pad("TOP CAUSE", causeWidth) + "  TIME"))
+        for (i, run) in set.runs.enumerated() {
+            let r = run.report
+            out.append(pad(names[i], nameWidth) + "  " + verdictLabel(r, paint: paint, width: 7) + "  "
+                       + pad(causes[i], causeWidth) + "  " + duration(r.durationMs))
+        }
+        for (i, run) in set.runs.enumerated() {
+            out.append("")
+            out.append(paint.bold("── \(names[i]) " + String(repeating: "─", count: max(3, 60 - names[i].count))))
+            out.append(String(render(run, style: style).dropLast()))   // its newline ends the whole report
+        }
+        return out.joined(separator: "\n") + "\n"
+    }
+
+    /// OK, PROBLEM, UNKNOWN, coloured, padded to width.
+    func verdictLabel(_ r: RunReport, paint: Painter, width: Int) -> String {
+        let label = pad(r.verdict.status == .ok && r.exitCode != 0 ? "FAILED" : r.verdict.status.rawValue.uppercased(), width)
+        return r.verdict.status == .ok && r.exitCode == 0 ? paint.status(.pass, label)
+            : r.verdict.status == .unknown ? paint.status(.warn, label) : paint.status(.fail, label)
+    }
+
+    func pad(_ s: String, _ width: Int) -> String { s.count >= width ? s : s.padding(toLength: width, withPad: " ", startingAt: 0) }
+
     /// Info-level findings are counted rather than shown unless `verbose`:
     /// at 3 a.m. the warnings, failures and fixes come first.
-    public func render(_ report: RunReport, style: ReportStyle) -> String {
+    func render(_ run: TargetRun, style: ReportStyle) -> String {
+        let report = run.report
         let paint = Painter(enabled: style.color)
         let verbose = style.verbose
         var out: [String] = []
         var header = "tcpcheck \(TCPCheck.version)"
         if let t = report.target {
             let addrs = t.resolution.ordered.map(\.ipWithScope)
-            header += " · target \(t.spec.description)"
+            header += " · target \(t.spec.description)\(run.label.map { " (" + Sanitize.line($0) + ")" } ?? "")"
             header += addrs.isEmpty ? " (did not resolve)" : " → \(addrs.joined(separator: ", "))"
         } else {
             header += " · no target: inspecting this host"
@@ -46,10 +81,6 @@ public struct TextReport: ReportFormat {
         out.append("")
         out.append(contentsOf: verdict(report.verdict, paint: paint))
         return out.joined(separator: "\n") + "\n"
-    }
-
-    public func title(_ text: String, style: ReportStyle) -> String? {
-        Painter(enabled: style.color).bold(text)
     }
 
     func verdict(_ v: Verdict, paint: Painter) -> [String] {

@@ -41,6 +41,8 @@ public struct CheckInfo: Sendable {
     public var needs: [String]
     public var timeout: Double?
     public var memoryMiB: Int?
+    /// The `--set` keys it reads (`options` in its metadata).
+    public var options: [CheckOption] = []
     public var source: CheckSource
     /// It has a finish(ctx): work it started goes on while the later checks
     /// run, and finish completes its result after them.
@@ -53,6 +55,24 @@ public struct CheckInfo: Sendable {
     public var probes = false
     /// The names of the fields its table holds (`tcpcheck lint` names unknown ones).
     public var fields: [String] = []
+}
+
+/// A `--set KEY=VALUE` a check declares: `{ name = "attempts", type = "integer", default = 1, help = "…" }`.
+public struct CheckOption: Sendable, Equatable {
+    public var name: String
+    /// What the value is, in a word or two: integer, seconds, on|off, path, …
+    public var type: String
+    /// The default as text, when there is one.
+    public var defaultValue: String?
+    /// One line: what it does.
+    public var help: String
+
+    public init(name: String, type: String, defaultValue: String? = nil, help: String) {
+        self.name = name
+        self.type = type
+        self.defaultValue = defaultValue
+        self.help = help
+    }
 }
 
 public struct UsageError: Error, CustomStringConvertible {
@@ -336,7 +356,35 @@ public struct CheckCatalog {
         )
         info.finishes = !t["finish"].isNil
         info.probes = t["probes"].boolValue ?? false
+        info.options = try options(t["options"], id: id)
         return info
+    }
+
+    /// `options = { { name =, type =, default =, help = }, … }`: each needs a
+    /// name as `--set` takes it (see RunSettings.parse) and a one-line help.
+    static func options(_ v: LuaValue, id: String) throws -> [CheckOption] {
+        guard !v.isNil else { return [] }
+        guard let list = v.tableValue, list.isArray else {
+            throw UsageError("check '\(id)': options must be a list of { name =, type =, default =, help = } tables")
+        }
+        return try list.array.map { o in
+            guard let name = o["name"].stringValue, RunSettings.isKey(name) else {
+                throw UsageError("check '\(id)': each option needs a name of letters, digits, '_', '.' and '-'")
+            }
+            guard let help = o["help"].stringValue, !help.isEmpty else {
+                throw UsageError("check '\(id)': option '\(name)' needs help = \"one line: what it does\"")
+            }
+            let value: String?
+            switch o["default"] {
+            case .nil: value = nil
+            case .double(let d): value = ReportNumber.text(d)
+            case .int(let i): value = String(i)
+            case .bool(let b): value = b ? "on" : "off"
+            case let other: value = other.stringValue
+            }
+            return CheckOption(name: name, type: Sanitize.line(o["type"].stringValue ?? "string"),
+                               defaultValue: value.map(Sanitize.line), help: Sanitize.line(help))
+        }
     }
 
     public func entry(_ id: String) -> CatalogEntry? { entries.first { $0.info.id == id } }

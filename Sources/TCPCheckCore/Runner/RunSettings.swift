@@ -20,6 +20,7 @@ extension RunConfig {
         options = RunOptions(timeout: timeout, settings: try RunSettings.parse(settings),
                              from: try RunSettings.from(from), awaitSeconds: try RunSettings.await(awaitSeconds, from: from, target: target))
         limits = try RunSettings.limits(options)
+        try RunSettings.checkKeys(options.settings.map(\.key), checkDirs: checkDirs)
     }
 }
 
@@ -31,11 +32,61 @@ public enum RunSettings {
                 throw UsageError("malformed --set '\(s)': expected KEY=VALUE, e.g. --set attempts=5")
             }
             let key = String(s[..<eq]), value = String(s[s.index(after: eq)...])
-            guard key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) }) else {
+            guard isKey(key) else {
                 throw UsageError("malformed --set '\(s)': the key may hold letters, digits, '_', '.' and '-' only")
             }
             return (key, value)
         }
+    }
+
+    /// Letters, digits, '_', '.' and '-': what a `--set` key may hold.
+    static func isKey(_ key: String) -> Bool {
+        !key.isEmpty && key.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) }
+    }
+
+    /// The keys the runner itself reads, for every check.
+    public static let runnerOptions = [
+        CheckOption(name: "check_timeout", type: "seconds", defaultValue: "30",
+                    help: "each check's deadline (\(CheckLimits.timeoutBounds.lowerBound)-\(CheckLimits.timeoutBounds.upperBound)), over its metadata's"),
+        CheckOption(name: "check_memory", type: "MiB", defaultValue: "64",
+                    help: "each check's memory cap (\(CheckLimits.memoryBoundsMiB.lowerBound)-\(CheckLimits.memoryBoundsMiB.upperBound)), over its metadata's"),
+    ]
+
+    /// Every key must be the runner's or declared by a check (built in, in
+    /// TCPCHECK_CHECKS_PATH or in a --checks-dir): a typo would otherwise run
+    /// as if nothing were said. The catalog is loaded only when a key is not the runner's.
+    static func checkKeys(_ keys: [String], checkDirs: [String]) throws {
+        let runner = Set(runnerOptions.map(\.name))
+        guard keys.contains(where: { !runner.contains($0) }) else { return }
+        let catalog = CheckCatalog.load(sources: try CheckCatalog.sources(checkDirs: checkDirs), limits: CheckLimits(), options: RunOptions())
+        let known = Set(runner).union(catalog.entries.flatMap { $0.info.options.map(\.name) })
+        for key in keys where !known.contains(key) {
+            let hint = nearest(key, in: known).map { "; did you mean '\($0)'?" } ?? ""
+            throw UsageError("unknown --set key '\(key)': no check declares it\(hint) (known: \(known.sorted().joined(separator: ", ")); 'tcpcheck show CHECK' lists a check's options)")
+        }
+    }
+
+    /// The known key closest to `key` by edit distance, when it is close enough to be a typo.
+    static func nearest(_ key: String, in known: Set<String>) -> String? {
+        let best = known.map { ($0, editDistance(key, $0)) }.min { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0 < $1.0 }
+        guard let best, best.1 <= max(2, key.count / 3) else { return nil }
+        return best.0
+    }
+
+    /// Levenshtein distance: insertions, deletions and substitutions.
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        var row = Array(0...b.count)
+        for i in a.indices {
+            var diagonal = row[0]
+            row[0] = i + 1
+            for j in b.indices {
+                let above = row[j + 1]
+                row[j + 1] = min(above + 1, row[j] + 1, diagonal + (a[i] == b[j] ? 0 : 1))
+                diagonal = above
+            }
+        }
+        return row[b.count]
     }
 
     /// `--from` must be an IP address: it stands for the client as this host sees it.

@@ -2,6 +2,7 @@
 // brings what it needs, which runs first and is marked in the report; its
 // facts are read with ctx.fact; unknown needs and cycles are load errors.
 import Foundation
+import TestSupport
 import Testing
 @testable import TCPCheckCore
 import TCPCheckHost
@@ -49,7 +50,7 @@ fileprivate final class ListenerAtItsFDLimit {
 
     deinit {
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        _ = process.waitForExit()
     }
 }
 

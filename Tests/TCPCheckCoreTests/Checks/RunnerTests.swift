@@ -56,6 +56,20 @@ extension RunReport {
                 "the report keeps sequence order")
     }
 
+    /// Several targets in one run share the host-wide reads (the logs, the
+    /// routes, the sysctls): the second target's are answered from the first's.
+    @Test func targetsOfOneRunShareHostWideReads() throws {
+        let open = try TestSocket("127.0.0.1")
+        let closed = try TestSocket("127.0.0.1", listen: nil) // bound, never listening: refused
+        var base = RunConfig()
+        let facts = RunFacts()
+        base.facts = facts
+        let set = try TargetsRun.run(base, targets: [TargetEntry(spec: try TargetSpec.parse(open.target)),
+                                                     TargetEntry(spec: try TargetSpec.parse(closed.target))], parallel: 1)
+        #expect(set.runs.map { $0.report.verdict.causes.first?.id } == ["ok", "not_listening"])
+        #expect(facts.reused >= 3, "the logs and routes are read once for both targets (\(facts.reused) answers reused)")
+    }
+
     /// A read that holds for the run is made once and shared; a counter is
     /// read afresh each time (checks compare counters before and after).
     @Test func stableReadsAreSharedAndCountersAreNot() throws {

@@ -2,6 +2,7 @@
 // compared with the real `tail`.
 import CSys
 import Foundation
+import TestSupport
 import Testing
 @testable import TCPCheckCore
 @testable import TCPCheckHost
@@ -15,7 +16,7 @@ func realTail(_ path: String, _ n: Int) throws -> [[UInt8]] {
     p.standardOutput = out
     try p.run()
     let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
+    _ = p.waitForExit()
     var lines = [UInt8](data).split(separator: 10, omittingEmptySubsequences: false).map(Array.init)
     if lines.last == [] { lines.removeLast() } // the output's final newline
     return lines

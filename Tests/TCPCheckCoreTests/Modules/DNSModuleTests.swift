@@ -1,5 +1,6 @@
 // The dns module and client_config on resolution: resolver files, getent and a tiny DNS server in a namespace, through the real binary.
 import Foundation
+import TestSupport
 import Testing
 @testable import TCPCheckCore
 @testable import TCPCheckHost
@@ -178,7 +179,7 @@ import Testing
         server.standardOutput = out
         server.standardInput = FileHandle.nullDevice
         try server.run()
-        defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
+        defer { kill(server.processIdentifier, SIGKILL); _ = server.waitForExit() }
         #expect(out.fileHandleForReading.availableDataLine(timeout: 10) == "ready")
         r = try Self.runBinary(a, ["client_config", "--target", "api.tcpcheck.test:80"])
         #expect((r["data"] as? [String: Any])?["source"] as? String == "DNS", "\(Self.messages(r))")

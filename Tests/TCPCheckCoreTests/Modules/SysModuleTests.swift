@@ -1,5 +1,6 @@
 // The sys module and the resources check: kernel counters, sysctls, file reads, and real processes at their limits.
 import Foundation
+import TestSupport
 import Testing
 @testable import TCPCheckCore
 @testable import TCPCheckHost
@@ -101,7 +102,7 @@ import Testing
         p.standardOutput = out
         p.standardInput = FileHandle.nullDevice
         try p.run()
-        defer { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        defer { kill(p.processIdentifier, SIGKILL); _ = p.waitForExit() }
         // Wait (bounded) for the child to report that it hit EMFILE.
         let line = out.fileHandleForReading.availableDataLine(timeout: 10)
         #expect(line.hasPrefix("full 24"), "child said: \(line)")

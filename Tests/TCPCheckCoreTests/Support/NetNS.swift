@@ -4,6 +4,7 @@
 // nothing ever reaches the machine's own resolver.
 import CSys
 import Foundation
+import TestSupport
 import Testing
 @testable import TCPCheckCore
 import TCPCheckHost
@@ -38,9 +39,9 @@ func runCommand(_ argv: [String], timeout: Double = 20, stdin: String? = nil) ->
     let deadline = Date().addingTimeInterval(timeout)
     while p.isRunning && Date() < deadline { usleep(2000) }
     if p.isRunning { p.terminate(); usleep(100_000); if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
-    p.waitUntilExit()
+    let status = p.waitForExit()
     _ = group.wait(timeout: .now() + 5)
-    return CommandResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+    return CommandResult(status: status, stdout: String(decoding: outData, as: UTF8.self),
                          stderr: String(decoding: errData, as: UTF8.self))
 }
 
