@@ -67,7 +67,10 @@ struct ReportChoice {
     var contentType: String {
         switch format.name {
         case "json": return "application/json"
+        case "jsonl": return "application/x-ndjson"
+        case "junit": return "application/xml"
         case "markdown": return "text/markdown; charset=utf-8"
+        case "prometheus": return Reply.exposition
         default: return Reply.text
         }
     }

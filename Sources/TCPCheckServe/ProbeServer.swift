@@ -106,7 +106,8 @@ public final class ProbeServer: @unchecked Sendable {
             case .failure(let reply): return reply
             case .success(let done):
                 if isProbe {
-                    return Reply(status: 200, contentType: Reply.exposition, body: ProbeExposition.render(done))
+                    return Reply(status: 200, contentType: Reply.exposition,
+                                 body: PrometheusExposition.probe(done.report, seconds: done.seconds, timeout: done.timeout))
                 }
                 return Reply(status: 200, contentType: request.format.contentType, body: request.format.render(done.report))
             }
@@ -179,7 +180,7 @@ public final class ProbeServer: @unchecked Sendable {
             if !literal, let refusal = allowlist.refusal(target: spec, addresses: connected) {
                 return .failure(.line(403, refusal))
             }
-            metrics.probeRan(seconds: report.durationMs / 1000, success: ProbeExposition.succeeded(report), waited: waited, sharedFacts: shared)
+            metrics.probeRan(seconds: report.durationMs / 1000, success: report.succeeded, waited: waited, sharedFacts: shared)
             return .success(Done(report: report, seconds: elapsed(), timeout: run.options.timeout))
         }
     }

@@ -94,7 +94,7 @@ public struct ServeConfig: Sendable {
             }
             let whole = ["max-probes", "max-connections"].contains(name)
             guard let v = Double(value), v.isFinite, range.contains(v), !whole || v == v.rounded() else {
-                throw UsageError("--\(name) '\(Sanitize.line(value))': expected \(whole ? "a whole number" : "seconds") from \(ReportNumberText.of(range.lowerBound)) to \(ReportNumberText.of(range.upperBound))")
+                throw UsageError("--\(name) '\(Sanitize.line(value))': expected \(whole ? "a whole number" : "seconds") from \(ReportNumber.text(range.lowerBound)) to \(ReportNumber.text(range.upperBound))")
             }
             switch name {
             case "timeout": timeout = v
@@ -121,9 +121,4 @@ public struct ServeConfig: Sendable {
             }
         }
     }
-}
-
-/// Numbers in messages: 0.5, 10, 600.
-enum ReportNumberText {
-    static func of(_ x: Double) -> String { x == x.rounded() ? String(Int(x)) : String(x) }
 }

@@ -42,36 +42,40 @@ final class ServerMetrics: @unchecked Sendable {
         lock.withLock { errors[reason, default: 0] += 1 }
     }
 
+    /// The exposition of all of it, with the probe slots' state now.
     func render(running: Int, waiting: Int, capacity: Int) -> String {
-        lock.withLock {
-            var out = ""
-            out += Exposition.family("tcpcheck_serve_requests_total", "counter", "HTTP requests answered, by endpoint and status code.",
-                          requests.keys.sorted().flatMap { e in requests[e]!.keys.sorted().map { ([("endpoint", e), ("code", String($0))], Double(requests[e]![$0]!)) } })
-            out += Exposition.family("tcpcheck_serve_probes_total", "counter", "Probes run, by outcome (success: the target is fine).",
-                          [([("result", "success")], Double(probes[true]!)), ([("result", "failure")], Double(probes[false]!))])
-            out += Exposition.family("tcpcheck_serve_probe_errors_total", "counter", "Probes not run: busy (no slot within the wait), shutdown, failed (the run could not start).",
-                          errors.keys.sorted().map { ([("reason", $0)], Double(errors[$0]!)) })
-            var buckets: [([(String, String)], Double)] = zip(ServerMetrics.buckets, bucketCounts).map { ([("le", Exposition.number($0))], Double($1)) }
-            buckets.append(([("le", "+Inf")], Double(durationCount)))
-            out += "# HELP tcpcheck_serve_probe_duration_seconds Seconds each probe's run took (resolution, checks, verdict).\n"
-            out += "# TYPE tcpcheck_serve_probe_duration_seconds histogram\n"
-            out += Exposition.samples("tcpcheck_serve_probe_duration_seconds_bucket", buckets)
-            out += Exposition.samples("tcpcheck_serve_probe_duration_seconds_sum", [([], durationSum)])
-            out += Exposition.samples("tcpcheck_serve_probe_duration_seconds_count", [([], Double(durationCount))])
-            out += Exposition.family("tcpcheck_serve_probe_wait_seconds_total", "counter", "Seconds probes waited for a slot, in all.", [([], waitSum)])
-            out += Exposition.family("tcpcheck_serve_probes_shared_facts_total", "counter",
-                          "Probes that reused the host-wide reads (routes, sysctls, resolver files) of a probe started less than \(Exposition.number(ServeConfig.factsWindow)) s before.",
-                          [([], Double(sharedFacts))])
-            out += Exposition.family("tcpcheck_serve_probes_in_flight", "gauge", "Probes running now.", [([], Double(running))])
-            out += Exposition.family("tcpcheck_serve_probes_waiting", "gauge", "Probes waiting for a slot now.", [([], Double(waiting))])
-            out += Exposition.family("tcpcheck_serve_max_probes", "gauge", "Probes that may run at once (--max-probes).", [([], Double(capacity))])
-            out += Exposition.family("tcpcheck_serve_start_time_seconds", "gauge", "When the server started, in seconds since the Unix epoch.",
-                          [([], started.timeIntervalSince1970.rounded())])
-            out += Exposition.family("tcpcheck_serve_build_info", "gauge", "Always 1; the version as a label.", [([("version", TCPCheck.version)], 1)])
+        typealias Sample = PrometheusExposition.Sample
+        func family(_ name: String, _ type: String, _ help: String, _ samples: [Sample]) -> String {
+            PrometheusExposition.family(name, type: type, help: help, samples)
+        }
+        return lock.withLock {
+            var out = family("tcpcheck_serve_requests_total", "counter", "HTTP requests answered, by endpoint and status code.",
+                             requests.keys.sorted().flatMap { e in
+                                 requests[e]!.keys.sorted().map { Sample([("endpoint", e), ("code", String($0))], Double(requests[e]![$0]!)) }
+                             })
+            out += family("tcpcheck_serve_probes_total", "counter", "Probes run, by outcome (success: the target is fine).",
+                          [Sample([("result", "success")], Double(probes[true]!)), Sample([("result", "failure")], Double(probes[false]!))])
+            out += family("tcpcheck_serve_probe_errors_total", "counter",
+                          "Probes not run: busy (no slot within the wait), shutdown, failed (the run could not start).",
+                          errors.keys.sorted().map { Sample([("reason", $0)], Double(errors[$0]!)) })
+            let buckets = zip(ServerMetrics.buckets, bucketCounts).map { Sample(suffix: "_bucket", [("le", ReportNumber.text($0))], Double($1)) }
+            out += family("tcpcheck_serve_probe_duration_seconds", "histogram", "Seconds each probe's run took (resolution, checks, verdict).",
+                          buckets + [Sample(suffix: "_bucket", [("le", "+Inf")], Double(durationCount)),
+                                     Sample(suffix: "_sum", [], durationSum), Sample(suffix: "_count", [], Double(durationCount))])
+            out += family("tcpcheck_serve_probe_wait_seconds_total", "counter", "Seconds probes waited for a slot, in all.", [Sample(waitSum)])
+            out += family("tcpcheck_serve_probes_shared_facts_total", "counter",
+                          "Probes that reused the host-wide reads (routes, sysctls, resolver files) of a probe started less than \(ReportNumber.text(ServeConfig.factsWindow)) s before.",
+                          [Sample(Double(sharedFacts))])
+            out += family("tcpcheck_serve_probes_in_flight", "gauge", "Probes running now.", [Sample(Double(running))])
+            out += family("tcpcheck_serve_probes_waiting", "gauge", "Probes waiting for a slot now.", [Sample(Double(waiting))])
+            out += family("tcpcheck_serve_max_probes", "gauge", "Probes that may run at once (--max-probes).", [Sample(Double(capacity))])
+            out += family("tcpcheck_serve_start_time_seconds", "gauge", "When the server started, in seconds since the Unix epoch.",
+                          [Sample(started.timeIntervalSince1970.rounded())])
+            out += family("tcpcheck_serve_build_info", "gauge", "Always 1; the version as a label.", [Sample([("version", TCPCheck.version)], 1)])
             if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) {
                 for (field, name, help) in [("VmRSS", "tcpcheck_serve_resident_memory_bytes", "Resident memory now."),
                                             ("VmHWM", "tcpcheck_serve_peak_resident_memory_bytes", "The most resident memory so far.")] {
-                    if let kib = kibibytes(field, in: status) { out += Exposition.family(name, "gauge", help, [([], kib * 1024)]) }
+                    if let kib = kibibytes(field, in: status) { out += family(name, "gauge", help, [Sample(kib * 1024)]) }
                 }
             }
             return out

@@ -80,12 +80,7 @@ public enum PrometheusExposition {
     }
 
     static func lines(_ f: Family) -> String {
-        var out = "# HELP \(f.name) \(escapeHelp(f.help))\n# TYPE \(f.name) gauge\n"
-        for s in f.samples {
-            let labels = s.labels.isEmpty ? "" : "{" + s.labels.map { "\($0.0)=\"\(escapeLabel($0.1))\"" }.joined(separator: ",") + "}"
-            out += "\(f.name)\(labels) \(s.value.isFinite ? ReportNumber.text(s.value) : "NaN")\n"
-        }
-        return out
+        family(f.name, type: "gauge", help: f.help, f.samples.map { Sample($0.labels, $0.value) })
     }
 
     /// A label value: backslash, double quote and newline escaped, as the

@@ -129,10 +129,17 @@ struct PrometheusScrapeTests {
         // What Prometheus stored from tcpcheck: success, and the cause of each failure.
         #expect(value(tcpcheck, open) == 1 && failing.allSatisfy { value(tcpcheck, $0) == 0 }, "\(tcpcheck)\n\(logs)")
         let expected = [refused: ("not_listening", "high"), dropThere: ("filtered", "medium"), dropHere: ("firewall_drop", "high")]
+        let topCauses = query(s.client, "tcpcheck_verdict_cause{rank=\"1\"}")
         for (instance, (cause, confidence)) in expected {
             let l = labels(reasons, instance)
             #expect(l["cause"] == cause && l["confidence"] == confidence && !(l["reason"] ?? "").isEmpty, "\(instance): \(l)\n\(reasons)")
+            // The run's own series, from the shared renderer, agree (their target label is the instance).
+            let top = labels(topCauses, instance)
+            #expect(top["cause"] == cause && top["confidence"] == confidence && top["target"] == instance, "\(instance): \(top)\n\(topCauses)")
         }
+        #expect(labels(topCauses, open)["cause"] == "ok", "\(topCauses)")
+        let connect = query(s.client, "tcpcheck_connect_seconds")
+        #expect(value(connect, open).map { $0 >= 0 } == true && failing.allSatisfy { value(connect, $0) == nil }, "only the open port has a connect time: \(connect)")
         // blackbox_exporter says the same success values, and nothing more.
         #expect(value(blackboxed, open) == 1 && failing.allSatisfy { value(blackboxed, $0) == 0 }, "\(blackboxed)\n\(logs)")
         // The shipped alert rule: the cause as the alert's label, the reason in its description.
@@ -156,6 +163,7 @@ struct PrometheusScrapeTests {
             let bb = "probe_success \(value(blackboxed, instance).map { String(Int($0)) } ?? "-"), \(seconds(value(blackboxTimes, instance)))"
             let l = labels(reasons, instance)
             let tc = "tcpcheck_probe_success \(value(tcpcheck, instance).map { String(Int($0)) } ?? "-"), \(seconds(value(tcpcheckTimes, instance)))"
+                + (value(connect, instance).map { " (connect \(seconds($0)))" } ?? "")
                 + (l["cause"].map { ", cause=\"\($0)\" confidence=\"\(l["confidence"] ?? "")\": \(l["reason"] ?? "")" } ?? "")
             table += instance.padding(toLength: 20, withPad: " ", startingAt: 0) + "| " + bb.padding(toLength: 39, withPad: " ", startingAt: 0) + "| " + tc + "\n"
         }

@@ -38,6 +38,19 @@ struct ServeTests {
         let no = serve.get("/probe?target=\(refused.target)")
         #expect(no.status == 200 && sample(no.body, "tcpcheck_probe_success") == 0, "\(no.body)")
         #expect(no.body.contains("tcpcheck_probe_reason{cause=\"not_listening\",confidence=\"high\",reason=\"nothing listens on port \(refused.port)"), "\(no.body)")
+        // The run's own exposition, from the shared renderer (--format prometheus): causes, steps, connect time.
+        let t = "target=\"\(refused.target)\""
+        #expect(sample(no.body, "tcpcheck_verdict_cause{\(t),cause=\"not_listening\",confidence=\"high\",rank=\"1\"}") == 1, "\(no.body)")
+        #expect(sample(no.body, "tcpcheck_step_status{\(t),step=\"port_open\",status=\"fail\"}") == 1, "\(no.body)")
+        #expect(sample(no.body, "tcpcheck_success{\(t)}") == 0 && !no.body.contains("tcpcheck_connect_seconds{"), "\(no.body)")
+        #expect((sample(ok.body, "tcpcheck_connect_seconds{target=\"\(open.target)\"}") ?? -1) >= 0, "\(ok.body)")
+        if ToolRunner.locate("promtool") != nil {
+            let lint = runCommand(["promtool", "check", "metrics"], stdin: no.body)
+            #expect(lint.status == 0, "promtool check metrics: \(lint.stdout)\(lint.stderr)")
+        }
+        // checks= picks among the loaded checks: only that step (and what it needs) runs.
+        let picked = serve.get("/probe?target=\(refused.target)&checks=port_open")
+        #expect(picked.body.contains("step=\"port_open\"") && !picked.body.contains("step=\"logs\""), "\(picked.body)")
 
         // The reports a person follows an alert's link to.
         let json = serve.get("/report?target=\(refused.target)&format=json")
@@ -58,9 +71,14 @@ struct ServeTests {
         // Probes close together shared their host-wide reads; the server's own metrics count them.
         let metrics = serve.get("/metrics").body
         #expect(sample(metrics, "tcpcheck_serve_probes_total{result=\"success\"}") == 2, "\(metrics)")
+        #expect(sample(metrics, "tcpcheck_serve_probes_total{result=\"failure\"}") == 5, "\(metrics)")
         #expect((sample(metrics, "tcpcheck_serve_probes_shared_facts_total") ?? 0) >= 1, "\(metrics)")
         #expect(sample(metrics, "tcpcheck_serve_requests_total{endpoint=\"/report\",code=\"200\"}") == 3, "\(metrics)")
-        #expect(metrics.contains("tcpcheck_serve_probe_duration_seconds_bucket{le=\"+Inf\"} 6"), "\(metrics)")
+        #expect(metrics.contains("tcpcheck_serve_probe_duration_seconds_bucket{le=\"+Inf\"} 7"), "\(metrics)")
+        if ToolRunner.locate("promtool") != nil {
+            let lint = runCommand(["promtool", "check", "metrics"], stdin: metrics)
+            #expect(lint.status == 0, "promtool check metrics: \(lint.stdout)\(lint.stderr)")
+        }
         #expect(serve.stop() == 0, "\(serve.output)")
     }
 

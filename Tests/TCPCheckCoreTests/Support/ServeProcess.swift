@@ -6,6 +6,7 @@ import Foundation
 import Testing
 @testable import TCPCheckCore
 import TCPCheckHost
+import TestSupport
 
 /// A running `tcpcheck serve`; killed when the value goes away.
 final class ServeProcess {
@@ -49,7 +50,7 @@ final class ServeProcess {
 
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        _ = process.waitForExit()
     }
 
     var output: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
@@ -57,12 +58,13 @@ final class ServeProcess {
     /// SIGTERM, then the exit status (nil when it was still running after `timeout` s: then SIGKILL).
     func stop(timeout: Double = 20) -> Int32? {
         process.terminate()
-        let proc = process
-        guard waitFor(timeout, { proc.isRunning ? nil : true }) != nil else {
+        let proc = process, status = ResultBox<Int32>(), done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread { status.result = .success(proc.waitForExit()); done.signal() }
+        guard done.wait(timeout: .now() + timeout) == .success else {
             kill(process.processIdentifier, SIGKILL)
             return nil
         }
-        return process.terminationStatus
+        return try? status.result?.get()
     }
 
     /// The server's peak resident memory (VmHWM), in KiB.
