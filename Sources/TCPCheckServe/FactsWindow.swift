@@ -1,8 +1,8 @@
 // Probes that start close together share the reads that hold for a while
-// (routes, interfaces, sysctls, resolver files: RunFacts): a scrape of
-// twenty targets reads the routing table's answer for each address once,
-// not twenty times. Counters, sockets, firewall rules and logs are read
-// afresh by every probe, as in a CLI run.
+// (routes, interfaces, sysctls, resolver files, the logs: RunFacts), as the
+// targets of one `tcpcheck run` do: a scrape of twenty targets reads the
+// logs and each route once, not twenty times. Counters, sockets and
+// firewall rules are read afresh by every probe.
 import Dispatch
 import Foundation
 import TCPCheckCore

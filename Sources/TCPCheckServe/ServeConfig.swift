@@ -48,7 +48,7 @@ public struct ServeConfig: Sendable {
     /// Not registered anywhere; blackbox_exporter's 9115 is left free beside it.
     public static let defaultPort = 9847
     /// Probes that start within this many seconds of each other share the
-    /// reads that hold for a while (routes, sysctls, resolver files: RunFacts).
+    /// reads that hold for a while (routes, sysctls, resolver files, logs: RunFacts).
     public static let factsWindow = 2.0
 
     public var listen = ListenAddress(host: "127.0.0.1", port: ServeConfig.defaultPort)

@@ -64,7 +64,7 @@ final class ServerMetrics: @unchecked Sendable {
                                      Sample(suffix: "_sum", [], durationSum), Sample(suffix: "_count", [], Double(durationCount))])
             out += family("tcpcheck_serve_probe_wait_seconds_total", "counter", "Seconds probes waited for a slot, in all.", [Sample(waitSum)])
             out += family("tcpcheck_serve_probes_shared_facts_total", "counter",
-                          "Probes that reused the host-wide reads (routes, sysctls, resolver files) of a probe started less than \(ReportNumber.text(ServeConfig.factsWindow)) s before.",
+                          "Probes that reused the host-wide reads (routes, sysctls, resolver files, logs) of a probe started less than \(ReportNumber.text(ServeConfig.factsWindow)) s before.",
                           [Sample(Double(sharedFacts))])
             out += family("tcpcheck_serve_probes_in_flight", "gauge", "Probes running now.", [Sample(Double(running))])
             out += family("tcpcheck_serve_probes_waiting", "gauge", "Probes waiting for a slot now.", [Sample(Double(waiting))])
