@@ -83,9 +83,13 @@ commit=$(git rev-parse --short HEAD)
 printf 'tcpcheck (%s) unstable; urgency=medium\n\n  * Built from commit %s.\n\n -- %s  %s\n' \
   "$version" "$commit" "$maintainer" "$(date -R -d "$date")" | gzip -9n > "$doc/changelog.gz"
 
-# Here, later: the systemd unit for `tcpcheck serve` (issue 12), installed
-# to usr/lib/systemd/system/, with the maintainer scripts (DEBIAN/postinst,
-# postrm) that create and remove its dedicated user.
+# tcpcheck serve's systemd unit, installed but not enabled (it wants the user
+# tcpcheck and allow lines in /etc/tcpcheck/serve.conf first: docs/serve.md),
+# with its example settings, a Prometheus scrape config and an alert rule.
+# Still to come: maintainer scripts (DEBIAN/postinst, postrm) that create and
+# remove the user.
+install -D -m 644 packaging/tcpcheck-serve.service "$root/usr/lib/systemd/system/tcpcheck-serve.service"
+install -D -m 644 -t "$doc/examples" packaging/serve.conf packaging/examples/prometheus.yml packaging/examples/tcpcheck-alerts.yml
 
 # Depends: the shared libraries the binary loads, as dpkg-shlibdeps names
 # them (it wants a debian/control to read, hence the stub, and a DEBIAN

@@ -66,7 +66,8 @@ final class DebianPackageTests: XCTestCase {
         for path in ["./usr/bin/tcpcheck", "./usr/share/man/man1/tcpcheck.1.gz",
                      "./usr/share/bash-completion/completions/tcpcheck", "./usr/share/zsh/vendor-completions/_tcpcheck",
                      "./usr/share/fish/vendor_completions.d/tcpcheck.fish", "./usr/share/doc/tcpcheck/copyright",
-                     "./usr/share/doc/tcpcheck/README.md", "./usr/share/doc/tcpcheck/docs/verdict.md"] {
+                     "./usr/share/doc/tcpcheck/README.md", "./usr/share/doc/tcpcheck/docs/verdict.md",
+                     "./usr/lib/systemd/system/tcpcheck-serve.service", "./usr/share/doc/tcpcheck/examples/tcpcheck-alerts.yml"] {
             XCTAssertTrue(files.contains(" \(path)\n"), "\(path) is not in the package")
         }
     }
