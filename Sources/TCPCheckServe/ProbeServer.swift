@@ -156,11 +156,9 @@ public final class ProbeServer: @unchecked Sendable {
         var run = base
         run.target = spec
         if let checks = request.checks { run.checks = checks }
+        // The steps keep their own deadlines: one cut short would be an error,
+        // and a false failure, where an overrun scrape is only a missed one.
         run.options.timeout = min(config.timeout, max(left(), ProbeServer.minimumTimeout))
-        if budget != nil {
-            // No step may outlast the scrape (a step's deadline is otherwise its own, up to 30 s).
-            run.limits.timeoutOverride = min(run.limits.timeoutOverride ?? .infinity, max(left(), 1))
-        }
         let (facts, shared) = facts.facts()
         run.facts = facts
 

@@ -12,10 +12,12 @@ struct Serve: ParsableCommand {
         abstract: "Serve probes over HTTP for Prometheus: /probe?target=HOST:PORT answers with the run's metrics and its cause.",
         discussion: """
         Endpoints: /probe?target=HOST:PORT[&checks=ID,...] (blackbox_exporter's multi-target style), \
-        /report?target=HOST:PORT&format=text|markdown|json, /metrics (the server's own), /healthz.
-        Only targets that an --allow rule covers are probed (403 otherwise). Checks, rules and --set options
-        come from this command line or the --config file, never from a request. SIGTERM stops taking probes,
-        lets running ones finish, and exits 0. See docs/serve.md.
+        /report?target=HOST:PORT[&format=FORMAT] (text, markdown, json or any --format), /metrics (the server's own), /healthz.
+
+        Only targets that an --allow rule covers are probed (403 otherwise). Checks, rules and --set options come \
+        from this command line or the --config file, never from a request. SIGTERM stops taking probes, lets \
+        running ones finish, and exits 0. See docs/serve.md.
+
         Exit status: 0 stopped by SIGTERM or SIGINT, 1 cannot listen, 64 usage error.
         """
     )
