@@ -51,6 +51,11 @@ public enum Serve {
     /// Serves until SIGTERM or SIGINT. `log` gets a line when the server
     /// listens and when it stops. Throws when it cannot listen.
     public static func run(_ server: ProbeServer, log: @escaping @Sendable (String) -> Void) throws {
+        final class Outcome: @unchecked Sendable {
+            var listened = false
+            var error: Error?
+        }
+        let outcome = Outcome()
         let config = server.config
         var logger = Logger(label: "tcpcheck-serve", factory: { StreamLogHandler.standardError(label: $0) })
         logger.logLevel = .error
@@ -64,6 +69,7 @@ public enum Serve {
             configuration: .init(address: .hostname(config.listen.host, port: config.listen.port), serverName: "tcpcheck/\(TCPCheck.version)",
                                  availableConnectionsDelegate: MaximumAvailableConnections(config.maxConnections)),
             onServerRunning: { channel in
+                outcome.listened = true
                 let port = channel.localAddress?.port ?? config.listen.port
                 let address = ListenAddress(host: config.listen.host, port: port)
                 log("tcpcheck serve: listening on http://\(address)/ (\(config.allow.count) --allow rule(s), at most \(config.maxProbes) probes at once)")
@@ -74,15 +80,16 @@ public enum Serve {
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = .seconds(shutdownGrace)
 
-        final class Outcome: @unchecked Sendable { var error: Error? }
-        let outcome = Outcome()
         let done = DispatchSemaphore(value: 0)
         Task {
             do { try await ServiceGroup(configuration: group).run() } catch { outcome.error = error }
             done.signal()
         }
         done.wait()
-        if let error = outcome.error { throw error }
-        log("tcpcheck serve: stopped")
+        switch (outcome.listened, outcome.error) {
+        case (false, let error?): throw error
+        case (true, let error?): log("tcpcheck serve: stopped after the \(Int(shutdownGrace)) s grace, probes still running: \(error)")
+        default: log("tcpcheck serve: stopped")
+        }
     }
 }
