@@ -575,6 +575,14 @@ says so.]],
   needs_target = false,
   probes = true, -- it connects to the target: after the earlier checks that do
   timeout = 60,
+  -- Recorded runs `tcpcheck test` replays (checks/examples/record.sh made them).
+  examples = {
+    { "an iptables DROP rule for the port, its counter moved by the probe", recording = "examples/firewall_drop.json",
+      status = "fail", causes = { firewall_drop = "high" }, verdict = "firewall_drop" },
+    { "a DNAT to a backend nobody has", recording = "examples/dnat_backend_down.json",
+      status = "fail", causes = { dnat_backend_down = "high" }, verdict = "dnat_backend_down" },
+    { "no rule for the port", recording = "examples/not_listening.json", status = "pass" },
+  },
 
   run = function(ctx)
     local target = ctx.target

@@ -718,6 +718,15 @@ stop. Some addresses working and others not is reported as such (partial).]],
   },
   needs_target = true,
   probes = true, -- it connects to the target: after the earlier checks that do
+  -- Recorded runs `tcpcheck test` replays (checks/examples/record.sh made them).
+  examples = {
+    { "nothing listens: the SYN is answered with a reset", recording = "examples/not_listening.json",
+      status = "fail", causes = { not_listening = "medium" }, verdict = "not_listening" },
+    { "the server accepts and resets at once, seen from the client", recording = "examples/app_closed.json",
+      status = "fail", causes = { app_closed = "high" }, verdict = "app_closed" },
+    { "a DROP rule on the server: no answer", recording = "examples/firewall_drop.json",
+      status = "fail", causes = { filtered = "medium" }, verdict = "firewall_drop" },
+  },
 
   run = function(ctx)
     if #ctx.target.addresses == 0 then return unresolved(ctx.target) end

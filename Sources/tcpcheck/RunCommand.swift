@@ -33,6 +33,8 @@ struct Run: ParsableCommand {
 
     @OptionGroup var output: ReportOptions
 
+    @OptionGroup var recording: RecordOptions
+
     func validate() throws {
         if checks.isEmpty { throw ValidationError("name 'all' or at least one check id") }
         guard timeout.isFinite, timeout > 0, timeout <= 600 else {
@@ -43,9 +45,11 @@ struct Run: ParsableCommand {
     func run() throws {
         var config = try RunConfig(checks: checks, target: target, timeout: timeout, settings: settings,
                                    checkDirs: sources.checkDirs, ruleDirs: ruleDirs, from: from, awaitSeconds: awaitSeconds)
+        try recording.prepare(&config)
         showProgress(&config)
         let report = try Runner.run(config)
         output.write(report)
+        try recording.save(config, report)
         throw ExitCode(report.exitCode)
     }
 

@@ -16,6 +16,7 @@ public enum CheckFields {
         ("memory", "integer?", "memory cap in MiB (1-1024, default 64)"),
         ("probes", "boolean?", "it sends packets to the target: it runs after the earlier checks that do"),
         ("run", "fun(ctx: tcpcheck.Ctx): tcpcheck.Result", "the step: reads the system through the host modules and returns its result"),
+        ("examples", "tcpcheck.CheckExample[]?", "recorded runs `tcpcheck test` replays, with the status and causes the check must give there"),
         ("finish", "(fun(ctx: tcpcheck.Ctx): tcpcheck.Result?)?", "optional: after the other checks, completes the result of work run() left going; nil keeps run()'s"),
     ]
 

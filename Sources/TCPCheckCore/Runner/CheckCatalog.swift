@@ -51,6 +51,8 @@ public struct CheckInfo: Sendable {
     public var probes = false
     /// The names of the fields its table holds (`tcpcheck lint` names unknown ones).
     public var fields: [String] = []
+    /// Recorded runs `tcpcheck test` replays, with what the check must give there.
+    public var examples: [CheckExample] = []
 }
 
 public struct UsageError: Error, CustomStringConvertible {
@@ -334,6 +336,7 @@ public struct CheckCatalog {
         )
         info.finishes = !t["finish"].isNil
         info.probes = t["probes"].boolValue ?? false
+        info.examples = try CheckExample.list(t["examples"], check: id)
         return info
     }
 
