@@ -70,7 +70,8 @@ indirect enum JSON {
             }
             out += end + "]"
         case .object(let fields):
-            guard depth < expand, !fields.isEmpty else {
+            // A tagged value ({"$float": "3.0"}) stays on one line.
+            guard depth < expand, !fields.isEmpty, !(fields.count == 1 && fields[0].0.hasPrefix("$")) else {
                 out += "{"
                 for (i, (k, v)) in fields.enumerated() {
                     if i > 0 { out += ", " }

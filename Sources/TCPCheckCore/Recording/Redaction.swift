@@ -50,10 +50,13 @@ struct Redactor {
         guard !name.isEmpty, !Redactor.keptNames.contains(name), IPBytes.parse(name) == nil,
               name.contains(where: \.isLetter), name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else { return }
         add(name, as: "host", suffix: name.contains(".") ? ".example" : "")
-        // A host's short name appears alone in logs and prompts.
-        if let first = name.split(separator: ".").first, first.count >= 3, first != Substring(name) {
-            add(String(first), as: "host", suffix: "")
-        }
+        // Parts of it appear alone: the short name in logs and prompts, its
+        // first labels (db01.corp), its domain (corp.example.com).
+        let labels = name.split(separator: ".")
+        guard labels.count > 1 else { return }
+        for n in stride(from: labels.count - 1, through: 2, by: -1) { add(labels.prefix(n).joined(separator: "."), as: "host", suffix: ".example") }
+        if labels.count > 2 { add(labels.dropFirst().joined(separator: "."), as: "host", suffix: ".example") }
+        if labels[0].count >= 3 { add(String(labels[0]), as: "host", suffix: "") }
     }
 
     mutating func addUser(_ user: String) {
