@@ -92,8 +92,9 @@ public enum CheckFolders {
     public static func examples(_ folders: [String]) throws -> [ExampleOutcome] {
         try validate(folders)
         let rules = try ruleSources(folders)
+        let watchdog = Watchdog()
         let checks = try CheckCatalog.sources(checkDirs: folders, environment: [:]).map {
-            CheckCatalog.loadOne($0, limits: CheckLimits(), options: RunOptions(), watchdog: Watchdog())
+            CheckCatalog.loadOne($0, limits: CheckLimits(), options: RunOptions(), watchdog: watchdog)
         }
         var suites: [any ExampleSuite] = [RuleExamples(files: rules.filter { $0.origin == .builtin })]
             + rules.filter { $0.origin == .custom }.map { RuleExamples(files: [$0]) }

@@ -118,13 +118,14 @@ extension Recording {
 
     /// Refuses, before a run, a place the recording could not be written to.
     public static func checkDestination(_ path: String) throws {
-        let dir = (path as NSString).deletingLastPathComponent
+        let parent = (path as NSString).deletingLastPathComponent
+        let dir = parent.isEmpty ? "." : parent
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: dir.isEmpty ? "." : dir, isDirectory: &isDir), isDir.boolValue else {
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
             throw UsageError("--record \(Sanitize.line(path)): the folder \(Sanitize.line(dir)) does not exist")
         }
-        guard access(dir.isEmpty ? "." : dir, W_OK) == 0 else {
-            throw UsageError("--record \(Sanitize.line(path)): cannot write to the folder \(Sanitize.line(dir.isEmpty ? "." : dir)) (\(errnoText(errno)))")
+        guard access(dir, W_OK) == 0 else {
+            throw UsageError("--record \(Sanitize.line(path)): cannot write to the folder \(Sanitize.line(dir)) (\(errnoText(errno)))")
         }
     }
 }

@@ -163,9 +163,11 @@ extension JSON {
         }
     }
 
-    /// The Lua value this JSON stands for.
-    func lua(at path: String) throws -> LuaValue {
+    /// The Lua value this JSON stands for; nested no deeper than a value may
+    /// cross to Lua (LuaShim's TC_MAX_DEPTH), since the file may come from anyone.
+    func lua(at path: String, depth: Int = 0) throws -> LuaValue {
         func bad(_ why: String) -> RecordingValueError { RecordingValueError(message: "\(path): \(why)") }
+        guard depth <= 100 else { throw bad("nested more than 100 levels deep") }
         switch self {
         case .null: return .nil
         case .bool(let b): return .bool(b)
@@ -173,7 +175,7 @@ extension JSON {
         case .double(let d): return .double(d)
         case .string(let s): return .str(s)
         case .array(let items):
-            return .table(LuaTable(array: try items.enumerated().map { try $1.lua(at: "\(path)[\($0 + 1)]") }))
+            return .table(LuaTable(array: try items.enumerated().map { try $1.lua(at: "\(path)[\($0 + 1)]", depth: depth + 1) }))
         case .object(let fields):
             if fields.count == 1, fields[0].0.hasPrefix("$") {
                 let (tag, v) = fields[0]
@@ -189,10 +191,10 @@ extension JSON {
                 case ("$table", .array(let pairs)):
                     var entries: [LuaKey: LuaValue] = [:]
                     for (i, pair) in pairs.enumerated() {
-                        guard case .array(let kv) = pair, kv.count == 2, let key = LuaKey(try kv[0].lua(at: "\(path).$table[\(i + 1)]")) else {
+                        guard case .array(let kv) = pair, kv.count == 2, let key = LuaKey(try kv[0].lua(at: "\(path).$table[\(i + 1)]", depth: depth + 1)) else {
                             throw bad("$table entry \(i + 1) is not a [key, value] pair")
                         }
-                        entries[key] = try kv[1].lua(at: "\(path)[\(key.description)]")
+                        entries[key] = try kv[1].lua(at: "\(path)[\(key.description)]", depth: depth + 1)
                     }
                     return .table(LuaTable(entries))
                 default:
@@ -202,7 +204,7 @@ extension JSON {
             var t = LuaTable()
             for (k, v) in fields {
                 guard !k.hasPrefix("$") else { throw bad("a field starting with $ ('\(k)') outside a tag") }
-                t[k] = try v.lua(at: "\(path).\(k)")
+                t[k] = try v.lua(at: "\(path).\(k)", depth: depth + 1)
             }
             return .table(t)
         }

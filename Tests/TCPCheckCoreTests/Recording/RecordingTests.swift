@@ -41,6 +41,9 @@ private func roundTrip(_ log: HostCallLog, target: String? = nil) throws -> Reco
         }
         #expect(JSON(lua: .double(3)).text(expand: 0) == #"{"$float": "3.0"}"# + "\n")
         #expect(JSON(lua: 0.25).text(expand: 0) == "0.25\n")
+        // A file may come from anyone: a value nested deeper than Lua takes is refused, not passed on.
+        let deep = String(repeating: "[", count: 150) + String(repeating: "]", count: 150)
+        #expect(throws: RecordingValueError.self) { try JSON.parse(Data(deep.utf8))?.lua(at: "v") }
     }
 
     @Test func theKthIdenticalCallGetsTheKthAnswer() throws {
