@@ -583,6 +583,14 @@ says so.]],
     { name = "source", type = "address", help = "not an option: the client's address is --from ADDRESS (given, the step says so)" },
   },
   timeout = 60,
+  -- Recorded runs `tcpcheck test` replays (checks/examples/record.sh made them).
+  examples = {
+    { "an iptables DROP rule for the port, its counter moved by the probe", recording = "examples/firewall_drop.json",
+      status = "fail", causes = { firewall_drop = "high" }, verdict = "firewall_drop" },
+    { "a DNAT to a backend nobody has", recording = "examples/dnat_backend_down.json",
+      status = "fail", causes = { dnat_backend_down = "high" }, verdict = "dnat_backend_down" },
+    { "no rule for the port", recording = "examples/not_listening.json", status = "pass" },
+  },
 
   run = function(ctx)
     local target = ctx.target

@@ -563,6 +563,15 @@ and another process holding the port. Skipped when the target is another host.]]
   -- What port_open saw tells a closed port (reset) from a NAT rule answering for it.
   needs = { "port_open" },
   timeout = 30,
+  -- Recorded runs `tcpcheck test` replays (checks/examples/record.sh made them).
+  examples = {
+    { "nothing listens on the port, on the server", recording = "examples/not_listening.json",
+      status = "fail", causes = { not_listening = "high" }, verdict = "not_listening" },
+    { "the accept queue of a listener that never accepts is full", recording = "examples/backlog_overflow.json",
+      status = "fail", causes = { backlog_overflow = "high" }, verdict = "backlog_overflow" },
+    { "a listener behind a DROP rule", recording = "examples/firewall_drop.json", status = "pass" },
+    { "on the client: the server's sockets cannot be seen here", recording = "examples/app_closed.json", status = "skip" },
+  },
   run = function(ctx)
     local target = ctx.target or {}
     local port = target.given and target.port or nil

@@ -724,6 +724,15 @@ stop. Some addresses working and others not is reported as such (partial).]],
     { name = "grace", type = "seconds", default = "half the timeout, at most 0.5", help = "follow a handshake that missed --timeout this much longer, with one fresh SYN (0: off)" },
     { name = "watch", type = "seconds", default = "8 round trips (20 ms to 0.25 s)", help = "watch the open connection this long for the server closing at once; the watch runs beside the later steps (at most 10)" },
   },
+  -- Recorded runs `tcpcheck test` replays (checks/examples/record.sh made them).
+  examples = {
+    { "nothing listens: the SYN is answered with a reset", recording = "examples/not_listening.json",
+      status = "fail", causes = { not_listening = "medium" }, verdict = "not_listening" },
+    { "the server accepts and resets at once, seen from the client", recording = "examples/app_closed.json",
+      status = "fail", causes = { app_closed = "high" }, verdict = "app_closed" },
+    { "a DROP rule on the server: no answer", recording = "examples/firewall_drop.json",
+      status = "fail", causes = { filtered = "medium" }, verdict = "firewall_drop" },
+  },
 
   run = function(ctx)
     if #ctx.target.addresses == 0 then return unresolved(ctx.target) end

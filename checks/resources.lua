@@ -545,6 +545,11 @@ comes from the listening check or --set pid=N. Counters are those of tcpcheck's 
   -- client_config's counter snapshot and port_open's probe frame the counters; listening names the listener.
   needs = { "client_config", "port_open", "listening" },
   timeout = 30,
+  -- Recorded runs `tcpcheck test` replays (checks/examples/record.sh made them).
+  examples = {
+    { "listen queue overflows counted while the accept queue is full", recording = "examples/backlog_overflow.json",
+      status = "fail", causes = { backlog_overflow = "high" }, verdict = "backlog_overflow" },
+  },
 
   run = function(ctx)
     local out, data = report.new(), {}

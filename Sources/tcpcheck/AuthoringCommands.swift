@@ -64,14 +64,14 @@ struct Lint: ParsableCommand {
 
 struct Test: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the examples of the verdict rules (built in, and those of DIR/rules/) offline, and say which hold.",
+        abstract: "Run the examples of the verdict rules and checks (built in, and those of DIR and DIR/rules/) offline, and say which hold.",
         discussion: "Exit status 1 when an example does not hold."
     )
 
     @Argument(help: ArgumentHelp("Checks folders (their rules are in DIR/rules/).", valueName: "DIR"))
     var dirs: [String] = []
 
-    @Option(help: "text or tap.")
+    @Option(help: "text, tap or junit.")
     var format: ExampleReport.Format = .text
 
     func run() throws {

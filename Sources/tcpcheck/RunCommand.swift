@@ -46,6 +46,8 @@ struct Run: ParsableCommand {
 
     @OptionGroup var output: ReportOptions
 
+    @OptionGroup var recording: RecordOptions
+
     func validate() throws {
         if checks.isEmpty { throw ValidationError("name 'all' or at least one check id") }
         guard timeout.isFinite, timeout > 0, timeout <= 600 else {
@@ -57,15 +59,23 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        let entries = try TargetList.parse(targets: targets, file: try readTargetsFile())
+        var entries = try TargetList.parse(targets: targets, file: try readTargetsFile())
         var base = try RunConfig(checks: checks, target: entries.first?.spec.description, timeout: timeout, settings: settings,
                                  checkDirs: sources.checkDirs, ruleDirs: ruleDirs, from: from, awaitSeconds: awaitSeconds)
+        if recording.active {
+            // A recording holds one run: one target (or none).
+            if entries.count > 1 { throw UsageError("--record and --replay take one target (got \(entries.count))") }
+            try recording.prepare(&base)
+            entries = base.target.map { [TargetEntry(spec: $0)] } ?? []
+        }
         let progress = Progress(enabled: !output.quiet)
         if entries.count <= 1 { progress.follow(&base) }
         let set = try TargetsRun.run(base, targets: entries, parallel: parallel,
                                      done: entries.count > 1 ? { _, _ in progress.targetDone(of: entries.count) } : nil)
         progress.clear()
-        throw ExitCode(output.write(set))
+        let status = output.write(set)
+        if let only = set.runs.first?.report, set.runs.count == 1 { try recording.save(base, only) }
+        throw ExitCode(status)
     }
 
     /// The text of --targets-file, from the file or standard input.

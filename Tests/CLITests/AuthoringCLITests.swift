@@ -76,6 +76,17 @@ fileprivate let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompo
         #expect(tap.stdout.hasPrefix("TAP version 13\n1.."))
         #expect(tap.stdout.contains(" - rule wrong: example 1 (port 8080 refuses)\n  ---\n  file: \"\(dir.path)/rules/wrong.lua\"\n  problems:\n    - \"wrong is medium, not high\"\n  ...\n"), "\(tap.stdout)")
         #expect(tap.stdout.split(separator: "\n").filter { $0.hasPrefix("not ok ") }.count == 1)
+
+        // JUnit for a CI: valid against the common JUnit schema, one failure with its problem.
+        let junit = try tcpcheck(["test", dir.path, "--format", "junit"])
+        #expect(junit.status == 1)
+        let file = try dir.write("examples.xml", junit.stdout)
+        if let xmllint = program("xmllint") {
+            let lintXML = try tcpcheck(["--noout", "--schema", try dir.write("junit.xsd", junitSchema), file], binary: xmllint)
+            #expect(lintXML.status == 0, "xmllint: \(lintXML.stderr)")
+        }
+        #expect(junit.stdout.contains(#"<testcase name="example 1 (port 8080 refuses)" classname="rule.wrong">"#), "\(junit.stdout)")
+        #expect(junit.stdout.components(separatedBy: "<failure ").count == 2)
     }
 
     @Test func theBuiltInsAndTheExamplePluginLintAndTestClean() throws {
@@ -97,7 +108,7 @@ fileprivate let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompo
             (["new", "--rule", "syn_queue_full", "--dir", dir.path], "'syn_queue_full' is a built-in rule"),
             (["lint", dir.path + "/nowhere"], "nowhere' does not exist"),
             (["test", file], "file.lua' is not a folder"),
-            (["test", dir.path, "--format", "junit"], "--format"),
+            (["test", dir.path, "--format", "xml"], "--format"),
             (["stubs", file], "is a file, not a folder for the stubs"),
         ]
         for (args, message) in cases {

@@ -17,6 +17,7 @@ public enum CheckFields {
         ("options", "{name: string, type?: string, default?: any, help: string}[]?", "the --set KEY=VALUE options it reads: tcpcheck show lists them, and a key no check declares is refused"),
         ("probes", "boolean?", "it sends packets to the target, or takes the snapshot their traces are measured from: it takes its turn after the earlier checks that do"),
         ("run", "fun(ctx: tcpcheck.Ctx): tcpcheck.Result", "the step: reads the system through the host modules and returns its result"),
+        ("examples", "tcpcheck.CheckExample[]?", "recorded runs `tcpcheck test` replays, with the status and causes the check must give there"),
         ("finish", "(fun(ctx: tcpcheck.Ctx): tcpcheck.Result?)?", "optional: after the other checks, completes the result of work run() left going; nil keeps run()'s"),
     ]
 

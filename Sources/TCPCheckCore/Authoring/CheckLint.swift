@@ -41,7 +41,7 @@ public enum CheckLint {
         for o in examples where !o.passed {
             problems += o.problems.map { o.name == "loading" ? line(o.file, $0) : "\(o.file): \(o.kind) '\(o.id)': \(o.name): \($0)" }
         }
-        let rules = examples.filter { $0.name != "loading" }
+        let rules = examples.filter { $0.kind == "rule" && $0.name != "loading" }
         var ruleFiles: [(id: String, path: String)] = []
         for o in rules where !o.builtin && !ruleFiles.contains(where: { $0 == (o.id, o.file) }) { ruleFiles.append((o.id, o.file)) }
         problems += duplicates(ruleFiles, kind: "rule")

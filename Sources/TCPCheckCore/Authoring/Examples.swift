@@ -1,7 +1,7 @@
 // The examples `tcpcheck test` (and `tcpcheck lint`) runs offline: facts,
-// and what must follow from them. Today the verdict rules carry them
-// (checks/verdict/examples.lua checks them); a check's examples, its facts
-// replayed from a recorded run, are to be one more ExampleSuite.
+// and what must follow from them. The verdict rules carry them
+// (checks/verdict/examples.lua checks them), and checks carry recorded runs
+// to replay (CheckExamples).
 import Foundation
 import TCPCheckHost
 
@@ -11,7 +11,7 @@ public struct ExampleOutcome: Sendable {
     public var file: String
     /// Built into tcpcheck, or from a folder.
     public var builtin: Bool
-    /// "rule" (or, later, "check").
+    /// "rule" or "check".
     public var kind: String
     /// The rule's (or check's) id.
     public var id: String
@@ -87,12 +87,20 @@ public enum CheckFolders {
         try VerdictRules.sources(ruleDirs: ruleDirs(folders), environment: [:]).filter { $0.path != VerdictRules.enginePath }
     }
 
-    /// Every example of the built-in rules and of the folders' rules.
+    /// Every example of the built-in rules and checks, and of the folders'
+    /// rules and checks (a check that does not load has none: lint names it).
     public static func examples(_ folders: [String]) throws -> [ExampleOutcome] {
         try validate(folders)
         let rules = try ruleSources(folders)
-        let suites: [any ExampleSuite] = [RuleExamples(files: rules.filter { $0.origin == .builtin })]
+        let watchdog = Watchdog()
+        let checks = try CheckCatalog.sources(checkDirs: folders, environment: [:]).map {
+            CheckCatalog.loadOne($0, limits: CheckLimits(), options: RunOptions(), watchdog: watchdog)
+        }
+        var suites: [any ExampleSuite] = [RuleExamples(files: rules.filter { $0.origin == .builtin })]
             + rules.filter { $0.origin == .custom }.map { RuleExamples(files: [$0]) }
+        suites += checks.filter { $0.failure == nil && !$0.info.examples.isEmpty }.map {
+            CheckExamples(info: $0.info, folders: $0.info.source.origin == .builtin ? [] : folders)
+        }
         return suites.flatMap { $0.run() }
     }
 }

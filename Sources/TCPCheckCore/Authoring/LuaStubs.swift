@@ -209,6 +209,13 @@ public enum LuaStubs {
             ---@field first? string the cause that must rank first
             ---@field server_command? string|false the command the verdict must name for the server (false: none)
 
+            ---One example of a check: { "what it shows", recording = "examples/NAME.json", status = ..., causes = ... }; `tcpcheck test` replays the recorded run (docs/recording.md).
+            ---@class tcpcheck.CheckExample
+            ---@field recording string a file made with tcpcheck run … --record FILE, relative to the check's folder
+            ---@field status? tcpcheck.Status the status the check must give
+            ---@field causes? string[]|table<string, true|tcpcheck.Confidence> the causes it must name (with their confidence)
+            ---@field verdict? string the cause the verdict must rank first
+
             ---The verdict a rule's apply(v) works on (checks/verdict/engine.lua).
             ---@class tcpcheck.Verdict
             ---@field target tcpcheck.Target

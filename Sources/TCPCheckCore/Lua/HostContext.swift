@@ -18,6 +18,8 @@ public protocol HostContext: AnyObject {
 
     /// Reads shared by the checks of the run (nil: none shared).
     var facts: RunFacts? { get set }
+    /// Where the run's host calls are kept (--record) or answered from (--replay); nil: neither.
+    var hostCalls: HostCallLog? { get }
     /// Keeps a host object (a connection still being watched) for a later
     /// call of the same check; returns its handle (1, 2, ...).
     func keep(_ object: AnyObject) -> Int

@@ -146,10 +146,32 @@ public final class LuaSandbox {
         if let i = values.firstIndex(where: { !$0.isFinite }) {
             return .failure(HostError("bad argument #\(i + 1) to '\(name)' (a number in it is NaN or infinite)"))
         }
+        // print is the check's own output, not a read of the host: only module functions are recorded.
+        let log = name.contains(".") ? env.hostCalls : nil
+        if let log, log.mode == .replay {
+            return log.replay(env.checkID, name, values).map { mallocCopy(LuaValueCodec.encodeList($0)) }
+        }
+        let answer = answer(name, function, values, streaming: log == nil)
+        if let log {
+            switch answer {
+            case .success(let (buffer, count)):
+                let got = try? LuaValueCodec.decodeList(UnsafeRawBufferPointer(start: buffer, count: count))
+                log.record(env.checkID, name, values, got.map { .values($0) } ?? .error("\(name): the answer could not be recorded"))
+            case .failure(let e):
+                log.record(env.checkID, name, values, .error(e.message))
+            }
+        }
+        return answer
+    }
+
+    /// The function's answer (or the run's shared one), encoded. A call that
+    /// is being recorded does not stream its result: it comes in one buffer
+    /// that the recording can read back.
+    private func answer(_ name: String, _ function: HostFunction, _ values: [LuaValue], streaming: Bool) -> Result<(UnsafeMutablePointer<UInt8>, Int), HostError> {
         if let answer = env.facts?.answer(name, values) { return .success(mallocCopy(answer)) }
         do {
             let call = HostCall(name: name, args: values, env: env)
-            call.encoded.state = state
+            call.encoded.state = streaming ? state : nil
             defer { call.encoded.state = nil } // a stream may only be written during the call
             let results = try function(call)
             if let streamed = call.encoded.takeBuffer() { return .success(streamed) }

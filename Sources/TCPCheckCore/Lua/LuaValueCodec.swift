@@ -1,4 +1,6 @@
 // The byte encoding that carries values across the C shim (format in LuaShim.h).
+// decodeList also reads what LuaWriter writes for large results (arrays and
+// remembered strings, tags 8-10), so a recorded run (--record) keeps them as values.
 import Foundation
 
 enum LuaValueCodec {
@@ -44,6 +46,8 @@ enum LuaValueCodec {
     private struct Reader {
         let bytes: UnsafeRawBufferPointer
         var at = 0
+        /// LuaWriter's remembered strings, by slot (they live for one value list).
+        var slots: [UInt32: [UInt8]] = [:]
 
         mutating func take(_ n: Int) throws -> UnsafeRawBufferPointer {
             guard n >= 0, bytes.count - at >= n else { throw Malformed() }
@@ -74,6 +78,19 @@ enum LuaValueCodec {
                 }
                 return .table(LuaTable(entries))
             case 7: return .opaque
+            case 8:
+                let n = try u32()
+                var items: [LuaValue] = []
+                for _ in 0..<n { items.append(try value(depth: depth + 1)) }
+                return .table(LuaTable(array: items))
+            case 9:
+                let slot = try u32()
+                let s = Array(try take(Int(try u32())))
+                slots[slot] = s
+                return .string(s)
+            case 10:
+                guard let s = slots[try u32()] else { throw Malformed() }
+                return .string(s)
             default: throw Malformed()
             }
         }

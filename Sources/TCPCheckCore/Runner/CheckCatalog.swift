@@ -55,6 +55,8 @@ public struct CheckInfo: Sendable {
     public var probes = false
     /// The names of the fields its table holds (`tcpcheck lint` names unknown ones).
     public var fields: [String] = []
+    /// Recorded runs `tcpcheck test` replays, with what the check must give there.
+    public var examples: [CheckExample] = []
 }
 
 /// A `--set KEY=VALUE` a check declares: `{ name = "attempts", type = "integer", default = 1, help = "…" }`.
@@ -357,6 +359,7 @@ public struct CheckCatalog {
         info.finishes = !t["finish"].isNil
         info.probes = t["probes"].boolValue ?? false
         info.options = try options(t["options"], id: id)
+        info.examples = try CheckExample.list(t["examples"], check: id)
         return info
     }
 

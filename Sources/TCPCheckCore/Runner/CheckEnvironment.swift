@@ -12,6 +12,9 @@ public struct RunOptions: Sendable {
     public var from: String?
     /// `--await`: how long to watch for the client's SYNs (with `from`).
     public var awaitSeconds: Double?
+    /// `--record` / `--replay`: every host call of the run is kept in it, or
+    /// answered from it (a check's calls while its file loads too).
+    public var hostCalls: HostCallLog?
 
     public init(timeout: Double = 3, settings: [(key: String, value: String)] = [], from: String? = nil, awaitSeconds: Double? = nil) {
         self.timeout = timeout
@@ -34,6 +37,7 @@ public final class CheckEnvironment: HostContext, @unchecked Sendable {
 
     /// Set by the runner for the run the check is in.
     public var facts: RunFacts?
+    public var hostCalls: HostCallLog? { options.hostCalls }
 
     public init(checkID: String, options: RunOptions) {
         self.checkID = checkID

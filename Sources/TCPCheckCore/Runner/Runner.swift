@@ -31,6 +31,8 @@ public struct RunConfig {
     /// The reads that hold for a run, shared by its checks; give several runs
     /// the same one to share them further (nil: each run has its own).
     public var facts: RunFacts?
+    /// Where TCPCHECK_CHECKS_PATH and TCPCHECK_RULES_PATH are read from (a check's examples read none).
+    public var environment = ProcessInfo.processInfo.environment
 
     public init() {}
 }
@@ -62,11 +64,13 @@ public enum Runner {
     public static func run(_ config: RunConfig) throws -> RunReport {
         let started = Date()
         let clock = DispatchTime.now()
-        let sources = try CheckCatalog.sources(checkDirs: config.checkDirs)
-        let rules = try VerdictRules.sources(ruleDirs: config.ruleDirs)
+        let sources = try CheckCatalog.sources(checkDirs: config.checkDirs, environment: config.environment)
+        let rules = try VerdictRules.sources(ruleDirs: config.ruleDirs, environment: config.environment)
         // The name resolves and the verdict's rules load while the checks load.
+        // A replayed run takes the recorded resolution; a recorded one keeps it.
+        let resolve = { (spec: TargetSpec) in Resolver.resolve(spec.host, port: spec.port, timeout: max(config.options.timeout, 1)) }
         let resolving = config.target.map { spec in
-            Lanes.Later { Resolver.resolve(spec.host, port: spec.port, timeout: max(config.options.timeout, 1)) }
+            Lanes.Later { config.options.hostCalls?.resolution(of: spec, live: resolve) ?? resolve(spec) }
         }
         let verdictRules = Lanes.Later { VerdictRules.prepare(sources: rules, options: config.options) }
         let lanes = Lanes()
@@ -269,6 +273,7 @@ public enum Runner {
                 result = CheckResult(id: info.id, title: info.title, status: .error, summary: "invalid result: \(error)")
             }
         }
+        if let missing = config.options.hostCalls?.unanswered(info.id) { result = .unanswered(info, missing) }
         result.output = sandbox.env.output.map { Sanitize.line($0) }
         return done(result)
     }

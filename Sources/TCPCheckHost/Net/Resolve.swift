@@ -25,6 +25,15 @@ public struct Resolution: Sendable {
     public var literal = false
 }
 
+extension Resolution {
+    /// A resolution made elsewhere (a recorded run's).
+    public init(name: String, failure: Failure? = nil, message: String? = nil) {
+        self.name = name
+        self.failure = failure
+        self.message = message
+    }
+}
+
 public enum Resolver {
     public static func resolve(_ name: String, port: Int = 0, timeout: Double = 5) -> Resolution {
         if let literal = SocketAddress(ip: name, port: port) {

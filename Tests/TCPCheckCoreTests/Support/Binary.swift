@@ -1,6 +1,6 @@
 // The real tcpcheck binary, for the tests that run it as a user would:
-// where it is, how to run it (with its exit status and output), and how to
-// read one check's JSON result.
+// where it is, how to run it (with its exit status and output), how to
+// read one check's JSON result, and a report without its times.
 import Foundation
 import Testing
 @testable import TCPCheckCore
@@ -34,3 +34,13 @@ func runBinary(_ ns: NetNS?, _ args: [String], prefix: [String] = []) throws -> 
     return try #require((json["checks"] as? [[String: Any]])?.first, "\(json)")
 }
 
+/// A JSON report without what differs between two runs of the same facts: times.
+func timeless(_ json: String) throws -> NSDictionary {
+    func strip(_ v: Any) -> Any {
+        if let d = v as? [String: Any] { return d.filter { $0.key != "duration_ms" && $0.key != "started_at" }.mapValues(strip) }
+        if let a = v as? [Any] { return a.map(strip) }
+        return v
+    }
+    let doc = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any], "\(json)")
+    return strip(doc) as! NSDictionary
+}
