@@ -134,10 +134,12 @@ public final class ProbeServer: @unchecked Sendable {
         let spec = request.target
         let literal = IPBytes.parse(spec.host) != nil
         // A literal is checked as it is; a name by what it resolves to now (a
-        // name that does not resolve is diagnosed: nothing is connected to).
-        let resolved: [String] = literal ? [spec.host] : await onThread {
-            Resolver.resolve(spec.host, port: spec.port, timeout: max(min(left(), 5), 0.5)).ordered.map { $0.ip }
+        // name that does not resolve is diagnosed: nothing is connected to),
+        // and the run probes exactly those addresses, not a later answer.
+        let resolution: Resolution? = literal ? nil : await onThread {
+            Resolver.resolve(spec.host, port: spec.port, timeout: max(min(left(), 5), 0.5))
         }
+        let resolved = resolution.map { $0.ordered.map(\.ip) } ?? [spec.host]
         if let refusal = allowlist.refusal(target: spec, addresses: resolved) { return .failure(.line(403, refusal)) }
 
         // The wait for a slot leaves the probe at least its shortest timeout within the scrape.
@@ -155,6 +157,7 @@ public final class ProbeServer: @unchecked Sendable {
         let waited = elapsed()
         var run = base
         run.target = spec
+        run.resolution = resolution
         if let checks = request.checks { run.checks = checks }
         // The steps keep their own deadlines: one cut short would be an error,
         // and a false failure, where an overrun scrape is only a missed one.
@@ -173,11 +176,6 @@ public final class ProbeServer: @unchecked Sendable {
             metrics.probeError("failed")
             return .failure(.line(500, "the probe could not run: \(error)"))
         case .success(let report):
-            // The run resolved the name again: what it connected to must be allowed too.
-            let connected = report.target?.resolution.ordered.map { $0.ip } ?? []
-            if !literal, let refusal = allowlist.refusal(target: spec, addresses: connected) {
-                return .failure(.line(403, refusal))
-            }
             metrics.probeRan(seconds: report.durationMs / 1000, success: report.succeeded, waited: waited, sharedFacts: shared)
             return .success(Done(report: report, seconds: elapsed(), timeout: run.options.timeout))
         }

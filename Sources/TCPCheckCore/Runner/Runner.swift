@@ -31,6 +31,10 @@ public struct RunConfig {
     /// The reads that hold for a run, shared by its checks; give several runs
     /// the same one to share them further (nil: each run has its own).
     public var facts: RunFacts?
+    /// The target's resolution, made (and checked) by the caller: the run
+    /// probes these addresses instead of resolving the name again (serve
+    /// checks them against its allowlist first).
+    public var resolution: Resolution?
     /// Where TCPCHECK_CHECKS_PATH and TCPCHECK_RULES_PATH are read from (a check's examples read none).
     public var environment = ProcessInfo.processInfo.environment
 
@@ -68,7 +72,10 @@ public enum Runner {
         let rules = try VerdictRules.sources(ruleDirs: config.ruleDirs, environment: config.environment)
         // The name resolves and the verdict's rules load while the checks load.
         // A replayed run takes the recorded resolution; a recorded one keeps it.
-        let resolve = { (spec: TargetSpec) in Resolver.resolve(spec.host, port: spec.port, timeout: max(config.options.timeout, 1)) }
+        // A resolution the caller made is used as it is.
+        let resolve = { (spec: TargetSpec) in
+            config.resolution ?? Resolver.resolve(spec.host, port: spec.port, timeout: max(config.options.timeout, 1))
+        }
         let resolving = config.target.map { spec in
             Lanes.Later { config.options.hostCalls?.resolution(of: spec, live: resolve) ?? resolve(spec) }
         }

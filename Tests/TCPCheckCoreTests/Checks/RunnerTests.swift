@@ -3,6 +3,7 @@
 import Foundation
 import Testing
 @testable import TCPCheckCore
+import TCPCheckHost
 
 func run(_ checks: [String], dirs: [String], target: TargetSpec? = nil, settings: [(String, String)] = [],
          limits: CheckLimits = CheckLimits()) throws -> RunReport {
@@ -68,6 +69,22 @@ extension RunReport {
                                                      TargetEntry(spec: try TargetSpec.parse(closed.target))], parallel: 1)
         #expect(set.runs.map { $0.report.verdict.causes.first?.id } == ["ok", "not_listening"])
         #expect(facts.reused >= 3, "the logs and routes are read once for both targets (\(facts.reused) answers reused)")
+    }
+
+    /// A resolution the caller made (serve checks it against its allowlist)
+    /// is what the run probes: the name is not resolved again.
+    @Test func aGivenResolutionIsProbedAsItIs() throws {
+        let listener = try TestSocket("127.0.0.1")
+        var c = RunConfig()
+        c.checks = ["port_open"]
+        c.target = try TargetSpec.parse("db.tcpcheck.test:\(listener.port)") // resolves nowhere: never asked
+        var r = Resolution(name: "db.tcpcheck.test")
+        r.ordered = [try #require(SocketAddress(ip: "127.0.0.1", port: listener.port))]
+        r.addresses = [.ipv4: ["127.0.0.1"]]
+        c.resolution = r
+        let report = try Runner.run(c)
+        #expect(report.target?.resolution.ordered.map(\.ip) == ["127.0.0.1"])
+        #expect(report.result("port_open")?.status == .pass, "\(report.results.map(\.summary))")
     }
 
     /// A read that holds for the run is made once and shared; a counter is
