@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <sys/fsuid.h>
 #include <sys/resource.h>
 
@@ -75,6 +76,36 @@ void csys_children_kill(int sig) {
     }
 }
 
+static volatile int spawning;
+
+static void stop_signals(sigset_t *set) {
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGHUP);
+}
+
+void csys_spawn_begin(sigset_t *saved) {
+    sigset_t stops;
+    stop_signals(&stops);
+    pthread_sigmask(SIG_BLOCK, &stops, saved);
+    __sync_fetch_and_add(&spawning, 1);
+}
+
+void csys_spawn_end(const sigset_t *saved) {
+    __sync_fetch_and_sub(&spawning, 1);
+    pthread_sigmask(SIG_SETMASK, saved, NULL);
+}
+
+/* Kills the table, then again once no program is being started (bounded):
+   one whose start was under way is in the table by then. */
+static void kill_children_settled(void) {
+    csys_children_kill(SIGKILL);
+    struct timespec ms = { 0, 1000000 };
+    for (int i = 0; i < 200 && __sync_fetch_and_add(&spawning, 0) > 0; i++) nanosleep(&ms, NULL);
+    csys_children_kill(SIGKILL);
+}
+
 void csys_children_kill_thread(int tid, int sig) {
     for (int i = 0; i < CHILD_SLOTS; i++) {
         int g = child_groups[i];
@@ -93,14 +124,14 @@ int csys_thread_make_idle(int tid) {
 static const char *crash_message;
 
 static void on_stop(int sig) {
-    csys_children_kill(SIGKILL);
+    kill_children_settled();
     signal(sig, SIG_DFL);
     raise(sig);
 }
 
 static void on_crash(int sig) {
     (void)sig;
-    csys_children_kill(SIGKILL);
+    kill_children_settled();
     if (crash_message) {
         ssize_t unused = write(2, crash_message, strlen(crash_message));
         (void)unused;

@@ -2,6 +2,8 @@
 #ifndef TCPCHECK_CSYS_H
 #define TCPCHECK_CSYS_H
 
+#include <signal.h>
+
 /* Moves the calling thread into the network namespace open at fd. */
 int csys_setns_net(int fd);
 
@@ -30,6 +32,13 @@ int csys_children_add(int pgid);
 void csys_children_remove(int pgid);
 /* Sends sig to every group in the table (async-signal-safe). */
 void csys_children_kill(int sig);
+/* Around starting a program and adding it to the table: the stop signals
+   are held off this thread, and a stop handler running on another thread
+   waits (at most 200 ms) for the program to be in the table before it kills
+   the table, so none started at that moment outlives tcpcheck. `saved`
+   keeps the thread's signal mask for csys_spawn_end. */
+void csys_spawn_begin(sigset_t *saved);
+void csys_spawn_end(const sigset_t *saved);
 /* Sends sig to the groups that thread `tid` started (a check abandoned at
    its deadline takes its programs with it). */
 void csys_children_kill_thread(int tid, int sig);

@@ -117,16 +117,20 @@ public enum ToolRunner {
         // A fixed environment: the C locale keeps output parseable.
         let env = ["PATH=" + searchPath.joined(separator: ":"), "LC_ALL=C", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"]
         var pid: pid_t = 0
+        // Started and known to the signal handlers as one step, so that no
+        // child outlives tcpcheck, even one started as the signal came.
+        var savedMask = sigset_t()
+        csys_spawn_begin(&savedMask)
         let spawnResult = withCStrings(argv) { cargv in
             withCStrings(env) { cenv in posix_spawn(&pid, path, &actions, &attr, cargv, cenv) }
         }
+        if spawnResult == 0 { _ = csys_children_add(pid) }
+        csys_spawn_end(&savedMask)
         close(outPipe[1]); close(errPipe[1])
         guard spawnResult == 0 else {
             close(outPipe[0]); close(errPipe[0])
             return notStarted("cannot start \(path): \(String(cString: strerror(spawnResult)))")
         }
-        // Known to the signal handlers, so that no child outlives tcpcheck.
-        _ = csys_children_add(pid)
         return .success(RunningTool(result: result, pid: pid, stdout: outPipe[0], stderr: errPipe[0],
                                     timeout: timeout, maxOutput: maxOutput))
     }
