@@ -7,11 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
-bin=${TCPCHECK_BIN:-.build-release/release/tcpcheck}
-command -v hyperfine >/dev/null || { echo "bench/filtered.sh needs hyperfine (apt-get install -y hyperfine)" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "bench/filtered.sh needs root (a network namespace and iptables in it)" >&2; exit 2; }
-if [ ! -x "$bin" ]; then swift build -c release --static-swift-stdlib --scratch-path .build-release >&2; fi
-mkdir -p bench/out
+. bench/lib.sh
+bench_binary filtered
 ns=tcbench$$
 trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
 ip netns add "$ns"

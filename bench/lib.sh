@@ -1,7 +1,16 @@
-# Shared by the bench scripts: a work folder removed on exit, and a loopback
-# listener that keeps each connection open, as a real server does.
-# Usage (after `set -euo pipefail`): . bench/lib.sh; bench_work NAME; bench_hold_listener
-# Sets: work (the folder), listener_pid, hold_port.
+# Shared by the bench scripts: hyperfine and the release binary, a work folder
+# removed on exit, and a loopback listener that keeps each connection open, as
+# a real server does.
+# Usage (after `set -euo pipefail`): . bench/lib.sh; bench_binary NAME; bench_work NAME; bench_hold_listener
+# Sets: bin (the binary), work (the folder), listener_pid, hold_port.
+
+# Needs hyperfine; bin is TCPCHECK_BIN or the release build (built when absent); bench/out exists.
+bench_binary() {
+  command -v hyperfine >/dev/null || { echo "bench/$1.sh needs hyperfine (apt-get install -y hyperfine)" >&2; exit 2; }
+  bin=${TCPCHECK_BIN:-.build-release/release/tcpcheck}
+  if [ ! -x "$bin" ]; then swift build -c release --static-swift-stdlib --scratch-path .build-release >&2; fi
+  mkdir -p bench/out
+}
 
 bench_work() {
   work=$(mktemp -d "/tmp/tcpcheck-bench-$1.XXXXXX")

@@ -8,12 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-40}
-bin=${TCPCHECK_BIN:-.build/release/tcpcheck}
-command -v hyperfine >/dev/null || { echo "bench/run_all.sh needs hyperfine (apt-get install -y hyperfine)" >&2; exit 2; }
 command -v nc >/dev/null || { echo "bench/run_all.sh needs nc (apt-get install -y netcat-openbsd)" >&2; exit 2; }
-if [ ! -x "$bin" ]; then swift build -c release --static-swift-stdlib >&2; fi
 
 . bench/lib.sh
+bench_binary run_all
 bench_work run
 bench_hold_listener
 port=$hold_port

@@ -8,12 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-30}
-bin=${TCPCHECK_BIN:-.build-release/release/tcpcheck}
-command -v hyperfine >/dev/null || { echo "bench/runbook.sh needs hyperfine (apt-get install -y hyperfine)" >&2; exit 2; }
-if [ ! -x "$bin" ]; then swift build -c release --static-swift-stdlib --scratch-path .build-release >&2; fi
-mkdir -p bench/out
 
 . bench/lib.sh
+bench_binary runbook
 bench_work runbook
 bench_hold_listener
 open_port=$hold_port

@@ -7,11 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-50}
-bin=${TCPCHECK_BIN:-.build-release/release/tcpcheck}
-command -v hyperfine >/dev/null || { echo "bench/startup.sh needs hyperfine (apt-get install -y hyperfine)" >&2; exit 2; }
-if [ ! -x "$bin" ]; then swift build -c release --static-swift-stdlib --scratch-path .build-release >&2; fi
-mkdir -p bench/out
 . bench/lib.sh
+bench_binary startup
 bench_work startup
 printf 'import Foundation\nprint(ProcessInfo.processInfo.processIdentifier > 0 ? "hello" : "")\n' > "$work/hello.swift"
 swiftc -O -static-stdlib "$work/hello.swift" -o "$work/hello"
