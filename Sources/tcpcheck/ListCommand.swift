@@ -14,7 +14,7 @@ struct List: ParsableCommand {
     @OptionGroup var sources: CheckSourceOptions
 
     func run() throws {
-        let catalog = try loadCatalog(sources.checkDirs)
+        let catalog = try CheckCatalog.load(checkDirs: sources.checkDirs)
         Console.out(try CheckListing.render(catalog, format: format))
         if catalog.entries.contains(where: { $0.failure != nil }) { throw ExitCode(2) }
     }
@@ -30,7 +30,7 @@ struct Show: ParsableCommand {
     @OptionGroup var sources: CheckSourceOptions
 
     func run() throws {
-        let catalog = try loadCatalog(sources.checkDirs)
+        let catalog = try CheckCatalog.load(checkDirs: sources.checkDirs)
         guard let entry = catalog.entry(check) else {
             throw UsageError("unknown check '\(check)' (known: \(catalog.entries.map(\.info.id).joined(separator: ", ")))")
         }
@@ -40,14 +40,10 @@ struct Show: ParsableCommand {
 
 extension CheckListing.Format: ExpressibleByArgument {}
 
-func loadCatalog(_ dirs: [String]) throws -> CheckCatalog {
-    CheckCatalog.load(sources: try CheckCatalog.sources(checkDirs: dirs), limits: CheckLimits(), options: RunOptions())
-}
-
 /// For shell completion: 'all' and every check id, with the --checks-dir
 /// folders already typed on the command line (those that exist).
 func checkIDs(_ words: [String]) -> [String] {
     let dirs = zip(words, words.dropFirst()).filter { $0.0 == "--checks-dir" }.map(\.1)
         .filter { var d: ObjCBool = false; return FileManager.default.fileExists(atPath: $0, isDirectory: &d) && d.boolValue }
-    return ["all"] + ((try? loadCatalog(dirs))?.entries.map(\.info.id) ?? [])
+    return ["all"] + ((try? CheckCatalog.load(checkDirs: dirs))?.entries.map(\.info.id) ?? [])
 }

@@ -168,6 +168,13 @@ public struct CheckCatalog {
         return sources.filter { $0.origin == .custom || named.contains($0.fallbackID) }
     }
 
+    /// Every check of the built-ins, TCPCHECK_CHECKS_PATH and `checkDirs`, loaded
+    /// (for listing them or their options); throws UsageError for a bad folder.
+    public static func load(checkDirs: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
+                            limits: CheckLimits = CheckLimits(), options: RunOptions = RunOptions()) throws -> CheckCatalog {
+        load(sources: try sources(checkDirs: checkDirs, environment: environment), limits: limits, options: options)
+    }
+
     /// Loads every source, each in a sandbox of its own with the default limits.
     public static func load(sources: [CheckSource], limits: CheckLimits, options: RunOptions) -> CheckCatalog {
         load(sources: sources, limits: limits, options: options, lanes: Lanes())

@@ -58,7 +58,7 @@ public enum RunSettings {
     static func checkKeys(_ keys: [String], checkDirs: [String]) throws {
         let runner = Set(runnerOptions.map(\.name))
         guard keys.contains(where: { !runner.contains($0) }) else { return }
-        let catalog = CheckCatalog.load(sources: try CheckCatalog.sources(checkDirs: checkDirs), limits: CheckLimits(), options: RunOptions())
+        let catalog = try CheckCatalog.load(checkDirs: checkDirs)
         let known = Set(runner).union(catalog.entries.flatMap { $0.info.options.map(\.name) })
         for key in keys where !known.contains(key) {
             let hint = nearest(key, in: known).map { "; did you mean '\($0)'?" } ?? ""

@@ -5,6 +5,6 @@ extension RunConfig {
     /// Every check this configuration can run; throws UsageError for a bad check or rule folder.
     public func loadCatalog() throws -> CheckCatalog {
         _ = try VerdictRules.sources(ruleDirs: ruleDirs, environment: environment)
-        return CheckCatalog.load(sources: try CheckCatalog.sources(checkDirs: checkDirs, environment: environment), limits: limits, options: options)
+        return try CheckCatalog.load(checkDirs: checkDirs, environment: environment, limits: limits, options: options)
     }
 }
