@@ -6,6 +6,7 @@ import TCPCheckCore
 
 struct Stubs: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "stubs",
         abstract: "Write LuaLS definitions (---@meta) of the host modules, ctx, the result, report and the shared libraries.",
         discussion: "Writes DIR/tcpcheck.lua, DIR/modules/*.lua, DIR/lib/*.lua and DIR/\(LuaStubs.luarcExample), a .luarc.json for your checks folder that uses them."
     )
@@ -21,6 +22,7 @@ struct Stubs: ParsableCommand {
 
 struct New: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "new",
         abstract: "Write a new check (or, with --rule, a verdict rule) that runs and passes, to start from.",
         discussion: "A check goes to DIR/ID.lua, a rule to DIR/rules/ID.lua, with its examples. An existing file is never overwritten."
     )
@@ -45,6 +47,7 @@ struct New: ParsableCommand {
 
 struct Lint: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "lint",
         abstract: "Load every check and rule of the folders (and the built-in ones) and name each problem in one line.",
         discussion: "A folder holds checks (DIR/*.lua), their libraries (DIR/lib/) and verdict rules (DIR/rules/*.lua). Problems: syntax and load errors, unknown fields, two checks or rules of one folder with the same id, needs on checks that do not exist, rule examples that do not hold. Exit status 1 when there is any."
     )
@@ -64,6 +67,7 @@ struct Lint: ParsableCommand {
 
 struct Test: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "test",
         abstract: "Run the examples of the verdict rules and checks (built in, and those of DIR and DIR/rules/) offline, and say which hold.",
         discussion: "Exit status 1 when an example does not hold."
     )

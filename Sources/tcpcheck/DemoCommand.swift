@@ -4,6 +4,7 @@ import TCPCheckCore
 
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "demo",
         abstract: "Diagnose a throwaway local listener and a closed port, to see what tcpcheck reports.",
         discussion: "Starts a listener on 127.0.0.1 and reserves a second port with nothing listening on it, runs all checks against both at once, writes one report for the two (as run does for several targets), and stops both. Nothing leaves this host. Exits 0 whatever the report says."
     )

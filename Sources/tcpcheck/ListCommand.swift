@@ -4,6 +4,7 @@ import TCPCheckCore
 
 struct List: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "list",
         abstract: "List the checks in run order, with where each came from.",
         discussion: "Exit status 2 when a check failed to load (as in a run, where it is an error result)."
     )
@@ -21,7 +22,7 @@ struct List: ParsableCommand {
 }
 
 struct Show: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show a check's description, what it inspects and where its file is.")
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Show a check's description, what it inspects and where its file is.")
 
     @Argument(help: ArgumentHelp("A check id (see 'tcpcheck list').", valueName: "CHECK"),
               completion: .custom { words, _, _ in checkIDs(words).filter { $0 != "all" } })

@@ -4,6 +4,7 @@ import TCPCheckCore
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Run checks (all, or the ids given) against one or more targets, or this host.",
         discussion: """
         Without a target, the steps that need one skip and the rest inspect this host. With several

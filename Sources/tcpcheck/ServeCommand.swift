@@ -9,6 +9,7 @@ import TCPCheckServe
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "serve",
         abstract: "Serve probes over HTTP for Prometheus: /probe?target=HOST:PORT answers with the run's metrics and its cause.",
         discussion: """
         Endpoints: /probe?target=HOST:PORT[&checks=ID,...] (blackbox_exporter's multi-target style), \

@@ -4,6 +4,8 @@ import Foundation
 import TCPCheckCore
 import TCPCheckHost
 
+// Every command names itself (commandName): a name derived from the type costs
+// a scan of all protocol conformances at each start, most of `--version`'s time.
 @main
 struct TCPCheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
