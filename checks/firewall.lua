@@ -1,5 +1,5 @@
 -- firewall: which firewall rules decide the target's packets, proved by their counters.
--- Inspects: nftables (nft -j list chains, nft -j list table), iptables-nft-save -c / ip6tables-nft-save -c,
+-- Inspects: nftables (its chains over netlink, as nft list chains; nft -j list table), iptables-nft-save -c / ip6tables-nft-save -c,
 --           iptables-legacy-save -c when legacy tables exist; nft sets, ipsets, recent lists, hashlimit
 --           buckets and conntrack counts for the client's address; rule counters (netlink) before and
 --           after one probe connect; the route to each address (rtnetlink, like ip route get); a DNAT's
@@ -568,7 +568,7 @@ says so.]],
   order = 40,
   tags = { "firewall", "server", "client", "local" },
   inspects = {
-    "nftables ruleset (nft -j list chains; nft -j list table FAMILY NAME)",
+    "nftables ruleset (its chains over netlink, as nft list chains shows them; nft -j list table FAMILY NAME)",
     "iptables rules with counters (iptables-nft-save -c, ip6tables-nft-save -c; iptables-legacy-save -c when legacy tables exist)",
     "for the client's address (--from): nft set elements, ipset members (ipset list -o save), /proc/net/xt_recent, /proc/net/ipt_hashlimit, conntrack -L",
     "rule and policy counters before and after one probe connect (nf_tables netlink)",

@@ -1,5 +1,6 @@
 // Gathers the whole firewall, each table from one place only:
-//  - `nft -j list chains` (cheap: no rules) tells which tables exist;
+//  - a netlink dump of the nf_tables chains (`nft list chains`, without
+//    starting nft; nft itself when netlink fails) tells which tables exist;
 //  - ip/ip6 tables named like iptables' (filter, nat, mangle, raw, security)
 //    are read with `iptables-nft-save -c` / `ip6tables-nft-save -c`, the
 //    view their owner wrote them in (nft would show translated xt rules);
@@ -93,18 +94,29 @@ public enum FirewallReader {
             ToolRunner.start(argv, timeout: timeout, maxOutput: maxOutput)
         }
 
-        // iptables-nft-save takes most of the time: start it at once, while nft
-        // lists the chains, and stop it if nft shows no iptables tables.
+        // iptables-nft-save takes most of the time: start it at once, while the
+        // chains are listed, and stop it if they show no iptables tables.
         let generation = NftNetlink.generation()
         var pending: [String: (argv: [String], tool: Result<RunningTool, ToolRunner.NotStarted>)] = [:]
         pending["ip"] = (["iptables-nft-save", "-c"], start(["iptables-nft-save", "-c"]))
 
-        // 1. Which nft tables exist, with their base chains and priorities.
-        let listed = run(["nft", "-j", "list", "chains"])
-        let nftChains: [FirewallChain]? = listed.ok ? NftJSON.parseChains(listed.stdout) : nil
-        if listed.ok && nftChains == nil { notes.append("`nft -j list chains` printed something that is not nft JSON; nft tables were not read") }
-        if let missing = listed.missing { notes.append("\(missing): nftables tables were not read (only iptables' view)") }
-        else if !listed.ok { notes.append("`nft -j list chains` failed (\(listed.stderrText.split(separator: "\n").first ?? "exit \(listed.exitCode ?? -1)")): nftables tables were not read") }
+        // 1. Which nft tables exist, with their base chains and priorities:
+        // from the kernel (what `nft list chains` shows), else from nft itself.
+        let nftChains: [FirewallChain]?
+        let began = Date()
+        switch NftNetlink.chains() {
+        case .success(let listed):
+            nftChains = listed
+            sources.append(FirewallSource(command: "nft list chains", ok: true, seconds: Date().timeIntervalSince(began),
+                                          message: "read from the kernel over netlink"))
+        case .failure(let e):
+            notes.append("nf_tables chains could not be read over netlink (\(e.message)); asked nft instead")
+            let listed = run(["nft", "-j", "list", "chains"])
+            nftChains = listed.ok ? NftJSON.parseChains(listed.stdout) : nil
+            if listed.ok && nftChains == nil { notes.append("`nft -j list chains` printed something that is not nft JSON; nft tables were not read") }
+            if let missing = listed.missing { notes.append("\(missing): nftables tables were not read (only iptables' view)") }
+            else if !listed.ok { notes.append("`nft -j list chains` failed (\(listed.stderrText.split(separator: "\n").first ?? "exit \(listed.exitCode ?? -1)")): nftables tables were not read") }
+        }
         var nftTables: [(family: String, name: String)] = []
         for c in nftChains ?? [] where !nftTables.contains(where: { $0.family == c.family && $0.name == c.table }) {
             nftTables.append((c.family, c.table))

@@ -277,6 +277,54 @@ func traces(_ v: LuaValue, hook: String, direction: String = "to_target") -> [Lu
         #expect((moved2["moved"].tableValue?.array ?? []).contains { $0["key"] == rej["key"] }, "\(moved2)")
     }
 
+    /// The chain list read over netlink is the one nft prints, for every family, hook and kind of chain.
+    @Test(.enabled(if: NetNS.unavailableReason == nil && ToolRunner.locate("nft") != nil && ToolRunner.locate("iptables") != nil,
+                   "needs root (namespaces), nft and iptables"))
+    func netlinkChainListIsNftsOwn() throws {
+        let ns = try NetNS("fwchains")
+        defer { ns.delete() }
+        let ruleset = """
+            table inet f {
+              chain input { type filter hook input priority 0; policy drop; }
+              chain out { type filter hook output priority -10; }
+              chain regular { counter; }
+            }
+            table ip n {
+              chain pre { type nat hook prerouting priority dstnat; }
+              chain post { type nat hook postrouting priority srcnat; policy accept; }
+            }
+            table ip6 m {
+              chain r { type route hook output priority mangle; }
+            }
+            table arp a {
+              chain i { type filter hook input priority 0; policy drop; }
+            }
+            table bridge b {
+              chain fw { type filter hook forward priority -200; }
+            }
+            table netdev d {
+              chain ing { type filter hook ingress device lo priority -500; }
+            }
+            """
+        let r = runCommand(["ip", "netns", "exec", ns.name, "nft", "-f", "-"], stdin: ruleset)
+        #expect(r.status == 0, "\(r.stderr)")
+        mustExec(ns, ["iptables", "-N", "MINE"])
+        mustExec(ns, ["iptables", "-A", "INPUT", "-j", "MINE"])
+
+        func key(_ c: FirewallChain) -> String {
+            [c.family, c.table, c.name, c.hook ?? "-", c.priority.map(String.init) ?? "-", c.type ?? "-", c.policy ?? "-"].joined(separator: " ")
+        }
+        let native = try ns.inside { try NftNetlink.chains().get() }
+        let json = runCommand(["ip", "netns", "exec", ns.name, "nft", "-j", "list", "chains"])
+        let nft = try #require(NftJSON.parseChains(Array(json.stdout.utf8)), Comment(rawValue: json.stderr))
+        #expect(native.map(key).sorted() == nft.map(key).sorted())
+        #expect(native.count >= 10, "\(native.map(key))")
+        #expect(native.contains { key($0) == "ip filter INPUT input 0 filter accept" }, "\(native.map(key))")
+        #expect(native.contains { key($0) == "arp a i input 0 filter drop" }, "\(native.map(key))")
+        #expect(native.contains { key($0) == "netdev d ing ingress -500 filter accept" }, "\(native.map(key))")
+        #expect(native.contains { key($0) == "ip filter MINE - - - -" }, "\(native.map(key))")
+    }
+
     // MARK: policies and managers
 
     @Test(.enabled(if: NetNS.unavailableReason == nil && ToolRunner.locate("iptables") != nil && ToolRunner.locate("nft") != nil, "needs root (namespaces), iptables and nft"))
