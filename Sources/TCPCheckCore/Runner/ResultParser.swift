@@ -100,13 +100,14 @@ enum ResultParser {
     static func sanitized(_ v: LuaValue) -> LuaValue {
         switch v {
         case .string(let b):
+            if Sanitize.isPlain(b) { return v }
             let s = String(decoding: b, as: UTF8.self)
             let clean = Sanitize.text(s)
             return clean == s ? v : .str(clean)
         case .table(let t):
             var out: [LuaKey: LuaValue] = [:]
             for (k, value) in t.entries {
-                let key: LuaKey = if case .string(let s) = k { .string(Sanitize.line(s)) } else { k }
+                let key: LuaKey = if case .string(let s) = k, !Sanitize.isPlain(s.utf8, multiline: false) { .string(Sanitize.line(s)) } else { k }
                 let clean = sanitized(value)
                 if !clean.isNil { out[key] = clean }
             }

@@ -7,6 +7,7 @@ public enum Sanitize {
     /// Removes escape sequences and control characters. Newlines and tabs
     /// survive when `multiline` is true; otherwise they become spaces.
     public static func text(_ s: String, multiline: Bool = true) -> String {
+        if isPlain(s.utf8, multiline: multiline) { return s }
         var out = String.UnicodeScalarView()
         var it = s.unicodeScalars.makeIterator()
         var pending: Unicode.Scalar? = nil
@@ -55,4 +56,13 @@ public enum Sanitize {
     }
 
     public static func line(_ s: String) -> String { text(s, multiline: false) }
+
+    /// True when the bytes are printable ASCII (and newlines and tabs when
+    /// `multiline`): nothing to remove, which is most text, read fast.
+    public static func isPlain<Bytes: Sequence<UInt8>>(_ bytes: Bytes, multiline: Bool = true) -> Bool {
+        for b in bytes where b < 0x20 || b > 0x7E {
+            if !(multiline && (b == 0x0A || b == 0x09)) { return false }
+        }
+        return true
+    }
 }

@@ -79,19 +79,24 @@ public enum KernelResources {
     /// Header/value line pairs ("TcpExt: A B" then "TcpExt: 1 2") of
     /// /proc/net/netstat and /proc/net/snmp, merged by section.
     public static func parsePairedCounters(_ text: String, into out: inout [String: [String: Int64]]) {
-        var pending: (section: String, names: [Substring])?
-        for line in text.split(separator: "\n") {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            let section = String(line[..<colon])
-            let words = line[line.index(after: colon)...].split(separator: " ")
-            if let p = pending, p.section == section, words.allSatisfy({ Int64($0) != nil }) {
-                var values = out[section] ?? [:]
-                for (name, value) in zip(p.names, words) { values[String(name)] = Int64(value) }
-                out[section] = values
-                pending = nil
-            } else {
-                pending = (section, words)
+        // Byte-wise: /proc's text is ASCII, and Character-wise splitting of
+        // these few kilobytes cost more than the rest of the resources step.
+        var pending: (section: Substring.UTF8View, names: [Substring.UTF8View])?
+        for line in text.utf8.split(separator: UInt8(ascii: "\n")) {
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
+            let section = line[..<colon]
+            let words = line[line.index(after: colon)...].split(separator: UInt8(ascii: " "))
+            if let p = pending, p.section.elementsEqual(section) {
+                let values = words.map { Int64(Substring($0)) }
+                if values.allSatisfy({ $0 != nil }) {
+                    var table = out[String(Substring(section))] ?? [:]
+                    for (name, value) in zip(p.names, values) { table[String(Substring(name))] = value }
+                    out[String(Substring(section))] = table
+                    pending = nil
+                    continue
+                }
             }
+            pending = (section, words)
         }
     }
 

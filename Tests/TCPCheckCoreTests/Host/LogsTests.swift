@@ -197,6 +197,14 @@ func asNobody<T>(_ body: @escaping () throws -> T) throws -> T {
         #expect(n.firstMatch(in: "TCP: request_sock_TCP: Possible SYN flooding on port [::]:8080. Sending cookies.") == 3)
         #expect(n.firstMatch(in: "all good") == nil)
         #expect(n.firstMatch(in: "") == nil)
+        // A needle at the very end, one cut short by the line's end, needles sharing their first bytes, a one-byte needle.
+        let m = LogText.Needles(["emfile", "em", "x", "table full"])
+        #expect(m.firstMatch(in: "accept: EMFILE") == 1)
+        #expect(m.firstMatch(in: "accept: EMFIL") == 2)
+        #expect(m.firstMatch(in: "conntrack: TABLE FULL") == 4)
+        #expect(m.firstMatch(in: "conntrack: table ful") == nil)
+        #expect(m.firstMatch(in: "x") == 3)
+        #expect(m.firstMatch(in: "e") == nil)
     }
 }
 
