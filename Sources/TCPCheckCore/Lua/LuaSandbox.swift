@@ -169,6 +169,7 @@ public final class LuaSandbox {
     /// that the recording can read back.
     private func answer(_ name: String, _ function: HostFunction, _ values: [LuaValue], streaming: Bool) -> Result<(UnsafeMutablePointer<UInt8>, Int), HostError> {
         if let answer = env.facts?.answer(name, values) { return .success(mallocCopy(answer)) }
+        defer { env.facts?.release(name, values) }   // a read that failed: another caller may try
         do {
             let call = HostCall(name: name, args: values, env: env)
             call.encoded.state = streaming ? state : nil

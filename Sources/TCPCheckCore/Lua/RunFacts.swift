@@ -22,26 +22,58 @@ public final class RunFacts: @unchecked Sendable {
         var args: [LuaValue]
     }
 
-    private let lock = NSLock()
+    private let cond = NSCondition()
     private var answers: [Key: [UInt8]] = [:]
+    /// Reads under way: a second caller of one waits for its answer.
+    private var reading: Set<Key> = []
     /// How many calls were answered from an earlier one (for tests and benches).
     public private(set) var reused = 0
+    /// Callers waiting now for another's read (for tests).
+    var waiters: Int { cond.withLock { waiting } }
+    private var waiting = 0
+    /// The longest a caller waits for another's read of the same thing before making it itself.
+    static let waitLimit = 60.0
 
     public init() {}
 
-    /// The encoded answer an earlier call of `function` with `args` got, if it is a stable one.
+    /// The encoded answer an earlier call of `function` with `args` got, if it
+    /// is a stable one. When the same read is under way (two checks side by
+    /// side ask for the interfaces), waits for its answer; nil means the
+    /// caller makes the read and then calls `keep`, or `release` when it has
+    /// no answer to keep.
     func answer(_ function: String, _ args: [LuaValue]) -> [UInt8]? {
         guard RunFacts.stable.contains(function) else { return nil }
-        return lock.withLock {
-            let a = answers[Key(function: function, args: args)]
-            if a != nil { reused += 1 }
-            return a
+        let key = Key(function: function, args: args)
+        let deadline = Date(timeIntervalSinceNow: RunFacts.waitLimit)
+        cond.lock()
+        defer { cond.unlock() }
+        while true {
+            if let a = answers[key] { reused += 1; return a }
+            if !reading.contains(key) || Date() >= deadline { reading.insert(key); return nil }
+            waiting += 1
+            _ = cond.wait(until: deadline)
+            waiting -= 1
         }
     }
 
     /// Keeps the encoded answer of a stable function for the rest of the run.
     func keep(_ function: String, _ args: [LuaValue], _ encoded: [UInt8]) {
         guard RunFacts.stable.contains(function) else { return }
-        lock.withLock { answers[Key(function: function, args: args)] = encoded }
+        let key = Key(function: function, args: args)
+        cond.withLock {
+            answers[key] = encoded
+            reading.remove(key)
+            cond.broadcast()
+        }
+    }
+
+    /// Ends a read that `answer` handed to its caller without an answer to
+    /// keep (it failed): the next waiting caller makes it.
+    func release(_ function: String, _ args: [LuaValue]) {
+        guard RunFacts.stable.contains(function) else { return }
+        let key = Key(function: function, args: args)
+        cond.withLock {
+            if reading.remove(key) != nil { cond.broadcast() }
+        }
     }
 }

@@ -109,6 +109,33 @@ extension RunReport {
         #expect(facts.reused == 1, "the second route.get is answered from the first; sys.netstat is read twice")
     }
 
+    /// Two checks side by side asking for the same stable read: one makes it, the other waits for its answer.
+    @Test func aReadUnderWayIsWaitedForNotMadeAgain() throws {
+        let facts = RunFacts()
+        let args: [LuaValue] = [.str("127.0.0.1")]
+        #expect(facts.answer("route.get", args) == nil, "the first caller makes the read")
+        let got = ResultBox<[UInt8]?>()
+        let done = DispatchSemaphore(value: 0)
+        Thread { got.result = .success(facts.answer("route.get", args)); done.signal() }.start()
+        #expect(waitFor { facts.waiters == 1 ? true : nil } == true, "the second caller waits")
+        facts.keep("route.get", args, [1, 2, 3])
+        done.wait()
+        #expect(try got.result?.get() == [1, 2, 3])
+        #expect(facts.reused == 1)
+
+        // A read that fails hands the turn to the next caller, which makes it itself.
+        #expect(facts.answer("route.defaults", []) == nil)
+        let second = ResultBox<[UInt8]?>()
+        let done2 = DispatchSemaphore(value: 0)
+        Thread { second.result = .success(facts.answer("route.defaults", [])); done2.signal() }.start()
+        #expect(waitFor { facts.waiters == 1 ? true : nil } == true)
+        facts.release("route.defaults", [])
+        done2.wait()
+        #expect(try second.result?.get() == nil, "released: the waiting caller reads it")
+        // Counters are never shared, nor waited for.
+        #expect(facts.answer("sys.netstat", []) == nil && facts.answer("sys.netstat", []) == nil)
+    }
+
     @Test func checksRunInOrderAndSeeEarlierResults() throws {
         let dir = try TempDir()
         try dir.file("b.lua", check("second", order: 2, body: """
