@@ -5,6 +5,7 @@ let package = Package(
     name: "tcpcheck",
     products: [
         .executable(name: "tcpcheck", targets: ["tcpcheck"]),
+        .executable(name: "tcpcheck-serve", targets: ["tcpcheck-serve"]),
         .library(name: "TCPCheckCore", targets: ["TCPCheckCore"]),
     ],
     dependencies: [
@@ -61,11 +62,29 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // What both programs share: their main (errors as one line and an exit
+        // status), the console, common options, and how `serve` finds its program.
+        .target(
+            name: "TCPCheckCLI",
+            dependencies: ["TCPCheckCore", "TCPCheckHost", "CSys", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        // The command line tool. It does not link the HTTP server: `tcpcheck
+        // serve` starts tcpcheck-serve, so every run starts faster and smaller.
         .executableTarget(
             name: "tcpcheck",
             dependencies: [
                 "TCPCheckCore",
                 "TCPCheckHost",
+                "TCPCheckCLI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "tcpcheck-serve",
+            dependencies: [
+                "TCPCheckCore",
+                "TCPCheckHost",
+                "TCPCheckCLI",
                 "TCPCheckServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -73,9 +92,9 @@ let package = Package(
         // What the test targets share (waiting for a child without hanging).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "TCPCheckCoreTests", dependencies: ["TCPCheckCore", "TCPCheckHost", "TCPCheckServe", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["tcpcheck", "TCPCheckCore", "CSys", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["tcpcheck", "tcpcheck-serve", "TCPCheckCore", "CSys", "TestSupport"]),
         // The Debian package (packaging/build-deb.sh) built, installed into a scratch root, run and purged.
-        .testTarget(name: "PackagingTests", dependencies: ["tcpcheck"]),
+        .testTarget(name: "PackagingTests", dependencies: ["tcpcheck", "tcpcheck-serve"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -39,13 +39,20 @@ date=$(git log -1 --format=%cs)
 swift_flags=(--scratch-path "$scratch" -Xswiftc -static-stdlib --disable-local-rpath -Xlinker -z -Xlinker now)
 echo "build-deb: building tcpcheck (release) and its man page; the first build takes minutes" >&2
 swift package "${swift_flags[@]}" generate-manual --date "$date"
-binary="$(swift build -c release "${swift_flags[@]}" --show-bin-path)/tcpcheck"
+bindir=$(swift build -c release "${swift_flags[@]}" --show-bin-path)
+binary=$bindir/tcpcheck
+server=$bindir/tcpcheck-serve   # what `tcpcheck serve` starts (Sources/TCPCheckCLI/ServeLauncher.swift)
 page="$scratch/plugins/GenerateManual/outputs/tcpcheck/tcpcheck.1"
-[[ -s "$page" ]] || { echo "build-deb: generate-manual wrote no $page" >&2; exit 1; }
-if ldd "$binary" | grep -E 'liblua|libswift|libFoundation'; then
-  echo "build-deb: $binary still loads the libraries above; Lua and the Swift runtime must be linked in" >&2
-  exit 1
-fi
+serve_page="$scratch/plugins/GenerateManual/outputs/tcpcheck-serve/tcpcheck-serve.1"
+for f in "$page" "$serve_page"; do
+  [[ -s "$f" ]] || { echo "build-deb: generate-manual wrote no $f" >&2; exit 1; }
+done
+for b in "$binary" "$server"; do
+  if ldd "$b" | grep -E 'liblua|libswift|libFoundation'; then
+    echo "build-deb: $b still loads the libraries above; Lua and the Swift runtime must be linked in" >&2
+    exit 1
+  fi
+done
 version=$("$binary" --version)
 arch=$(dpkg --print-architecture)
 
@@ -53,15 +60,18 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 root=$work/debian/tcpcheck   # where dpkg-shlibdeps expects a package's files
 doc=$root/usr/share/doc/tcpcheck
-install -d "$root/usr/bin" "$root/usr/share/man/man1" "$doc"
+install -d "$root/usr/bin" "$root/usr/lib/tcpcheck" "$root/usr/share/man/man1" "$doc"
 install -m 755 "$binary" "$root/usr/bin/tcpcheck"
-strip --strip-unneeded --remove-section=.comment --remove-section=.note "$root/usr/bin/tcpcheck"
+install -m 755 "$server" "$root/usr/lib/tcpcheck/tcpcheck-serve"
+strip --strip-unneeded --remove-section=.comment --remove-section=.note "$root/usr/bin/tcpcheck" "$root/usr/lib/tcpcheck/tcpcheck-serve"
 
 # The man page: the parser's options and commands, then the sections it
 # cannot know (ENVIRONMENT, EXIT STATUS, SEE ALSO) in place of its generic
 # EXIT STATUS. Blank lines from --help texts become paragraph breaks.
 { awk '/^\.Sh "EXIT STATUS"/ { exit } { print /^$/ ? ".Pp" : $0 }' "$page"
   cat packaging/man/tcpcheck.1.tail; } | gzip -9n > "$root/usr/share/man/man1/tcpcheck.1.gz"
+# tcpcheck serve's options are tcpcheck-serve's: their page, as the parser wrote it.
+awk '{ print /^$/ ? ".Pp" : $0 }' "$serve_page" | gzip -9n > "$root/usr/share/man/man1/tcpcheck-serve.1.gz"
 
 # Completions, where Debian's bash-completion, zsh and fish look for them.
 install -d "$root/usr/share/bash-completion/completions" "$root/usr/share/zsh/vendor-completions" \
@@ -96,7 +106,7 @@ install -D -m 644 -t "$doc/examples" packaging/serve.conf packaging/examples/pro
 # folder in the package's tree).
 install -d "$root/DEBIAN"
 printf 'Source: tcpcheck\n\nPackage: tcpcheck\nArchitecture: any\n' > "$work/debian/control"
-depends=$(cd "$work" && dpkg-shlibdeps -O debian/tcpcheck/usr/bin/tcpcheck | sed -n 's/^shlibs:Depends=//p')
+depends=$(cd "$work" && dpkg-shlibdeps -O debian/tcpcheck/usr/bin/tcpcheck debian/tcpcheck/usr/lib/tcpcheck/tcpcheck-serve | sed -n 's/^shlibs:Depends=//p')
 
 chmod -R u=rwX,go=rX "$root"
 sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s|@MAINTAINER@|$maintainer|" \

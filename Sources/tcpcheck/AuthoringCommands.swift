@@ -2,6 +2,7 @@
 // and the examples' test runner (docs/writing-checks.md).
 import ArgumentParser
 import Foundation
+import TCPCheckCLI
 import TCPCheckCore
 
 struct Stubs: ParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TCPCheckCLI
 import TCPCheckCore
 
 struct List: ParsableCommand {

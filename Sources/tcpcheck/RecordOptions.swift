@@ -2,6 +2,7 @@
 // every host call of the run in a file, or answer them all from one
 // (docs/recording.md).
 import ArgumentParser
+import TCPCheckCLI
 import TCPCheckCore
 
 struct RecordOptions: ParsableArguments {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TCPCheckCLI
 import TCPCheckCore
 
 /// How a command writes its reports: `--format` on standard output, any

@@ -1,6 +1,7 @@
 // The tcpcheck command line: a thin layer over TCPCheckCore.
 import ArgumentParser
 import Foundation
+import TCPCheckCLI
 import TCPCheckCore
 import TCPCheckHost
 
@@ -38,51 +39,5 @@ struct TCPCheckCommand: ParsableCommand {
     )
 
     /// Parses and runs; every error becomes one line on stderr and the right exit status.
-    static func main() {
-        Console.setUp()
-        Console.ensureDescriptors()
-        // Swift reads the command line from /proc/self/cmdline: without /proc
-        // it would look empty, and "tcpcheck run ..." would print help.
-        if CommandLine.arguments.isEmpty || access("/proc/self/cmdline", R_OK) != 0 {
-            fail("/proc is not mounted: tcpcheck reads its command line and the system's state from it (mount -t proc proc /proc)", code: 71)
-        }
-        TCPCheck.tuneMemory()
-        do {
-            var command = try parseAsRoot()
-            try command.run()
-        } catch let e as UsageError {
-            fail(e.description, code: 64)
-        } catch let e as ExitCode {
-            Foundation.exit(e.rawValue)
-        } catch {
-            let code = exitCode(for: error)
-            if code == .success {
-                Console.out(fullMessage(for: error) + "\n")
-                Foundation.exit(0)
-            }
-            fail(oneLine(self.message(for: error)).replacingOccurrences(of: "Error: ", with: "") + " (see 'tcpcheck --help')",
-                 code: code == .validationFailure ? 64 : code.rawValue)
-        }
-    }
-
-    /// The parser's message as one line: its first, with a list of accepted
-    /// values that follows it ("  - text" lines) joined in ('text', 'json').
-    static func oneLine(_ message: String) -> String {
-        let lines = message.split(separator: "\n")
-        guard let first = lines.first else { return "invalid arguments" }
-        let values = lines.dropFirst().prefix { $0.hasPrefix("  - ") }.map { "'\($0.dropFirst(4))'" }
-        return values.isEmpty ? String(first) : first + " " + values.joined(separator: ", ")
-    }
-
-    static func fail(_ message: String, code: Int32) -> Never {
-        Console.err("tcpcheck: \(Sanitize.line(message))\n")
-        Foundation.exit(code)
-    }
-}
-
-/// Options shared by the commands that load checks.
-struct CheckSourceOptions: ParsableArguments {
-    @Option(name: .customLong("checks-dir"), help: ArgumentHelp("Also load checks from DIR (repeatable; a check with a built-in's id replaces it).", valueName: "DIR"),
-            completion: .directory)
-    var checkDirs: [String] = []
+    static func main() { CommandMain.run(Self.self) }
 }

@@ -64,6 +64,7 @@ final class DebianPackageTests: XCTestCase {
         XCTAssertTrue(field("Recommends", in: control).contains("iproute2"), control)
         let files = shell("dpkg-deb -c '\(deb)'").stdout
         for path in ["./usr/bin/tcpcheck", "./usr/share/man/man1/tcpcheck.1.gz",
+                     "./usr/lib/tcpcheck/tcpcheck-serve", "./usr/share/man/man1/tcpcheck-serve.1.gz",
                      "./usr/share/bash-completion/completions/tcpcheck", "./usr/share/zsh/vendor-completions/_tcpcheck",
                      "./usr/share/fish/vendor_completions.d/tcpcheck.fish", "./usr/share/doc/tcpcheck/copyright",
                      "./usr/share/doc/tcpcheck/README.md", "./usr/share/doc/tcpcheck/docs/verdict.md",
@@ -129,6 +130,10 @@ final class DebianPackageTests: XCTestCase {
         let version = shell("'\(root)/usr/bin/tcpcheck' --version")
         XCTAssertEqual(version.status, 0, version.stderr)
         XCTAssertEqual(version.stdout.trimmed, field("Version", in: shell("dpkg-deb -f '\(deb)'").stdout))
+        // `tcpcheck serve` finds its program where the package put it.
+        let serveHelp = shell("'\(root)/usr/bin/tcpcheck' serve --help")
+        XCTAssertEqual(serveHelp.status, 0, serveHelp.stderr)
+        XCTAssertTrue(serveHelp.stdout.contains("--allow"), serveHelp.stdout)
 
         if onPath("man") {
             let man = shell("MANWIDTH=100 man -l '\(root)/usr/share/man/man1/tcpcheck.1.gz'", environment: ["MANPAGER": "cat", "PAGER": "cat"])

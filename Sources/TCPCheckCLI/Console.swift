@@ -9,9 +9,9 @@ import Foundation
 import Glibc
 #endif
 
-enum Console {
+public enum Console {
     /// EX_IOERR from sysexits.h: the report could not be written.
-    static let ioErrorStatus: Int32 = 74
+    public static let ioErrorStatus: Int32 = 74
 
     private static var stdoutWasClosed = false
 
@@ -23,7 +23,7 @@ enum Console {
     /// Before anything else opens a file: a closed stdout or stderr would
     /// hand its number to the next file or socket tcpcheck opens, and the
     /// report would go there. Hold the slot with /dev/null and remember.
-    static func setUp() {
+    public static func setUp() {
         signal(SIGPIPE, SIG_IGN)   // a closed pipe is EPIPE from write(), not death
         csys_install_exit_handlers(crashMessage)
         for fd in [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO] where fcntl(fd, F_GETFD) < 0 && errno == EBADF {
@@ -36,7 +36,7 @@ enum Console {
     /// A run needs a few descriptors of its own (pipes to tools, netlink and
     /// probe sockets): raise the soft limit to `wanted` where the hard one
     /// allows, and refuse to start, in one line, where `minimum` cannot be had.
-    static func ensureDescriptors(minimum: rlim_t = 16, wanted: rlim_t = 256) {
+    public static func ensureDescriptors(minimum: rlim_t = 16, wanted: rlim_t = 256) {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < wanted else { return }
         limit.rlim_cur = min(limit.rlim_max, wanted)
@@ -48,13 +48,13 @@ enum Console {
     }
 
     /// Writes text to standard output, or ends tcpcheck with a message and 74.
-    static func out(_ text: String) {
+    public static func out(_ text: String) {
         if stdoutWasClosed { fail(EBADF) }
         if let e = write(text, to: STDOUT_FILENO) { fail(e) }
     }
 
     /// Best effort: stderr that cannot take a message is no reason to crash.
-    static func err(_ text: String) {
+    public static func err(_ text: String) {
         _ = write(text, to: STDERR_FILENO)
     }
 
@@ -64,7 +64,7 @@ enum Console {
     }
 
     /// Writes all of text; the errno when it could not.
-    static func write(_ text: String, to fd: Int32) -> Int32? {
+    public static func write(_ text: String, to fd: Int32) -> Int32? {
         var bytes = Array(text.utf8)[...]
         while !bytes.isEmpty {
             let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
@@ -82,7 +82,7 @@ extension Console {
     /// Replaces the file at path with text, whole or not at all: written to
     /// a temporary file in the same folder, flushed, then renamed over it.
     /// The reason when it could not be written.
-    static func writeAtomically(_ text: String, to path: String) -> String? {
+    public static func writeAtomically(_ text: String, to path: String) -> String? {
         let folder = (path as NSString).deletingLastPathComponent
         var template = Array(((folder.isEmpty ? "." : folder) + "/.tcpcheck-output-XXXXXX").utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
