@@ -54,7 +54,9 @@ public final class ProbeServer: @unchecked Sendable {
         self.config = config
         base = try RunConfig(checks: config.checks, target: nil, timeout: config.timeout, settings: config.settings,
                              checkDirs: config.checkDirs, ruleDirs: config.ruleDirs)
-        known = try base.loadCatalog().entries.map(\.info.id)
+        let catalog = try base.loadCatalog()
+        try RunSettings.checkKeys(base.options.settings.map(\.key), loaded: catalog.entries, checkDirs: config.checkDirs)
+        known = catalog.entries.map(\.info.id)
         for id in config.checks where id != "all" && !known.contains(id) {
             throw UsageError("--checks: unknown check '\(Sanitize.line(id))' (known: \(known.joined(separator: ", ")); see 'tcpcheck list')")
         }

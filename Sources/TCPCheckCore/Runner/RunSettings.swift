@@ -20,7 +20,7 @@ extension RunConfig {
         options = RunOptions(timeout: timeout, settings: try RunSettings.parse(settings),
                              from: try RunSettings.from(from), awaitSeconds: try RunSettings.await(awaitSeconds, from: from, target: target))
         limits = try RunSettings.limits(options)
-        try RunSettings.checkKeys(options.settings.map(\.key), checkDirs: checkDirs)
+        // The --set keys are checked against the checks when the run has loaded them (Runner.run).
     }
 }
 
@@ -54,12 +54,13 @@ public enum RunSettings {
 
     /// Every key must be the runner's or declared by a check (built in, in
     /// TCPCHECK_CHECKS_PATH or in a --checks-dir): a typo would otherwise run
-    /// as if nothing were said. The catalog is loaded only when a key is not the runner's.
-    static func checkKeys(_ keys: [String], checkDirs: [String]) throws {
-        let runner = Set(runnerOptions.map(\.name))
-        guard keys.contains(where: { !runner.contains($0) }) else { return }
+    /// as if nothing were said. `loaded`: checks loaded already (a run's); the
+    /// whole catalog is loaded only for a key that is in neither.
+    public static func checkKeys(_ keys: [String], loaded: [CatalogEntry] = [], checkDirs: [String]) throws {
+        var known = Set(runnerOptions.map(\.name)).union(loaded.flatMap { $0.info.options.map(\.name) })
+        guard keys.contains(where: { !known.contains($0) }) else { return }
         let catalog = try CheckCatalog.load(checkDirs: checkDirs)
-        let known = Set(runner).union(catalog.entries.flatMap { $0.info.options.map(\.name) })
+        known.formUnion(catalog.entries.flatMap { $0.info.options.map(\.name) })
         for key in keys where !known.contains(key) {
             let hint = nearest(key, in: known).map { "; did you mean '\($0)'?" } ?? ""
             throw UsageError("unknown --set key '\(key)': no check declares it\(hint) (known: \(known.sorted().joined(separator: ", ")); 'tcpcheck show CHECK' lists a check's options)")

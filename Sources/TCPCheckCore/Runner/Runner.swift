@@ -87,14 +87,17 @@ public enum Runner {
         // way is looked up in the whole catalog, which also lists every known id
         // if it is not there.
         let selected: [(entry: CatalogEntry, neededBy: String?)]
+        var loaded = CheckCatalog.load(sources: sources, running: config.checks,
+                                       limits: config.limits, options: config.options, lanes: lanes)
         do {
-            let needed = CheckCatalog.load(sources: sources, running: config.checks,
-                                           limits: config.limits, options: config.options, lanes: lanes)
-            selected = try select(config.checks, from: needed)
+            selected = try select(config.checks, from: loaded)
         } catch is UsageError {
-            let all = CheckCatalog.load(sources: sources, limits: config.limits, options: config.options, lanes: lanes)
-            selected = try select(config.checks, from: all)
+            loaded = CheckCatalog.load(sources: sources, limits: config.limits, options: config.options, lanes: lanes)
+            selected = try select(config.checks, from: loaded)
         }
+        // A --set key no check declares is refused before anything runs (the
+        // whole catalog is loaded for it only when these checks do not declare it).
+        try RunSettings.checkKeys(config.options.settings.map(\.key), loaded: loaded.entries, checkDirs: config.checkDirs)
         let target = config.target.map { TargetReport(spec: $0, resolution: resolving!.value()) }
         let facts = config.facts ?? RunFacts()
         for (entry, _) in selected { entry.sandbox?.env.facts = facts }
