@@ -44,6 +44,13 @@ public enum Journal {
     public static func read(_ q: JournalQuery, maxLine: Int = LogTail.defaultMaxLine) -> JournalResult {
         let argv = q.argv
         var result = JournalResult(command: argv.map(shellQuote).joined(separator: " "))
+        // Where no journal file exists (a container, a host without journald)
+        // journalctl only says so: say it without starting it.
+        if ToolRunner.locate("journalctl") != nil, hasFiles() == false {
+            result.error = "no_journal"
+            result.message = noJournal
+            return result
+        }
         // Room for every line at its cap, within reason.
         let cap = min(max(q.lines, 1) * (maxLine + 64), 64 << 20)
         let run = ToolRunner.run(argv, timeout: q.timeout, maxOutput: cap)
@@ -56,7 +63,7 @@ public enum Journal {
             result.message = "\(result.command) did not finish within \(q.timeout) s"
         } else if stderr.contains("No journal files were found") {
             result.error = "no_journal"
-            result.message = "no journal files (journald not running or not persisting logs here)"
+            result.message = noJournal
         } else if run.exitCode != 0 {
             result.error = "failed"
             let how = run.signal.map { "was killed by signal \($0)" } ?? "exited with status \(run.exitCode ?? -1)"
@@ -70,6 +77,38 @@ public enum Journal {
         if run.truncated { result.warning = "output cut at \(cap >> 10) KiB" }
         if let hidden = hiddenJournalWarning() { result.warning = [result.warning, hidden].compactMap { $0 }.joined(separator: "; ") }
         return result
+    }
+
+    static let noJournal = "no journal files (journald not running or not persisting logs here)"
+
+    /// Whether there is a journal file to read, where journalctl looks for the
+    /// system's and users' journals (ROOT/*.journal, ROOT/MACHINE-ID/*.journal,
+    /// and journal~ files); nil when a folder cannot be read, so that
+    /// journalctl, not this, decides.
+    static func hasFiles(roots: [String] = ["/var/log/journal", "/run/log/journal"]) -> Bool? {
+        var unknown = false
+        // Entries of one folder (at most 10,000 looked at), or nil when it cannot be read.
+        func entries(_ path: String) -> [(name: String, folder: Bool)]? {
+            guard let dir = opendir(path) else { return errno == ENOENT || errno == ENOTDIR ? [] : nil }
+            defer { closedir(dir) }
+            var out: [(name: String, folder: Bool)] = []
+            while out.count < 10_000, let e = readdir(dir) {
+                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                if name == "." || name == ".." { continue }
+                out.append((name, e.pointee.d_type == UInt8(DT_DIR) || e.pointee.d_type == UInt8(DT_UNKNOWN)))
+            }
+            return out
+        }
+        func isJournal(_ name: String) -> Bool { name.hasSuffix(".journal") || name.hasSuffix(".journal~") }
+        for root in roots {
+            guard let top = entries(root) else { unknown = true; continue }
+            if top.contains(where: { isJournal($0.name) }) { return true }
+            for sub in top where sub.folder {
+                guard let inner = entries(root + "/" + sub.name) else { unknown = true; continue }
+                if inner.contains(where: { isJournal($0.name) }) { return true }
+            }
+        }
+        return unknown ? nil : false
     }
 
     /// Not root and in none of the groups that may read the system journal.

@@ -477,6 +477,26 @@ let plantedLog: [(line: String, signature: String, time: String?)] = [
         let bad = sb.load(source: "return logs.journal({unit = '--since=yesterday'})", chunkName: "@t", key: "t2")
         #expect((try? bad.get()) == nil, "a unit name that is an option is refused")
     }
+
+    /// Where journalctl would find no journal file, it is not started (it would only say so).
+    @Test func journalFilesAreLookedForWhereJournalctlLooks() throws {
+        let dir = try TempDir()
+        let (persistent, volatile) = (dir.path + "/var", dir.path + "/run")
+        #expect(Journal.hasFiles(roots: [persistent, volatile]) == false, "neither folder exists")
+        try FileManager.default.createDirectory(atPath: persistent + "/0123abcd", withIntermediateDirectories: true)
+        _ = try dir.file("var/0123abcd/user-1000.txt", "")
+        #expect(Journal.hasFiles(roots: [persistent, volatile]) == false, "a machine's folder without journal files")
+        _ = try dir.file("var/0123abcd/system@0001-0002.journal~", "")
+        #expect(Journal.hasFiles(roots: [persistent, volatile]) == true, "a journal file in a machine's folder")
+        try FileManager.default.createDirectory(atPath: volatile, withIntermediateDirectories: true)
+        _ = try dir.file("run/system.journal", "")
+        #expect(Journal.hasFiles(roots: [volatile]) == true, "a journal file in the root")
+        // On this host, no journal files and journalctl's own answer agree.
+        if ToolRunner.locate("journalctl") != nil, Journal.hasFiles() == false {
+            let live = ToolRunner.run(["journalctl", "--no-pager", "-n", "1"], timeout: 10, maxOutput: 1 << 16)
+            #expect(live.stderrText.contains("No journal files were found"), "\(live.stderrText)")
+        }
+    }
 }
 
 @Suite(.enabled(if: tcpcheckBinary != nil, "needs the tcpcheck binary (swift build)"))
