@@ -95,7 +95,9 @@ public enum Journal {
             while out.count < 10_000, let e = readdir(dir) {
                 let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
                 if name == "." || name == ".." { continue }
-                out.append((name, e.pointee.d_type == UInt8(DT_DIR) || e.pointee.d_type == UInt8(DT_UNKNOWN)))
+                // A link may lead to a folder: looked into like one (opendir says if it is not).
+                let type = e.pointee.d_type
+                out.append((name, type == UInt8(DT_DIR) || type == UInt8(DT_LNK) || type == UInt8(DT_UNKNOWN)))
             }
             return out
         }

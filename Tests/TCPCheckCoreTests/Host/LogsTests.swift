@@ -486,6 +486,12 @@ let plantedLog: [(line: String, signature: String, time: String?)] = [
         try FileManager.default.createDirectory(atPath: persistent + "/0123abcd", withIntermediateDirectories: true)
         _ = try dir.file("var/0123abcd/user-1000.txt", "")
         #expect(Journal.hasFiles(roots: [persistent, volatile]) == false, "a machine's folder without journal files")
+        // A machine's folder that is a link to the real one.
+        try FileManager.default.createDirectory(atPath: dir.path + "/elsewhere", withIntermediateDirectories: true)
+        _ = try dir.file("elsewhere/system.journal", "")
+        try FileManager.default.createSymbolicLink(atPath: persistent + "/4567ef", withDestinationPath: dir.path + "/elsewhere")
+        #expect(Journal.hasFiles(roots: [persistent, volatile]) == true, "a journal file behind a link")
+        try FileManager.default.removeItem(atPath: persistent + "/4567ef")
         _ = try dir.file("var/0123abcd/system@0001-0002.journal~", "")
         #expect(Journal.hasFiles(roots: [persistent, volatile]) == true, "a journal file in a machine's folder")
         try FileManager.default.createDirectory(atPath: volatile, withIntermediateDirectories: true)
