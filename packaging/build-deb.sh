@@ -41,7 +41,7 @@ echo "build-deb: building tcpcheck (release) and its man page; the first build t
 swift package "${swift_flags[@]}" generate-manual --date "$date"
 bindir=$(swift build -c release "${swift_flags[@]}" --show-bin-path)
 binary=$bindir/tcpcheck
-server=$bindir/tcpcheck-serve   # what `tcpcheck serve` starts (Sources/TCPCheckCLI/ServeLauncher.swift)
+server=$bindir/tcpcheck-serve   # what `tcpcheck serve` starts (Sources/TCPCheckCLI/ServeProgram.swift)
 page="$scratch/plugins/GenerateManual/outputs/tcpcheck/tcpcheck.1"
 serve_page="$scratch/plugins/GenerateManual/outputs/tcpcheck-serve/tcpcheck-serve.1"
 for f in "$page" "$serve_page"; do

@@ -6,7 +6,7 @@ import Foundation
 import Glibc
 #endif
 
-public enum ServeHelp {
+public enum ServeProgram {
     public static let abstract = "Serve probes over HTTP for Prometheus: /probe?target=HOST:PORT answers with the run's metrics and its cause."
     public static let program = "tcpcheck-serve"
 

@@ -14,7 +14,7 @@ import TCPCheckServe
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tcpcheck-serve",
-        abstract: ServeHelp.abstract + " (tcpcheck serve runs this program.)",
+        abstract: ServeProgram.abstract + " (tcpcheck serve runs this program.)",
         discussion: """
         Endpoints: /probe?target=HOST:PORT[&checks=ID,...] (blackbox_exporter's multi-target style), \
         /report?target=HOST:PORT[&format=FORMAT] (text, markdown, json or any --format), /metrics (the server's own), /healthz.

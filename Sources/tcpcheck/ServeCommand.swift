@@ -1,4 +1,4 @@
-// `tcpcheck serve`: hands its arguments to tcpcheck-serve (ServeHelp), the
+// `tcpcheck serve`: hands its arguments to tcpcheck-serve (ServeProgram), the
 // exporter's program, which parses them and prints their help.
 import ArgumentParser
 import TCPCheckCLI
@@ -6,7 +6,7 @@ import TCPCheckCLI
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: ServeHelp.abstract,
+        abstract: ServeProgram.abstract,
         discussion: "Runs tcpcheck-serve with these arguments: its options are in 'tcpcheck serve --help' and man tcpcheck-serve; see docs/serve.md.",
         helpNames: []
     )
@@ -15,6 +15,6 @@ struct Serve: ParsableCommand {
     var arguments: [String] = []
 
     func run() throws {
-        CommandMain.fail("serve: " + ServeHelp.exec(arguments), code: 69)   // EX_UNAVAILABLE
+        CommandMain.fail("serve: " + ServeProgram.exec(arguments), code: 69)   // EX_UNAVAILABLE
     }
 }
