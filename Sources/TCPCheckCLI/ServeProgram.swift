@@ -21,6 +21,33 @@ public enum ServeProgram {
         return (candidates.first { access($0, X_OK) == 0 }, candidates)
     }
 
+    /// tcpcheck-serve's option names (--listen ...), as its parser describes
+    /// them, for shell completion of `tcpcheck serve`; none when it cannot be asked.
+    public static func optionNames() -> [String] {
+        guard let path = programPath().path else { return [] }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = ["--experimental-dump-help"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return [] }
+        let data = out.fileHandleForReading.readDataToEndOfFile()   // ends when the program does
+        p.waitUntilExit()
+        guard let doc = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let arguments = (doc["command"] as? [String: Any])?["arguments"] as? [[String: Any]] else { return [] }
+        return arguments.flatMap { a in
+            (a["names"] as? [[String: Any]] ?? []).compactMap { n -> String? in
+                guard let name = n["name"] as? String else { return nil }
+                switch n["kind"] as? String {
+                case "long": return "--" + name
+                case "short": return "-" + name
+                default: return nil
+                }
+            }
+        }
+    }
+
     /// Replaces this process with tcpcheck-serve ARGUMENTS; returns only when
     /// it could not be started, with the reason.
     public static func exec(_ arguments: [String]) -> String {

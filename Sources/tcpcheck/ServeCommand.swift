@@ -11,7 +11,8 @@ struct Serve: ParsableCommand {
         helpNames: []
     )
 
-    @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("tcpcheck-serve's options (tcpcheck serve --help lists them).", valueName: "option"))
+    @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("tcpcheck-serve's options (tcpcheck serve --help lists them).", valueName: "option"),
+              completion: .custom { _, _, prefix in ServeProgram.optionNames().filter { $0.hasPrefix(prefix) } })
     var arguments: [String] = []
 
     func run() throws {

@@ -362,6 +362,10 @@ for f in text_string_to_metric_families(open(sys.argv[1]).read()):
         let custom = try tcpcheck(["---completion", "show", "--", "positional@0", "4", "0", "tcpcheck", "show", "--checks-dir", dir.path, ""])
         let offered = custom.stdout.split(separator: "\n")
         #expect(offered.contains("mine") && !offered.contains("all"), "\(custom.stdout)")
+        // serve's options are tcpcheck-serve's: completion asks that program for them.
+        let serve = try tcpcheck(["---completion", "serve", "--", "positional@0", "2", "0", "tcpcheck", "serve", ""])
+        let serveOptions = serve.stdout.split(separator: "\n").map(String.init)
+        #expect(["--allow", "--listen", "--config", "--max-probes"].allSatisfy(serveOptions.contains), "\(serve.stdout) \(serve.stderr)")
         let bash = try tcpcheck(["--generate-completion-script", "bash"]).stdout
         for option in ["--checks-dir", "--rules-dir"] {
             #expect(bash.contains("'\(option)')\n        __tcpcheck_add_completions -d"), "\(option) completes folders")
