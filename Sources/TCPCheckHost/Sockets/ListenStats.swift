@@ -18,13 +18,9 @@ public struct ListenStats: Sendable {
         s.maxSynBacklog = number("/proc/sys/net/ipv4/tcp_max_syn_backlog")
         s.syncookies = number("/proc/sys/net/ipv4/tcp_syncookies")
         s.abortOnOverflow = number("/proc/sys/net/ipv4/tcp_abort_on_overflow")
-        // The same parser as the netstat counters, on the one file these are in.
-        if let text = HostFile.text("\(KernelResources.netDir)/netstat", limit: 65536) {
-            var counters: [String: [String: Int64]] = [:]
-            KernelResources.parsePairedCounters(text, into: &counters)
-            s.overflows = counters["TcpExt"]?["ListenOverflows"].map { Int($0) }
-            s.drops = counters["TcpExt"]?["ListenDrops"].map { Int($0) }
-        }
+        let counters = KernelResources.tcpExt(["ListenOverflows", "ListenDrops"])
+        s.overflows = counters["ListenOverflows"].map { Int($0) }
+        s.drops = counters["ListenDrops"].map { Int($0) }
         return s
     }
 }

@@ -78,20 +78,35 @@ public enum KernelResources {
 
     /// Header/value line pairs ("TcpExt: A B" then "TcpExt: 1 2") of
     /// /proc/net/netstat and /proc/net/snmp, merged by section.
-    public static func parsePairedCounters(_ text: String, into out: inout [String: [String: Int64]]) {
+    public static func parsePairedCounters(_ text: String, into out: inout [String: [String: Int64]],
+                                           only: [String: [String]]? = nil) {
         // Byte-wise: /proc's text is ASCII, and Character-wise splitting of
         // these few kilobytes cost more than the rest of the resources step.
+        // `only`: the counters wanted, by section (nil: all); the rest are
+        // passed over without making a String of them.
         var pending: (section: Substring.UTF8View, names: [Substring.UTF8View])?
         for line in text.utf8.split(separator: UInt8(ascii: "\n")) {
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
             let section = line[..<colon]
+            var wanted: [String]?
+            if let only {
+                guard let w = only.first(where: { $0.key.utf8.elementsEqual(section) })?.value else { pending = nil; continue }
+                wanted = w
+            }
             let words = line[line.index(after: colon)...].split(separator: UInt8(ascii: " "))
             if let p = pending, p.section.elementsEqual(section) {
                 let values = words.map { Int64(Substring($0)) }
                 if values.allSatisfy({ $0 != nil }) {
-                    var table = out[String(Substring(section))] ?? [:]
-                    for (name, value) in zip(p.names, values) { table[String(Substring(name))] = value }
-                    out[String(Substring(section))] = table
+                    let key = String(Substring(section))
+                    var table = out[key] ?? [:]
+                    for (name, value) in zip(p.names, values) {
+                        if let wanted {
+                            if let w = wanted.first(where: { $0.utf8.elementsEqual(name) }) { table[w] = value }
+                        } else {
+                            table[String(Substring(name))] = value
+                        }
+                    }
+                    out[key] = table
                     pending = nil
                     continue
                 }
@@ -113,8 +128,10 @@ public enum KernelResources {
 
     /// The named TcpExt counters of the calling thread's namespace (absent ones left out).
     public static func tcpExt(_ names: [String]) -> [String: Int64] {
-        guard case .success(let sections) = netstat(), let ext = sections["TcpExt"] else { return [:] }
-        return ext.filter { names.contains($0.key) }
+        guard let text = HostFile.text("\(netDir)/netstat", limit: 1 << 20) else { return [:] }
+        var sections: [String: [String: Int64]] = [:]
+        parsePairedCounters(text, into: &sections, only: ["TcpExt": names])
+        return sections["TcpExt"] ?? [:]
     }
 
     /// "TCP: inuse 1 orphan 0 tw 0 alloc 1 mem 170" lines of sockstat and sockstat6.

@@ -34,6 +34,18 @@ import Testing
         #expect(out["TcpExt"] == ["A": 1, "B": 2, "C": 3])
         #expect(out["IpExt"] == nil)
         #expect(out["Tcp"] == ["M": -1])
+        // Only some counters: the others, and other sections, are left out.
+        var some: [String: [String: Int64]] = [:]
+        KernelResources.parsePairedCounters("TcpExt: A B C\nTcpExt: 1 2 3\nTcp: M\nTcp: 4\n", into: &some, only: ["TcpExt": ["C", "A", "Z"]])
+        #expect(some == ["TcpExt": ["A": 1, "C": 3]])
+        // The live file: the named counters as the whole parse has them.
+        var all: [String: [String: Int64]] = [:]
+        if let text = try? HostFile.read("/proc/net/netstat", limit: 1 << 20).get() {
+            KernelResources.parsePairedCounters(text, into: &all)
+            let named = KernelResources.tcpExt(["ListenOverflows", "ListenDrops", "NoSuchCounter"])
+            #expect(Set(named.keys) == ["ListenOverflows", "ListenDrops"])
+            #expect(named["ListenDrops"].map { $0 >= 0 } == true && all["TcpExt"]?["ListenOverflows"] != nil)
+        }
         var ss: [String: [String: Int64]] = [:]
         KernelResources.parseKeyValueLines("TCP: inuse 1 orphan 0 tw 5 alloc 1 mem 170\nsockets: used 27\nFRAG: inuse\n", into: &ss)
         #expect(ss["TCP"]?["tw"] == 5 && ss["sockets"]?["used"] == 27)
