@@ -74,13 +74,25 @@ public enum KernelLog {
     }
 
     /// "6,339,5140900,-;text\n SUBSYSTEM=net\n" -> a record; nil if malformed.
+    /// Numbers are read straight from the bytes: a ring buffer holds thousands
+    /// of records, and the logs step waits for them.
     static func parse(_ bytes: ArraySlice<UInt8>) -> KernelRecord? {
         guard let semi = bytes.firstIndex(of: 59) else { return nil } // ';'
-        let fields = bytes[bytes.startIndex..<semi].split(separator: 44, omittingEmptySubsequences: false) // ','
-        guard fields.count >= 3,
-              let pri = Int(String(decoding: fields[0], as: UTF8.self)),
-              let seq = Int(String(decoding: fields[1], as: UTF8.self)),
-              let usec = Int(String(decoding: fields[2], as: UTF8.self)) else { return nil }
+        var at = bytes.startIndex
+        /// The decimal number at `at`, up to a ',' (or the ';'), which is passed.
+        func number() -> Int? {
+            var n = 0, digits = 0
+            while at < semi, bytes[at] != 44 {
+                let d = Int(bytes[at]) - 48
+                guard (0...9).contains(d), digits < 18 else { return nil }
+                n = n * 10 + d
+                digits += 1
+                at += 1
+            }
+            if at < semi { at += 1 }
+            return digits > 0 ? n : nil
+        }
+        guard let pri = number(), let seq = number(), let usec = number() else { return nil }
         let body = bytes[(semi + 1)...]
         let end = body.firstIndex(of: 10) ?? body.endIndex // dictionary lines follow the newline
         return KernelRecord(sequence: seq, seconds: Double(usec) / 1e6, level: pri & 7, text: Array(body[..<end]))

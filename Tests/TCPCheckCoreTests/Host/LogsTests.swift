@@ -443,6 +443,22 @@ let plantedLog: [(line: String, signature: String, time: String?)] = [
     }
 
     /// A harmless marker written to the kernel log comes back from logs.kernel.
+    /// /dev/kmsg's record format (Documentation/ABI/testing/dev-kmsg): PRI,SEQ,USEC,FLAGS[,more];text, then KEY=value lines.
+    @Test func kernelRecordsParse() throws {
+        let r = try #require(KernelLog.parse(ArraySlice(Array("6,339,5140900,-;TCP: request_sock_TCP: Possible SYN flooding\n SUBSYSTEM=net\n".utf8))))
+        #expect(r.level == 6 && r.sequence == 339 && r.seconds == 5.1409)
+        #expect(String(decoding: r.text, as: UTF8.self) == "TCP: request_sock_TCP: Possible SYN flooding")
+        // A facility in PRI (kern is 0, daemon 3 << 3), extra fields after the flags, an empty message.
+        let d = try #require(KernelLog.parse(ArraySlice(Array("30,7,12,c,caller=T1;\n".utf8))))
+        #expect(d.level == 6 && d.sequence == 7 && d.text.isEmpty)
+        for bad in ["no semicolon", "6,x,1,-;text", "6,1;text", ";text", "6,,1,-;text", "6,99999999999999999999,1,-;t"] {
+            #expect(KernelLog.parse(ArraySlice(Array(bad.utf8))) == nil, "\(bad)")
+        }
+        // Within a larger buffer (the reader hands a slice of it).
+        let buffer = Array("xx3,1,2,-;hi\n".utf8)
+        #expect(KernelLog.parse(buffer[2...])?.text == Array("hi".utf8))
+    }
+
     @Test(.enabled(if: geteuid() == 0 && access("/dev/kmsg", W_OK) == 0, "writing a marker to /dev/kmsg needs root"))
     func kernelRingBufferIsRead() throws {
         let marker = "tcpcheck-test-marker-\(UUID().uuidString)"
