@@ -11,14 +11,16 @@ public struct ListenStats: Sendable {
     public var overflows: Int?
     public var drops: Int?
 
-    public static func read() -> ListenStats {
+    /// `tcpExt`: TcpExt counters read already (with ListenOverflows and
+    /// ListenDrops), so that /proc/net/netstat is not read again.
+    public static func read(tcpExt: [String: Int64]? = nil) -> ListenStats {
         var s = ListenStats()
         func number(_ path: String) -> Int? { (try? HostFile.integers(path).get())?.first.map { Int($0) } }
         s.somaxconn = number("/proc/sys/net/core/somaxconn")
         s.maxSynBacklog = number("/proc/sys/net/ipv4/tcp_max_syn_backlog")
         s.syncookies = number("/proc/sys/net/ipv4/tcp_syncookies")
         s.abortOnOverflow = number("/proc/sys/net/ipv4/tcp_abort_on_overflow")
-        let counters = KernelResources.tcpExt(["ListenOverflows", "ListenDrops"])
+        let counters = tcpExt ?? KernelResources.tcpExt(["ListenOverflows", "ListenDrops"])
         s.overflows = counters["ListenOverflows"].map { Int($0) }
         s.drops = counters["ListenDrops"].map { Int($0) }
         return s

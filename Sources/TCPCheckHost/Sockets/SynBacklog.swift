@@ -66,12 +66,12 @@ public struct SynBacklog: Sendable {
         }
 
         var out = SynBacklog()
-        let stats = ListenStats.read()
+        out.counters = KernelResources.tcpExt(counterNames)   // ListenOverflows and ListenDrops among them
+        let stats = ListenStats.read(tcpExt: out.counters)
         out.syncookies = stats.syncookies
         out.maxSynBacklog = stats.maxSynBacklog
         out.somaxconn = stats.somaxconn
         out.abortOnOverflow = stats.abortOnOverflow
-        out.counters = KernelResources.tcpExt(counterNames)
 
         // One queue per bind address and port; reuseport siblings add up.
         var groups: [Bind: [TCPSocket]] = [:]
