@@ -107,8 +107,8 @@ public enum FirewallReader {
         switch NftNetlink.chains() {
         case .success(let listed):
             nftChains = listed
-            sources.append(FirewallSource(command: "nft list chains", ok: true, seconds: Date().timeIntervalSince(began),
-                                          message: "read from the kernel over netlink"))
+            // What a person runs to see the same; read here over netlink.
+            sources.append(FirewallSource(command: "nft list chains", ok: true, seconds: Date().timeIntervalSince(began), message: nil))
         case .failure(let e):
             notes.append("nf_tables chains could not be read over netlink (\(e.message)); asked nft instead")
             let listed = run(["nft", "-j", "list", "chains"])
