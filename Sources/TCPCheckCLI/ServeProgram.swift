@@ -32,6 +32,8 @@ public enum ServeProgram {
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice
         guard (try? p.run()) != nil else { return [] }
+        // A shell waits on this at a tab press: at most 5 s.
+        DispatchQueue.global().asyncAfter(deadline: .now() + 5) { if p.isRunning { p.terminate() } }
         let data = out.fileHandleForReading.readDataToEndOfFile()   // ends when the program does
         p.waitUntilExit()
         guard let doc = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
