@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "CSys"),
         .target(name: "CSockOwners"),
         // Turns checks/*.lua into Swift source at build time, so the binary carries them.
-        .executableTarget(name: "EmbedChecksTool"),
+        .executableTarget(name: "EmbedChecksTool", dependencies: ["LuaShim"]),
         .plugin(
             name: "EmbedChecksPlugin",
             capability: .buildTool(),

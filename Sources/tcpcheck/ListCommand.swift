@@ -16,7 +16,7 @@ struct List: ParsableCommand {
     @OptionGroup var sources: CheckSourceOptions
 
     func run() throws {
-        let catalog = try CheckCatalog.load(checkDirs: sources.checkDirs)
+        let catalog = try CheckCatalog.listing(checkDirs: sources.checkDirs)
         Console.out(try CheckListing.render(catalog, format: format))
         if catalog.entries.contains(where: { $0.failure != nil }) { throw ExitCode(2) }
     }
@@ -32,7 +32,7 @@ struct Show: ParsableCommand {
     @OptionGroup var sources: CheckSourceOptions
 
     func run() throws {
-        let catalog = try CheckCatalog.load(checkDirs: sources.checkDirs)
+        let catalog = try CheckCatalog.listing(checkDirs: sources.checkDirs)
         guard let entry = catalog.entry(check) else {
             throw UsageError("unknown check '\(check)' (known: \(catalog.entries.map(\.info.id).joined(separator: ", ")))")
         }
@@ -47,5 +47,5 @@ extension CheckListing.Format: ExpressibleByArgument {}
 func checkIDs(_ words: [String]) -> [String] {
     let dirs = zip(words, words.dropFirst()).filter { $0.0 == "--checks-dir" }.map(\.1)
         .filter { var d: ObjCBool = false; return FileManager.default.fileExists(atPath: $0, isDirectory: &d) && d.boolValue }
-    return ["all"] + ((try? CheckCatalog.load(checkDirs: dirs))?.entries.map(\.info.id) ?? [])
+    return ["all"] + ((try? CheckCatalog.listing(checkDirs: dirs))?.entries.map(\.info.id) ?? [])
 }

@@ -175,6 +175,29 @@ public struct CheckCatalog {
         load(sources: try sources(checkDirs: checkDirs, environment: environment), limits: limits, options: options)
     }
 
+    /// Every check's metadata, for listing them (`list`, `show`, completion,
+    /// the known `--set` keys): a built-in's is the table the build loaded it
+    /// to (EmbedChecksTool), so no built-in is compiled; a custom check is
+    /// loaded as for a run. Its entries do not run. Throws UsageError for a bad folder.
+    public static func listing(checkDirs: [String], environment: [String: String] = ProcessInfo.processInfo.environment) throws -> CheckCatalog {
+        let sources = try sources(checkDirs: checkDirs, environment: environment)
+        let described = sources.map(describedBuiltin)
+        let rest = zip(sources, described).filter { $0.1 == nil }.map(\.0)
+        var loaded = (rest.isEmpty ? [] : loadAll(rest, limits: CheckLimits(), options: RunOptions(), lanes: Lanes())).makeIterator()
+        return assemble(described.compactMap { $0 ?? loaded.next() })
+    }
+
+    /// A built-in check's entry from the table the build embedded, or nil
+    /// (a custom check, or a table that does not decode: then it is loaded).
+    static func describedBuiltin(_ source: CheckSource) -> CatalogEntry? {
+        guard source.origin == .builtin,
+              let embedded = EmbeddedChecks.files.first(where: { "checks/" + $0.name == source.path }),
+              let bytes = Data(base64Encoded: embedded.described),
+              let table = (try? bytes.withUnsafeBytes { try LuaValueCodec.decodeList($0) })?.first,
+              let info = try? metadata(table, source: source) else { return nil }
+        return CatalogEntry(info: info, failure: nil, sandbox: nil)
+    }
+
     /// Loads every source, each in a sandbox of its own with the default limits.
     public static func load(sources: [CheckSource], limits: CheckLimits, options: RunOptions) -> CheckCatalog {
         load(sources: sources, limits: limits, options: options, lanes: Lanes())

@@ -59,7 +59,7 @@ public enum RunSettings {
     public static func checkKeys(_ keys: [String], loaded: [CatalogEntry] = [], checkDirs: [String]) throws {
         var known = Set(runnerOptions.map(\.name)).union(loaded.flatMap { $0.info.options.map(\.name) })
         guard keys.contains(where: { !known.contains($0) }) else { return }
-        let catalog = try CheckCatalog.load(checkDirs: checkDirs)
+        let catalog = try CheckCatalog.listing(checkDirs: checkDirs)
         known.formUnion(catalog.entries.flatMap { $0.info.options.map(\.name) })
         for key in keys where !known.contains(key) {
             let hint = nearest(key, in: known).map { "; did you mean '\($0)'?" } ?? ""
