@@ -54,7 +54,7 @@ enum SocketRows {
         var refused: HostError?
         // With owners the first row waits for the collector (~20 ms with BPF):
         // 1024 reads (32 MiB, touched only as used) let the dump go on meanwhile.
-        let r = SockDiag.scan(q, timeout: 10, readAhead: owners ? 1024 : 16) { raw in
+        let r = SockDiag.scan(q, timeout: 10, readAhead: owners ? 1024 : 16, byFamily: true) { raw in
             guard n < limit else { return false }
             if !indexed { rows.scan = ownerIndex(); indexed = true }
             n += 1
@@ -72,7 +72,7 @@ enum SocketRows {
     /// cannot stream).
     static func listWhole(_ q: SockDiagQuery, call: HostCall, limit: Int, rows kind: Kind, owners: () -> OwnerScan?) -> [LuaValue] {
         let sockets: [TCPSocket]
-        switch SockDiag.list(q, limit: limit) {
+        switch SockDiag.list(q, limit: limit, byFamily: true) {
         case .failure(let e): return [.nil, .str(e.message), .str(e.code)]
         case .success(let list): sockets = list
         }

@@ -86,6 +86,42 @@ struct SSConnection: Equatable, CustomStringConvertible {
         #expect(try SockDiag.list(q).get().count == 1)
     }
 
+    /// Counts and lists that do not keep ss's order take both families from
+    /// one dump (one walk of the kernel's table): the same sockets as one
+    /// dump per family.
+    @Test func oneDumpForBothFamiliesFindsWhatOnePerFamilyFinds() throws {
+        let ns = try NetNS("fam")
+        let (one, perFamily, listed, byFamily) = try ns.inside { () -> ([TCPState: Int], [TCPState: Int], Set<String>, Set<String>) in
+            var held: [TestSocket] = []
+            for address in ["127.0.0.1", "::1"] {
+                let l = try TestSocket(address, listen: 8)
+                held.append(l)
+                for _ in 0..<(address == "::1" ? 3 : 2) {
+                    held.append(try TestSocket(connect: address, port: l.port))
+                    held.append(try l.accept())
+                }
+            }
+            let one = try SockDiag.count(SockDiagQuery()).get()
+            var perFamily: [TCPState: Int] = [:]
+            for family in [SocketAddress.Family.ipv4, .ipv6] {
+                var q = SockDiagQuery()
+                q.families = [family]
+                perFamily.merge(try SockDiag.count(q).get(), uniquingKeysWith: +)
+            }
+            func names(_ list: [TCPSocket]) -> Set<String> {
+                Set(list.map { "\($0.state) \($0.family == .ipv6 ? "v6" : "v4") \($0.localPort) \($0.remotePort)" })
+            }
+            let listed = names(try SockDiag.list(SockDiagQuery()).get())
+            let byFamily = names(try SockDiag.list(SockDiagQuery(), byFamily: true).get())
+            withExtendedLifetime(held) {}
+            return (one, perFamily, listed, byFamily)
+        }
+        #expect(one == perFamily)
+        #expect(one[.listen] == 2 && one[.established] == 10, "\(one)")
+        #expect(listed == byFamily && listed.count == 12)
+        #expect(listed.filter { $0.contains(" v6 ") }.count == 7 && listed.filter { $0.contains(" v4 ") }.count == 5)
+    }
+
     /// A few thousand real loopback sockets (IPv4 and IPv6), compared in order
     /// and field by field with `ss -tanHe` taken right after, in a namespace
     /// where nothing else changes them.
