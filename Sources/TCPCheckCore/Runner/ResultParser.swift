@@ -96,26 +96,35 @@ enum ResultParser {
                      evidence: strings(t["evidence"]), fix: strings(t["fix"]), checks: [check])
     }
 
-    /// The same value with every string (and key) sanitized.
-    static func sanitized(_ v: LuaValue) -> LuaValue {
+    /// The same value with every string (and key) sanitized, and functions
+    /// dropped. Most results are plain ASCII throughout: they are returned as
+    /// they are, and a table is copied only where something in it changes.
+    static func sanitized(_ v: LuaValue) -> LuaValue { changed(v) ?? v }
+
+    /// v sanitized, or nil when it needs no change (.nil: it is dropped).
+    private static func changed(_ v: LuaValue) -> LuaValue? {
         switch v {
         case .string(let b):
-            if Sanitize.isPlain(b) { return v }
+            if Sanitize.isPlain(b) { return nil }
             let s = String(decoding: b, as: UTF8.self)
             let clean = Sanitize.text(s)
-            return clean == s ? v : .str(clean)
+            return clean == s ? nil : .str(clean)
         case .table(let t):
-            var out: [LuaKey: LuaValue] = [:]
+            var out: [LuaKey: LuaValue]?
             for (k, value) in t.entries {
-                let key: LuaKey = if case .string(let s) = k, !Sanitize.isPlain(s.utf8, multiline: false) { .string(Sanitize.line(s)) } else { k }
-                let clean = sanitized(value)
-                if !clean.isNil { out[key] = clean }
+                var key = k
+                if case .string(let s) = k, !Sanitize.isPlain(s.utf8, multiline: false) { key = .string(Sanitize.line(s)) }
+                let clean = changed(value)
+                guard key != k || clean != nil else { continue }
+                if out == nil { out = t.entries }
+                if key != k { out?.removeValue(forKey: k) }
+                let kept = clean ?? value
+                if kept.isNil { out?.removeValue(forKey: key) } else { out?[key] = kept }
             }
-            return .table(LuaTable(out))
+            return out.map { .table(LuaTable($0)) }
         case .opaque:
             return .nil
         default:
-            return v
+            return nil
         }
-    }
-}
+    }}

@@ -59,8 +59,19 @@ public enum Sanitize {
 
     /// True when the bytes are printable ASCII (and newlines and tabs when
     /// `multiline`): nothing to remove, which is most text, read fast.
+    /// Contiguous bytes (an array, a native string's UTF-8) are read as a
+    /// buffer: called from another module the generic loop costs a witness
+    /// call per byte.
     public static func isPlain<Bytes: Sequence<UInt8>>(_ bytes: Bytes, multiline: Bool = true) -> Bool {
+        if let plain = bytes.withContiguousStorageIfAvailable({ isPlain(buffer: $0, multiline: multiline) }) { return plain }
         for b in bytes where b < 0x20 || b > 0x7E {
+            if !(multiline && (b == 0x0A || b == 0x09)) { return false }
+        }
+        return true
+    }
+
+    private static func isPlain(buffer: UnsafeBufferPointer<UInt8>, multiline: Bool) -> Bool {
+        for b in buffer where b < 0x20 || b > 0x7E {
             if !(multiline && (b == 0x0A || b == 0x09)) { return false }
         }
         return true

@@ -288,7 +288,8 @@ extension RunReport {
         try dir.file("h.lua", check("h", order: 1, body: #"""
             return { status = "warn", summary = "red \27[31mALERT\27[0m\r\nline",
                      findings = { { level = "warn", message = "title \27]0;pwned\7 done", evidence = "a\27[2Jb", fix = "x\226\128\174y" } },
-                     data = { ["k\27[1m"] = "v\27[1mv" } }
+                     data = { ["k\27[1m"] = "v\27[1mv", plain = { a = "x", f = function() end, n = 1, deep = { "ok", "b\27[2Jad" } },
+                              same = { "p", "q", { r = 1.5 } }, run = function() end } }
             """#))
         let r = try run(["h"], dirs: [dir.path]).result("h")!
         #expect(r.summary == "red ALERT line")
@@ -296,6 +297,10 @@ extension RunReport {
         #expect(r.findings[0].evidence == "ab")
         #expect(r.findings[0].fix == "xy")
         #expect(r.data["k"] == "vv")
+        // Only what needs it changes: functions go, nested strings are cleaned, plain parts stay as they were.
+        #expect(r.data["plain"] == .table(LuaTable(fields: ["a": "x", "n": 1, "deep": .table(LuaTable(array: ["ok", "bad"]))])))
+        #expect(r.data["same"] == .table(LuaTable(array: ["p", "q", .table(LuaTable(fields: ["r": 1.5]))])))
+        #expect(r.data["run"].isNil)
     }
 
     @Test func printIsCapturedNotWrittenToStdout() throws {
