@@ -381,6 +381,16 @@ public enum ProcessMap {
 
     private static let dNameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name) ?? 19
 
+    /// Whether the owner still holds the socket now. A process that forked
+    /// and is starting another program holds its parent's descriptors until
+    /// exec closes the close-on-exec ones: a scan in that moment finds it
+    /// as one more owner (`ip`, a moment after the server ran it).
+    public static func holds(_ owner: SocketOwner, inode: UInt32) -> Bool {
+        var buffer = [CChar](repeating: 0, count: 64)
+        let n = readlink("/proc/\(owner.pid)/fd/\(owner.fd)", &buffer, buffer.count)
+        return n > 0 && socketInode(buffer, n) == inode
+    }
+
     private static let socketPrefix: [CChar] = "socket:[".utf8.map { CChar(bitPattern: $0) }
 
     /// "socket:[12345]" -> 12345.

@@ -3,7 +3,7 @@
 import Foundation
 import Testing
 @testable import TCPCheckCore
-import TCPCheckHost
+@testable import TCPCheckHost
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -39,6 +39,23 @@ let bpfUnavailableReason: String? = {
         print("ready", flush=True)
         time.sleep(30)
         """
+
+    /// An owner found in a scan is checked again where a socket has several:
+    /// the descriptor must still be that socket (a child on its way to exec
+    /// held it for a moment, and was named as a second program on the port).
+    @Test func anOwnerHoldsTheSocketOnlyWhileItsDescriptorIsThatSocket() throws {
+        let a = try TestSocket("127.0.0.1", listen: 4)
+        let b = try TestSocket("127.0.0.1", listen: 4)
+        var st = stat()
+        #expect(fstat(a.fd, &st) == 0)
+        let inode = UInt32(truncatingIfNeeded: st.st_ino)
+        let me = getpid()
+        #expect(ProcessMap.holds(SocketOwner(pid: me, fd: a.fd), inode: inode))
+        #expect(!ProcessMap.holds(SocketOwner(pid: me, fd: b.fd), inode: inode), "another socket")
+        #expect(!ProcessMap.holds(SocketOwner(pid: me, fd: 0x7ff0), inode: inode), "no such descriptor")
+        #expect(!ProcessMap.holds(SocketOwner(pid: Int32.max, fd: a.fd), inode: inode), "no such process")
+        withExtendedLifetime((a, b)) {}
+    }
 
     @Test func bpfAndProcFindTheSameOwners() throws {
         let ns = try NetNS("own")
