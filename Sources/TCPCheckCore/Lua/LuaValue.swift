@@ -116,7 +116,11 @@ public struct LuaTable: Hashable, Sendable {
 
     public subscript(key: String) -> LuaValue {
         get { entries[.string(key)] ?? .nil }
-        set { entries[.string(key)] = newValue.isNil ? nil : newValue }
+        // Not `= newValue.isNil ? nil : newValue`: LuaValue is ExpressibleByNilLiteral, so that
+        // `nil` is LuaValue.nil and the key would stay, holding .nil.
+        set {
+            if newValue.isNil { entries.removeValue(forKey: .string(key)) } else { entries[.string(key)] = newValue }
+        }
     }
 
     public subscript(index: Int) -> LuaValue { entries[.int(Int64(index))] ?? .nil }

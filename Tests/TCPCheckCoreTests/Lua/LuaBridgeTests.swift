@@ -26,6 +26,18 @@ let probeModule = HostModule(name: "probe", functions: [
         #expect(r[7]["k"]["nested"]["deep"] == .int(3))
     }
 
+    /// Setting a field to nil removes it, as in Lua: a table that held it equals one that never did.
+    @Test func settingAFieldToNilRemovesIt() {
+        var t = LuaTable(fields: ["a": "x", "b": 1])
+        t["a"] = .nil
+        #expect(t.entries.count == 1 && t.entries[.string("a")] == nil)
+        #expect(t == LuaTable(fields: ["b": 1]))
+        t["c"] = LuaValue.nil
+        #expect(t.entries.keys.map(\.description) == ["b"])
+        t["b"] = "now"
+        #expect(t["b"] == "now")
+    }
+
     @Test func valuesRoundTripThroughAHostFunction() throws {
         // Lua -> Swift -> Lua: the echo returns exactly what it was given.
         let src = #"""
