@@ -113,7 +113,9 @@ public struct FirewallRuleset: Sendable {
         enum Outcome { case verdict(Int), endOfChain }   // the deciding step
 
         /// `tentative`: walking a chain a "maybe" jumped to, and whether that jump depends on the source.
-        func walk(_ chainKey: String, depth: Int, tentative: Bool?) -> Outcome {
+        /// `packet` comes as an argument: read from the captured variable, every rule's test
+        /// would copy it (it changes only between base chains, after a DNAT).
+        func walk(_ chainKey: String, _ packet: FirewallPacket, depth: Int, tentative: Bool?) -> Outcome {
             guard depth < 32 else { return .endOfChain }
             for i in rules(inChain: chainKey) {
                 state?.evidence.removeAll(keepingCapacity: true)
@@ -158,7 +160,7 @@ public struct FirewallRuleset: Sendable {
                     for v in possible {
                         switch v {
                         case .jump(let target), .goto(let target):
-                            _ = walk(chain(target), depth: depth + 1, tentative: sourceDependent)
+                            _ = walk(chain(target), packet, depth: depth + 1, tentative: sourceDependent)
                         case .accept, .nat, .queue:
                             maybeLetsThrough = true
                         case .drop, .reject:
@@ -174,9 +176,9 @@ public struct FirewallRuleset: Sendable {
                 case .accept, .drop, .reject, .nat, .queue:
                     return .verdict(at)
                 case .jump(let target):
-                    if case .verdict(let v) = walk(chain(target), depth: depth + 1, tentative: tentative) { return .verdict(v) }
+                    if case .verdict(let v) = walk(chain(target), packet, depth: depth + 1, tentative: tentative) { return .verdict(v) }
                 case .goto(let target):
-                    return walk(chain(target), depth: depth + 1, tentative: tentative)
+                    return walk(chain(target), packet, depth: depth + 1, tentative: tentative)
                 case .return:
                     return .endOfChain
                 case .other, .vmap:
@@ -197,7 +199,7 @@ public struct FirewallRuleset: Sendable {
             let chain = chains[ci]
             // NAT chains see only the first packet of a connection, until one of them binds a mapping.
             if chain.type == "nat" && (packet.ctstate != ConnStates("new") || natBound) { continue }
-            switch walk(chain.key, depth: 0, tentative: nil) {
+            switch walk(chain.key, packet, depth: 0, tentative: nil) {
             case .verdict(let at):
                 let v = steps[at].verdict ?? .other("")
                 if v.stopsPacket {
