@@ -4,11 +4,15 @@
 # Usage (after `set -euo pipefail`): . bench/lib.sh; bench_binary NAME; bench_work NAME; bench_hold_listener
 # Sets: bin (the binary), work (the folder), listener_pid, hold_port.
 
-# Needs hyperfine; bin is TCPCHECK_BIN or the release build (built when absent); bench/out exists.
+# Needs hyperfine; bin is TCPCHECK_BIN, or the release build of this checkout (built every time, which
+# is quick when nothing changed: a binary left from an older checkout would be measured without a word);
+# bench/out exists.
 bench_binary() {
   command -v hyperfine >/dev/null || { echo "bench/$1.sh needs hyperfine (apt-get install -y hyperfine)" >&2; exit 2; }
+  if [ -z "${TCPCHECK_BIN:-}" ]; then
+    swift build -c release --static-swift-stdlib --product tcpcheck --scratch-path .build-release >&2
+  fi
   bin=${TCPCHECK_BIN:-.build-release/release/tcpcheck}
-  if [ ! -x "$bin" ]; then swift build -c release --static-swift-stdlib --scratch-path .build-release >&2; fi
   mkdir -p bench/out
 }
 
