@@ -127,4 +127,5 @@ enum ResultParser {
         default:
             return nil
         }
-    }}
+    }
+}
