@@ -130,14 +130,7 @@ enum SocketRows {
                 field(kOwners)
                 let arr = w.beginArray()
                 var owners = 0
-                ownerBuffer.removeAll(keepingCapacity: true)
-                scan?.forEachOwner(of: s.inode) { ownerBuffer.append($0) }
-                if ownerBuffer.count > 1 {
-                    // Several owners: keep those that still hold it (one may have been a child on its way to exec).
-                    let holding = ownerBuffer.filter { ProcessMap.holds($0, inode: s.inode) }
-                    if !holding.isEmpty && holding.count < ownerBuffer.count { ownerBuffer = holding }
-                    ownerBuffer.sort { ($0.pid, $0.fd) < ($1.pid, $1.fd) }
-                }
+                scan?.owners(of: s.inode, into: &ownerBuffer)
                 for o in ownerBuffer where text.owner(o.pid, fd: o.fd, full: kind == .listeners, into: w, details: { scan?.details($0) }) {
                     owners += 1
                 }

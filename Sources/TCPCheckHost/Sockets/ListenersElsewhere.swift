@@ -136,11 +136,10 @@ public struct ListenersElsewhere: Sendable {
 
         guard !inodes.isEmpty else { return out }
         let scan = ProcessMap.owners(of: inodes, deadline: deadline.addingTimeInterval(2))
+        var owners: [SocketOwner] = []
         for i in out.listeners.indices {
-            scan.forEachOwner(of: out.listeners[i].inode) { owner in
-                if let p = scan.processes[owner.pid] { out.listeners[i].owners.append((owner, p)) }
-            }
-            out.listeners[i].owners.sort { $0.owner.pid < $1.owner.pid }
+            scan.owners(of: out.listeners[i].inode, into: &owners)
+            out.listeners[i].owners = owners.compactMap { o in scan.processes[o.pid].map { (o, $0) } }
         }
         return out
     }

@@ -79,6 +79,19 @@ public struct OwnerScan: Sendable {
         first[inode] = Int32(entries.count - 1)
     }
 
+    /// The processes holding the socket, by pid and fd, in `buffer` (reused
+    /// between calls). Where there are several, only those whose descriptor is
+    /// still that socket: a child between fork and exec holds its parent's
+    /// descriptors for a moment, and would be named as one more program.
+    public func owners(of inode: UInt32, into buffer: inout [SocketOwner]) {
+        buffer.removeAll(keepingCapacity: true)
+        forEachOwner(of: inode) { buffer.append($0) }
+        guard buffer.count > 1 else { return }
+        let holding = buffer.filter { ProcessMap.holds($0, inode: inode) }
+        if !holding.isEmpty && holding.count < buffer.count { buffer = holding }
+        buffer.sort { ($0.pid, $0.fd) < ($1.pid, $1.fd) }
+    }
+
     /// Calls body for each process holding the socket (in no particular
     /// order), without building an array.
     public func forEachOwner(of inode: UInt32, _ body: (SocketOwner) -> Void) {
@@ -381,10 +394,7 @@ public enum ProcessMap {
 
     private static let dNameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name) ?? 19
 
-    /// Whether the owner still holds the socket now. A process that forked
-    /// and is starting another program holds its parent's descriptors until
-    /// exec closes the close-on-exec ones: a scan in that moment finds it
-    /// as one more owner (`ip`, a moment after the server ran it).
+    /// Whether the owner's descriptor is that socket now (see OwnerScan.owners(of:into:)).
     public static func holds(_ owner: SocketOwner, inode: UInt32) -> Bool {
         var buffer = [CChar](repeating: 0, count: 64)
         let n = readlink("/proc/\(owner.pid)/fd/\(owner.fd)", &buffer, buffer.count)

@@ -54,6 +54,15 @@ let bpfUnavailableReason: String? = {
         #expect(!ProcessMap.holds(SocketOwner(pid: me, fd: b.fd), inode: inode), "another socket")
         #expect(!ProcessMap.holds(SocketOwner(pid: me, fd: 0x7ff0), inode: inode), "no such descriptor")
         #expect(!ProcessMap.holds(SocketOwner(pid: Int32.max, fd: a.fd), inode: inode), "no such process")
+        // In a scan: of several owners only those still holding it stay; a lone owner stays as found.
+        var found = SocketDescriptors()
+        found.entries = [(me, b.fd, inode), (me, a.fd, inode), (me, 0x7ff0, inode), (me, 0x7ff1, 77)]
+        let scan = ProcessMap.index(found)
+        var owners: [SocketOwner] = []
+        scan.owners(of: inode, into: &owners)
+        #expect(owners.map(\.fd) == [a.fd])
+        scan.owners(of: 77, into: &owners)
+        #expect(owners.map(\.fd) == [0x7ff1])
         withExtendedLifetime((a, b)) {}
     }
 
