@@ -82,18 +82,31 @@ public struct UsageError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// One check as found: loaded and ready to run, or broken with the reason.
+/// One check as found: loaded and ready to run, or broken with the reason;
+/// or, for a run, a built-in known from the table the build embedded, which
+/// is compiled when its turn comes (`compile`).
 public final class CatalogEntry {
     public let info: CheckInfo
-    public let failure: String?
+    public private(set) var failure: String?
     /// Sources this entry replaced (a custom check overriding a built-in).
     public internal(set) var replaced: [CheckSource] = []
-    let sandbox: LuaSandbox?
+    private(set) var sandbox: LuaSandbox?
+    /// Described, not compiled yet.
+    private(set) var needsCompile: Bool
 
-    init(info: CheckInfo, failure: String?, sandbox: LuaSandbox?) {
+    init(info: CheckInfo, failure: String?, sandbox: LuaSandbox?, needsCompile: Bool = false) {
         self.info = info
         self.failure = failure
         self.sandbox = sandbox
+        self.needsCompile = needsCompile
+    }
+
+    /// Compiles a described check into a sandbox of its own, as loading it
+    /// would have; a failure is kept and becomes the check's error result.
+    func compile(limits: CheckLimits, options: RunOptions, watchdog: Watchdog) {
+        guard needsCompile else { return }
+        let loaded = CheckCatalog.loadOne(info.source, limits: limits, options: options, watchdog: watchdog)
+        (sandbox, failure, needsCompile) = (loaded.sandbox, loaded.failure, false)
     }
 }
 
@@ -218,16 +231,26 @@ public struct CheckCatalog {
         return loaded.compactMap { $0 }
     }
 
-    /// What a run of `ids` loads: the sources `sources(_:needing:)` picks, then,
-    /// until none is missing, the built-ins the loaded checks need. Each file
-    /// is loaded once.
-    static func load(sources: [CheckSource], running ids: [String], limits: CheckLimits, options: RunOptions,
-                     lanes: Lanes) -> CheckCatalog {
+    /// What a run of `ids` needs: the sources `sources(_:needing:)` picks, then,
+    /// until none is missing, the built-ins the picked checks need. A custom
+    /// file is loaded (its id and needs are known only then); a built-in is
+    /// described from the table the build embedded and compiled when it is
+    /// about to run, so the first checks run while the later ones compile.
+    static func forRun(sources: [CheckSource], running ids: [String], limits: CheckLimits, options: RunOptions,
+                       lanes: Lanes) -> CheckCatalog {
         var picked = Set(CheckCatalog.sources(sources, needing: ids).map(\.path))
         var loaded: [String: CatalogEntry] = [:]
         while true {
             let now = sources.filter { picked.contains($0.path) && loaded[$0.path] == nil }
-            for (source, entry) in zip(now, loadAll(now, limits: limits, options: options, lanes: lanes)) {
+            var compiling: [CheckSource] = []
+            for source in now {
+                if let described = describedBuiltin(source) {
+                    loaded[source.path] = CatalogEntry(info: described.info, failure: nil, sandbox: nil, needsCompile: true)
+                } else {
+                    compiling.append(source)
+                }
+            }
+            for (source, entry) in zip(compiling, loadAll(compiling, limits: limits, options: options, lanes: lanes)) {
                 loaded[source.path] = entry
             }
             let catalog = assemble(sources.compactMap { loaded[$0.path] })

@@ -37,6 +37,38 @@ final class Lanes: @unchecked Sendable {
         }
     }
 
+    /// The value of `work`, computed once: by the first caller of `start()`
+    /// or `value()`; a later `value()` waits for it. For work a lane does when
+    /// it has nothing better to do.
+    final class WhenIdle<T>: @unchecked Sendable {
+        private let cond = NSCondition()
+        private var result: T?
+        private var work: (() -> T)?
+
+        init(_ work: @escaping () -> T) { self.work = work }
+
+        /// Computes the value on this thread unless it was taken already.
+        func start() {
+            guard let work = cond.withLock({ () -> (() -> T)? in
+                defer { self.work = nil }
+                return self.work
+            }) else { return }
+            let value = work()
+            cond.withLock {
+                result = value
+                cond.broadcast()
+            }
+        }
+
+        func value() -> T {
+            start()
+            return cond.withLock {
+                while result == nil { cond.wait() }
+                return result!
+            }
+        }
+    }
+
     /// The value of `work`, computed on a thread of its own from now on (on
     /// the caller's, when value() asks for it, where no thread can be had).
     final class Later<T>: @unchecked Sendable {

@@ -79,20 +79,21 @@ public enum Runner {
         let resolving = config.target.map { spec in
             Lanes.Later { config.options.hostCalls?.resolution(of: spec, live: resolve) ?? resolve(spec) }
         }
-        let verdictRules = Lanes.Later { VerdictRules.prepare(sources: rules, options: config.options) }
+        // The verdict's rules compile on a lane that has no check to compile or run.
+        let verdictRules = Lanes.WhenIdle { VerdictRules.prepare(sources: rules, options: config.options) }
         let lanes = Lanes()
-        // Loading a check costs a Lua state and a parse (about 1 ms each): load
+        // Compiling a check costs a Lua state and a parse (1 to 4 ms each): take
         // the built-ins that were named, every custom file (any of them may
         // replace a built-in) and the built-ins they need. A name not found that
         // way is looked up in the whole catalog, which also lists every known id
         // if it is not there.
         let selected: [(entry: CatalogEntry, neededBy: String?)]
-        var loaded = CheckCatalog.load(sources: sources, running: config.checks,
-                                       limits: config.limits, options: config.options, lanes: lanes)
+        var loaded = CheckCatalog.forRun(sources: sources, running: config.checks,
+                                         limits: config.limits, options: config.options, lanes: lanes)
         do {
             selected = try select(config.checks, from: loaded)
         } catch is UsageError {
-            loaded = CheckCatalog.load(sources: sources, limits: config.limits, options: config.options, lanes: lanes)
+            loaded = CheckCatalog.forRun(sources: sources, running: ["all"], limits: config.limits, options: config.options, lanes: lanes)
             selected = try select(config.checks, from: loaded)
         }
         // A --set key no check declares is refused before anything runs (the
@@ -100,20 +101,9 @@ public enum Runner {
         try RunSettings.checkKeys(config.options.settings.map(\.key), loaded: loaded.entries, checkDirs: config.checkDirs)
         let target = config.target.map { TargetReport(spec: $0, resolution: resolving!.value()) }
         let facts = config.facts ?? RunFacts()
-        for (entry, _) in selected { entry.sandbox?.env.facts = facts }
 
-        var results = runChecks(selected.map(\.entry), target: target, config: config, lanes: lanes, clock: clock)
-        // Work a check left going (port_open's watch of its open connection)
-        // overlapped the later checks; its result is completed now.
-        for (i, (entry, _)) in selected.enumerated() where entry.info.finishes {
-            if results[i].status != .error && results[i].status != .skip {
-                let ran = (results[i].startedMs, results[i].returnedMs)
-                results[i] = execute(entry, phase: .finish(results[i]), target: target, earlier: results, config: config,
-                                     watchdog: lanes.watchdogs[0])
-                (results[i].startedMs, results[i].returnedMs) = ran
-            }
-            config.finished?(results[i])
-        }
+        var results = runChecks(selected.map(\.entry), target: target, facts: facts, config: config, lanes: lanes, clock: clock,
+                                whenIdle: verdictRules.start)
         for (i, (_, neededBy)) in selected.enumerated() {
             if let neededBy { results[i].summary += " (not asked for: \(neededBy) needs it)" }
         }
@@ -123,13 +113,18 @@ public enum Runner {
     }
 
     /// Runs the checks of `plan` (in sequence order, each after those it
-    /// needs) on the lanes, each as soon as what it waits for is done: a
-    /// built-in check waits for the checks it needs, and sees their results,
-    /// and a check that probes the target for the earlier ones that do; a
-    /// check from a checks folder, which may read any earlier result, waits
-    /// for every check before it. The results come back in plan order.
-    static func runChecks(_ plan: [CatalogEntry], target: TargetReport?, config: RunConfig, lanes: Lanes,
-                          clock: DispatchTime = .now()) -> [CheckResult] {
+    /// needs) on the lanes, each as soon as it is compiled and what it waits
+    /// for is done: a built-in check waits for the checks it needs, and sees
+    /// their results, and a check that probes the target for the earlier ones
+    /// that do; a check from a checks folder, which may read any earlier
+    /// result, waits for every check before it. Work a check left going (its
+    /// finish: port_open's watch of its open connection) overlapped the later
+    /// checks; its result is completed when they are done. A lane with no
+    /// check ready compiles the next one in plan order, and with nothing left
+    /// to compile does `whenIdle` (once). The checks share `facts`. The
+    /// results come back in plan order.
+    static func runChecks(_ plan: [CatalogEntry], target: TargetReport?, facts: RunFacts, config: RunConfig, lanes: Lanes,
+                          clock: DispatchTime = .now(), whenIdle: (() -> Void)? = nil) -> [CheckResult] {
         let waitsFor: [[Int]] = plan.indices.map { i in
             let info = plan[i].info
             if info.source.origin == .custom { return Array(0..<i) }
@@ -137,41 +132,99 @@ public enum Runner {
             let probing = info.probes ? (0..<i).filter { plan[$0].info.probes } : []
             return needed + probing.filter { !needed.contains($0) }
         }
+        enum Job {
+            case compile(Int), run(Int), finish(Int), idle(() -> Void)
+        }
         var results = [CheckResult?](repeating: nil, count: plan.count)
+        var compiling = [Bool](repeating: false, count: plan.count)
+        var compiled = plan.map { !$0.needsCompile }
         var started = [Bool](repeating: false, count: plan.count)
-        var running = 0
+        var finishing = [Bool](repeating: false, count: plan.count)
+        var finished = 0
+        let finishers = plan.filter(\.info.finishes).count
+        var busy = 0 // lanes compiling or running a check
+        var idleWork = whenIdle
         let cond = NSCondition()
         // Callbacks come from one lane at a time (a progress line is one line).
         var callbacks = config
         let report = NSLock()
         callbacks.progress = config.progress.map { p in { id, s in report.withLock { p(id, s) } } }
 
+        /// What a lane does next (cond held): a check ready to run, the next
+        /// one to compile, a finish once every check has run, the idle work;
+        /// nil when nothing is left, or when the lane must wait.
+        func next() -> Job?? {
+            if let i = plan.indices.first(where: { !started[$0] && compiled[$0] && waitsFor[$0].allSatisfy { results[$0] != nil } }) {
+                return .run(i)
+            }
+            if let c = plan.indices.first(where: { !compiled[$0] && !compiling[$0] }) { return .compile(c) }
+            // Nothing ready while nothing runs cannot happen (needs come first in the
+            // plan); should it, the first waiting check goes, rather than a hang.
+            if busy == 0, let i = started.firstIndex(of: false), compiled[i] { return .run(i) }
+            // Finishes one at a time, in plan order, once every check has run.
+            let allRan = results.allSatisfy { $0 != nil }
+            if allRan && finished == finishing.filter({ $0 }).count,
+               let f = plan.indices.first(where: { plan[$0].info.finishes && !finishing[$0] }) {
+                return .finish(f)
+            }
+            if let work = idleWork {
+                idleWork = nil
+                return .idle(work)
+            }
+            return allRan && finished == finishers ? .some(nil) : nil
+        }
+
         lanes.each { lane in
+            let watchdog = lanes.watchdogs[lane]
+            func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds - clock.uptimeNanoseconds) / 1e6 }
             while true {
                 cond.lock()
-                var pick: Int?
-                while pick == nil && started.contains(false) {
-                    pick = plan.indices.first { !started[$0] && waitsFor[$0].allSatisfy { results[$0] != nil } }
-                    // Nothing ready while nothing runs cannot happen (needs come first in the
-                    // plan); should it, the first waiting check goes, rather than a hang.
-                    if pick == nil && running == 0 { pick = started.firstIndex(of: false) }
-                    if pick == nil { cond.wait() }
+                var job: Job?? = next()
+                while job == nil {
+                    cond.wait()
+                    job = next()
                 }
-                guard let i = pick else { cond.unlock(); return }
-                started[i] = true
-                running += 1
-                let earlier = waitsFor[i].compactMap { results[$0] }
-                cond.unlock()
-
-                func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds - clock.uptimeNanoseconds) / 1e6 }
-                let began = now()
-                var result = execute(plan[i], target: target, earlier: earlier, config: callbacks, watchdog: lanes.watchdogs[lane])
-                (result.startedMs, result.returnedMs) = (began, now())
-                if !plan[i].info.finishes { report.withLock { config.finished?(result) } }
-
-                cond.lock()
-                results[i] = result
-                running -= 1
+                guard case .some(let picked?) = job else { cond.unlock(); return }
+                switch picked {
+                case .compile(let c):
+                    compiling[c] = true
+                    busy += 1
+                    cond.unlock()
+                    plan[c].compile(limits: config.limits, options: config.options, watchdog: watchdog)
+                    cond.lock()
+                    compiled[c] = true
+                    busy -= 1
+                case .run(let i):
+                    started[i] = true
+                    busy += 1
+                    let earlier = waitsFor[i].compactMap { results[$0] }
+                    cond.unlock()
+                    plan[i].sandbox?.env.facts = facts
+                    let began = now()
+                    var result = execute(plan[i], target: target, earlier: earlier, config: callbacks, watchdog: watchdog)
+                    (result.startedMs, result.returnedMs) = (began, now())
+                    if !plan[i].info.finishes { report.withLock { config.finished?(result) } }
+                    cond.lock()
+                    results[i] = result
+                    busy -= 1
+                case .finish(let f):
+                    finishing[f] = true
+                    let all = results.map { $0! }
+                    cond.unlock()
+                    var result = all[f]
+                    if result.status != .error && result.status != .skip {
+                        result = execute(plan[f], phase: .finish(all[f]), target: target, earlier: all, config: callbacks, watchdog: watchdog)
+                        (result.startedMs, result.returnedMs) = (all[f].startedMs, all[f].returnedMs)
+                    }
+                    report.withLock { config.finished?(result) }
+                    cond.lock()
+                    results[f] = result
+                    finished += 1
+                case .idle(let work):
+                    cond.unlock()
+                    work()
+                    cond.lock()
+                }
                 cond.broadcast()
                 cond.unlock()
             }

@@ -249,6 +249,40 @@ extension RunReport {
         }
     }
 
+    /// A run compiles a built-in when its turn comes, so the first checks run
+    /// (and port_open probes) while the later ones are still source text; the
+    /// verdict's rules compile when a lane has nothing else to do. On one lane
+    /// the order is fixed: compile, run, compile, run, …, the finishes, then
+    /// the idle work.
+    @Test func builtInsCompileWhenTheirTurnComesAndTheIdleWorkRunsOnce() throws {
+        let sources = try CheckCatalog.sources(checkDirs: [], environment: [:])
+        let names = ["client_config", "listening"]
+        let catalog = CheckCatalog.forRun(sources: sources, running: names, limits: CheckLimits(),
+                                          options: RunOptions(), lanes: Lanes(count: 1))
+        let plan = try Runner.select(names, from: catalog).map(\.entry)
+        #expect(plan.map(\.info.id) == ["client_config", "port_open", "listening"])
+        #expect(plan.allSatisfy { $0.needsCompile && $0.sandbox == nil })
+
+        let listener = try TestSocket("127.0.0.1")
+        var config = RunConfig()
+        config.options.settings = [("watch", "0")]
+        var events: [String] = []
+        config.finished = { r in
+            let waiting = plan.filter(\.needsCompile).map(\.info.id)
+            events.append("\(r.id) done, to compile: \(waiting.isEmpty ? "none" : waiting.joined(separator: " "))")
+        }
+        let target = TargetReport(spec: TargetSpec(host: "127.0.0.1", port: listener.port),
+                                  resolution: Resolver.resolve("127.0.0.1", port: listener.port, timeout: 1))
+        let results = Runner.runChecks(plan, target: target, facts: RunFacts(), config: config, lanes: Lanes(count: 1),
+                                       whenIdle: { events.append("idle") })
+        #expect(results.map(\.id) == ["client_config", "port_open", "listening"])
+        #expect(results.map(\.status) == [.pass, .pass, .pass], "\(results.map(\.summary))")
+        // port_open's finish comes after the later checks; the idle work last, once.
+        #expect(events == ["client_config done, to compile: port_open listening", "listening done, to compile: none",
+                           "port_open done, to compile: none", "idle"])
+        #expect(plan.allSatisfy { !$0.needsCompile && $0.sandbox != nil })
+    }
+
     @Test func aRunLoadsTheNamedBuiltInsAndEveryCustomCheck() throws {
         let dir = try TempDir()
         try dir.file("mine.lua", check("mine", order: 1, body: #"return { status = "pass", summary = "mine" }"#))
