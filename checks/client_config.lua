@@ -67,18 +67,6 @@ local function read_host(out, data)
   return h
 end
 
--- TCP counters now, so the resources check can see whether they rose during the run.
-local function snapshot_counters(data)
-  local ns = sys.netstat()
-  if not (ns and ns.TcpExt) then return end
-  local c = {}
-  for _, k in ipairs({"ListenOverflows", "ListenDrops", "TCPReqQFullDoCookies", "TCPReqQFullDrop",
-                      "SyncookiesSent", "SyncookiesRecv", "SyncookiesFailed"}) do
-    c[k] = ns.TcpExt[k]
-  end
-  data.tcp_counters = c
-end
-
 -- What is wrong with the resolver configuration, whatever the name.
 local function report_resolver(out, h)
   local resolv, nss, ev = h.resolv, h.nss, h.resolver_evidence
@@ -518,12 +506,9 @@ Options: --set expect_subnet=CIDR (the source address must be inside it), --set 
     "route lookup per address (rtnetlink RTM_GETROUTE, like ip route get ADDR)",
     "interfaces, addresses, MTU, default routes (rtnetlink, like ip addr / ip route)",
     "http_proxy, https_proxy, all_proxy, no_proxy (tcpcheck's own environment)",
-    "TCP counters snapshot (/proc/net/netstat) for the resources check",
   },
   needs_target = false,
-  -- Its TCP counter snapshot opens the window in which resources looks for the probe's traces:
-  -- it takes its turn before the checks that send packets to the target.
-  probes = true,
+  -- It sends nothing to the target: port_open's probe need not wait for it.
   -- The --set KEY=VALUE options it reads (tcpcheck show lists them; an unknown key is refused).
   options = {
     { name = "expect_subnet", type = "CIDR", help = "warn when the source address for the target is outside CIDR" },
@@ -534,7 +519,6 @@ Options: --set expect_subnet=CIDR (the source address must be inside it), --set 
   run = function(ctx)
     local out, data = report.new(), {}
     local h = read_host(out, data)
-    snapshot_counters(data)
     if not (ctx.target and ctx.target.given) then return describe_host(out, data, h) end
 
     local host, port = ctx.target.host, ctx.target.port

@@ -32,6 +32,19 @@ local function probe_settings(ctx)
   }
 end
 
+-- The listen queue counters just before the probe, so that resources can see whether they rose
+-- while it ran (an accept queue that overflowed on its SYN).
+local function snapshot_counters()
+  local ns = sys.netstat()
+  if not (ns and ns.TcpExt) then return nil end
+  local c = {}
+  for _, k in ipairs({ "ListenOverflows", "ListenDrops", "TCPReqQFullDrop", "TCPReqQFullDoCookies",
+                       "SyncookiesSent", "SyncookiesRecv", "SyncookiesFailed" }) do
+    c[k] = ns.TcpExt[k]
+  end
+  return c
+end
+
 local function nc_command(address, family, p)
   return string.format("nc%s -vz -w %g %s %d", family == "ipv6" and " -6" or "", math.max(1, math.ceil(p.timeout)), address, p.port)
 end
@@ -678,7 +691,7 @@ local function weigh(ctx, p, per_address)
     end
   end
   return out:result(summary, { attempts = p.attempts, timeout = p.timeout, grace = p.grace, watch = p.watch,
-    addresses = per_address, reachable = ok_addresses > 0, would_work_timeout = would_work_timeout, hops = p.hops }, status)
+    tcp_counters = p.tcp_counters, addresses = per_address, reachable = ok_addresses > 0, would_work_timeout = would_work_timeout, hops = p.hops }, status)
 end
 
 -- The probe whose connections are still being watched: run() leaves it for finish().
@@ -714,6 +727,7 @@ stop. Some addresses working and others not is reported as such (partial).]],
     "the socket's error queue for ICMP replies (IP_RECVERR)",
     "after the timeout: the same handshake and one fresh SYN, for a short grace period",
     "after connecting: whether the server closes or resets the idle connection at once",
+    "TCP counters snapshot (/proc/net/netstat) just before the probe, for the resources check",
     "on a client, for a failure: the next hop's neighbour entry, down interfaces, the hops (TTL-limited SYNs, like traceroute -T)",
   },
   needs_target = true,
@@ -737,6 +751,7 @@ stop. Some addresses working and others not is reported as such (partial).]],
   run = function(ctx)
     if #ctx.target.addresses == 0 then return unresolved(ctx.target) end
     local p = probe_settings(ctx)
+    p.tcp_counters = snapshot_counters()
     local per_address = {}
     for i, a in ipairs(ctx.target.addresses) do
       per_address[i] = probe_address(a, p)

@@ -242,8 +242,8 @@ local function first_connect(addresses)
 end
 
 -- The counters must be read around a connect to the target, so that an overflowing accept queue
--- shows. When client_config took a snapshot and port_open probed after it, that window already
--- holds a probe: reuse port_open's outcome instead of connecting again. Otherwise probe here;
+-- shows. port_open took a snapshot just before its probe, so that window already holds a probe:
+-- reuse port_open's outcome instead of connecting again. Without the snapshot, probe here;
 -- the counters move when the SYN reaches the full queue: at most 0.5 s, not --timeout again.
 local function probe_target(ctx, data, earlier)
   local po_first = first_connect(ctx.fact("port_open", "addresses"))
@@ -261,8 +261,8 @@ end
 local COUNTERS = { "ListenOverflows", "ListenDrops", "TCPReqQFullDrop", "TCPReqQFullDoCookies",
                    "SyncookiesSent", "SyncookiesRecv", "SyncookiesFailed" }
 
--- Whether the listen queue counters rose around the probe (or since client_config's snapshot,
--- earlier): overflowing accept queues, full SYN queues, and SYN cookies. syn: the SYN queue
+-- Whether the listen queue counters rose around the probe (or since port_open's snapshot, just
+-- before its probe): overflowing accept queues, full SYN queues, and SYN cookies. syn: the SYN queue
 -- snapshot (check_syn_backlog), or nil.
 local function check_listen_counters(out, data, before, after, earlier, probe, s, syn)
   local now, delta, since_earlier = {}, {}, {}
@@ -272,9 +272,9 @@ local function check_listen_counters(out, data, before, after, earlier, probe, s
     if a and b then delta[k] = a - b end
     if a and earlier and earlier[k] then since_earlier[k] = a - earlier[k] end
   end
-  data.counters = { now = now, during_probe = delta, since_client_config = earlier and since_earlier or nil }
+  data.counters = { now = now, during_probe = delta, since_port_open = earlier and since_earlier or nil }
   local function rise(k) return math.max(delta[k] or 0, since_earlier[k] or 0) end
-  local window = earlier and "since the client_config check" or "during the probe"
+  local window = earlier and "since port_open's probe began" or "during the probe"
   local ev = { command = "nstat -az TcpExtListenOverflows TcpExtListenDrops TcpExtTCPReqQFullDrop TcpExtTCPReqQFullDoCookies TcpExtSyncookiesSent",
     output = string.format("ListenOverflows %s (+%d), ListenDrops %s (+%d), TCPReqQFullDrop %s (+%d), TCPReqQFullDoCookies %s (+%d), SyncookiesSent %s (+%d)",
       tostring(now.ListenOverflows), rise("ListenOverflows"), tostring(now.ListenDrops), rise("ListenDrops"),
@@ -542,8 +542,8 @@ comes from the listening check or --set pid=N. Counters are those of tcpcheck's 
     { name = "warn_pct", type = "percent", default = 80, help = "warn when a limit is used this much" },
     { name = "fail_pct", type = "percent", default = 95, help = "fail when a limit is used this much" },
   },
-  -- client_config's counter snapshot and port_open's probe frame the counters; listening names the listener.
-  needs = { "client_config", "port_open", "listening" },
+  -- port_open's counter snapshot and probe frame the counters; listening names the listener.
+  needs = { "port_open", "listening" },
   timeout = 30,
   -- Recorded runs `tcpcheck test` replays (checks/examples/record.sh made them).
   examples = {
@@ -561,7 +561,7 @@ comes from the listening check or --set pid=N. Counters are those of tcpcheck's 
     check_process_fds(out, data, t, listener_pids(ctx, out))
     local sysctls = check_backlog_limits(out, data)
     local syn = check_syn_backlog(ctx, out, data, t)
-    local earlier = ctx.fact("client_config", "tcp_counters")
+    local earlier = ctx.fact("port_open", "tcp_counters")
     local probe = probe_target(ctx, data, earlier)
     local after = sys.netstat()
     if before and before.TcpExt and after and after.TcpExt then

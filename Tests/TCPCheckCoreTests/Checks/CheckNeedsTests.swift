@@ -67,8 +67,8 @@ fileprivate final class ListenerAtItsFDLimit {
         config.target = TargetSpec(host: "127.0.0.1", port: listener.port)
         config.options.timeout = 1
         let r = try Runner.run(config)
-        #expect(r.results.map(\.id) == ["client_config", "port_open", "listening", "resources"])
-        for id in ["client_config", "port_open", "listening"] {
+        #expect(r.results.map(\.id) == ["port_open", "listening", "resources"])
+        for id in ["port_open", "listening"] {
             #expect(r.result(id)?.summary.hasSuffix(" (not asked for: resources needs it)") == true, "\(r.result(id)?.summary ?? id)")
         }
         let resources = try #require(r.result("resources"))
@@ -149,7 +149,7 @@ fileprivate final class ListenerAtItsFDLimit {
         let catalog = CheckCatalog.load(sources: try CheckCatalog.sources(checkDirs: [], environment: [:]), limits: CheckLimits(), options: RunOptions())
         let needs = Dictionary(uniqueKeysWithValues: catalog.entries.map { ($0.info.id, $0.info.needs) })
         #expect(needs["listening"] == ["port_open"])
-        #expect(needs["resources"] == ["client_config", "port_open", "listening"])
+        #expect(needs["resources"] == ["port_open", "listening"])
         #expect(needs["logs"] == ["listening"])
         #expect(needs["port_open"] == [] && needs["client_config"] == [] && needs["firewall"] == [] && needs["capture_hint"] == [])
         // No built-in reaches into another's results any more: only ctx.fact.

@@ -35,9 +35,9 @@ extension RunReport {
 
 @Suite struct RunnerTests {
     /// Built-in checks run side by side, but a check starts only after the
-    /// checks it needs, and the checks that probe the target (and
-    /// client_config, whose counter snapshot opens resources' window) take
-    /// their turns in sequence order.
+    /// checks it needs, and the checks that probe the target take their turns
+    /// in sequence order. client_config sends nothing to the target: the
+    /// probe does not wait for it.
     @Test func checksWaitForWhatTheyNeedAndProbesTakeTurns() throws {
         let listener = try TestSocket("127.0.0.1")
         var c = RunConfig()
@@ -45,7 +45,7 @@ extension RunReport {
         let report = try Runner.run(c)
         func ended(_ id: String) throws -> Double { try #require(report.result(id)).returnedMs }
         func started(_ id: String) throws -> Double { try #require(report.result(id)).startedMs }
-        let turns = ["client_config", "port_open", "firewall", "resources", "capture_hint"]
+        let turns = ["port_open", "firewall", "resources", "capture_hint"]
         for (earlier, later) in zip(turns, turns.dropFirst()) {
             let (began, ended) = (try started(later), try ended(earlier))
             #expect(began >= ended, "\(later) started at \(began) ms, before \(earlier) ended at \(ended) ms")

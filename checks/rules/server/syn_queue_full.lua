@@ -18,7 +18,7 @@ end
 local function resources(full)
   return { status = "fail",
     data = { syn_backlog = { syncookies = 0, full = full, listeners = { { address = "0.0.0.0", port = 5432, syn_recv = full and 8 or 2, limit = 8, full = full } } },
-             counters = { since_client_config = { ListenDrops = 4, TCPReqQFullDrop = 4, ListenOverflows = 0 } } },
+             counters = { since_port_open = { ListenDrops = 4, TCPReqQFullDrop = 4, ListenOverflows = 0 } } },
     causes = { { id = "syn_backlog_full", confidence = full and "high" or "medium", summary = "the SYN queue of 0.0.0.0:5432 (postgres) is full" } } }
 end
 local flood_logged = { status = "warn", data = {},
@@ -32,7 +32,7 @@ local function accept_queue_full(v)
   end
   local counters = v:data("resources").counters
   if type(counters) ~= "table" then return false end
-  for _, window in pairs({ counters.during_probe, counters.since_client_config }) do
+  for _, window in pairs({ counters.during_probe, counters.since_port_open }) do
     if type(window) == "table" and (window.ListenOverflows or 0) > 0 then return true end
   end
   return false

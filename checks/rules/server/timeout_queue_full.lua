@@ -28,7 +28,7 @@ return {
     local rose = false
     local counters = v:data("resources").counters
     if type(counters) == "table" then
-      for _, window in pairs({ counters.during_probe, counters.since_client_config }) do
+      for _, window in pairs({ counters.during_probe, counters.since_port_open }) do
         if type(window) == "table" and (window.ListenOverflows or 0) > 0 then rose = true end
       end
     end
