@@ -108,6 +108,10 @@ public final class CatalogEntry {
         let loaded = CheckCatalog.loadOne(info.source, limits: limits, options: options, watchdog: watchdog)
         (sandbox, failure, needsCompile) = (loaded.sandbox, loaded.failure, false)
     }
+
+    /// Closes the Lua state of a check that is done: a run's memory peaks
+    /// lower, and the state is freed on its lane, not at the end of the run.
+    func release() { sandbox = nil }
 }
 
 public struct CheckLimits: Sendable {

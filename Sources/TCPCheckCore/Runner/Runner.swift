@@ -203,7 +203,10 @@ public enum Runner {
                     let began = now()
                     var result = execute(plan[i], target: target, earlier: earlier, config: callbacks, watchdog: watchdog)
                     (result.startedMs, result.returnedMs) = (began, now())
-                    if !plan[i].info.finishes { report.withLock { config.finished?(result) } }
+                    if !plan[i].info.finishes {
+                        plan[i].release()
+                        report.withLock { config.finished?(result) }
+                    }
                     cond.lock()
                     results[i] = result
                     busy -= 1
@@ -216,6 +219,7 @@ public enum Runner {
                         result = execute(plan[f], phase: .finish(all[f]), target: target, earlier: all, config: callbacks, watchdog: watchdog)
                         (result.startedMs, result.returnedMs) = (all[f].startedMs, all[f].returnedMs)
                     }
+                    plan[f].release()
                     report.withLock { config.finished?(result) }
                     cond.lock()
                     results[f] = result
