@@ -154,10 +154,12 @@ public enum Runner {
         /// one to compile, a finish once every check has run, the idle work;
         /// nil when nothing is left, or when the lane must wait.
         func next() -> Job?? {
-            if let i = plan.indices.first(where: { !started[$0] && compiled[$0] && waitsFor[$0].allSatisfy { results[$0] != nil } }) {
-                return .run(i)
-            }
-            if let c = plan.indices.first(where: { !compiled[$0] && !compiling[$0] }) { return .compile(c) }
+            func ready(_ i: Int) -> Bool { waitsFor[i].allSatisfy { results[$0] != nil } }
+            if let i = plan.indices.first(where: { !started[$0] && compiled[$0] && ready($0) }) { return .run(i) }
+            // First a check that can run as soon as it is compiled (logs, once listening is done,
+            // before capture_hint, which waits for resources).
+            let uncompiled = plan.indices.filter { !compiled[$0] && !compiling[$0] }
+            if let c = uncompiled.first(where: ready) ?? uncompiled.first { return .compile(c) }
             // Nothing ready while nothing runs cannot happen (needs come first in the
             // plan); should it, the first waiting check goes, rather than a hang.
             if busy == 0, let i = started.firstIndex(of: false), compiled[i] { return .run(i) }
