@@ -16,7 +16,7 @@ extension HostModule {
             case .failure(let e):
                 return [["ok": false, "path": .str(path), "error": .str(e.kind.rawValue), "message": .str(e.message)]]
             case .success(let r):
-                var t = opts.shape(r.lines.map { ($0, nil) }, firstNumber: r.firstLineNumber)
+                var t = opts.shape(r.lines.map { (line: $0, seconds: nil) }, firstNumber: r.firstLineNumber)
                 t["path"] = .str(path)
                 t["size"] = .int(Int64(r.size))
                 t["modified"] = LuaValue(r.modified)
@@ -48,7 +48,7 @@ extension HostModule {
             if let error = r.error {
                 out = LuaTable(fields: ["ok": false, "error": .str(error), "message": LuaValue(r.message)])
             } else {
-                out = opts.shape(r.lines.map { ($0, nil) }, firstNumber: nil)
+                out = opts.shape(r.lines.map { (line: $0, seconds: nil) }, firstNumber: nil)
                 out["warning"] = LuaValue(r.warning)
             }
             out["command"] = .str(r.command)
@@ -62,7 +62,7 @@ extension HostModule {
             case .failure(let e):
                 return [["ok": false, "source": .str(KernelLog.path), "error": .str(e.kind.rawValue), "message": .str(e.message)]]
             case .success(let r):
-                let lines = r.records.map { (TailLine(bytes: $0.text, truncated: $0.truncated), Optional($0.seconds)) }
+                let lines = r.records.map { (line: TailLine(bytes: $0.text, truncated: $0.truncated), seconds: Optional($0.seconds)) }
                 var t = opts.shape(lines, firstNumber: nil)
                 t["source"] = .str(KernelLog.path)
                 t["uptime"] = LuaValue(KernelLog.uptime())
