@@ -109,7 +109,7 @@ public struct LuaTable: Hashable, Sendable {
     }
 
     public init(fields: [String: LuaValue]) {
-        var e: [LuaKey: LuaValue] = [:]
+        var e = [LuaKey: LuaValue](minimumCapacity: fields.count)
         for (k, v) in fields where !v.isNil { e[.string(k)] = v }
         entries = e
     }
